@@ -1,0 +1,56 @@
+/* sanctl: the sanfs command line (DESIGN §8). This file parses the global
+ * options and dispatches to the subcommand; each subcommand is in cli/cmd_*.c. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "common/log.h"
+
+/* Subcommands, in the order `sanctl --help` lists them. */
+static const struct sanctl_cmd commands[] = {
+	{NULL, NULL, NULL},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sanctl [--state DIR] [--verbose] COMMAND [ARGS...]\n\ncommands:\n");
+	for (const struct sanctl_cmd *c = commands; c->name; c++)
+		fprintf(f, "  %-10s %s\n", c->name, c->summary);
+	fprintf(f, "\n`sanctl COMMAND --help` describes each command.\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct sanctl_globals g = {.state_dir = "/var/lib/sanfs", .verbose = false};
+	int i = 1;
+	log_setup("sanctl", 0, LOG_WARN);
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (!strcmp(argv[i], "--state") && i + 1 < argc) {
+			g.state_dir = argv[++i];
+		} else if (!strncmp(argv[i], "--state=", 8)) {
+			g.state_dir = argv[i] + 8;
+		} else if (!strcmp(argv[i], "--verbose") || !strcmp(argv[i], "-v")) {
+			g.verbose = true;
+			log_set_level(LOG_DEBUG);
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("sanctl %s\n", SANFS_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "sanctl: unknown option '%s' (see sanctl --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	for (const struct sanctl_cmd *c = commands; c->name; c++)
+		if (!strcmp(c->name, argv[i]))
+			return c->fn(&g, argc - i, argv + i);
+	fprintf(stderr, "sanctl: unknown command '%s' (see sanctl --help)\n", argv[i]);
+	return 2;
+}
