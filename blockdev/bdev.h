@@ -49,6 +49,28 @@ int bdev_flush(struct bdev *dev);
 void *bdev_alloc(size_t len);
 void bdev_free(void *p);
 
+/* A thread-safe pool of count buffers of buf_size bytes each (a multiple of
+ * 4096), every one 4096-aligned, allocated once at creation. For I/O paths
+ * that must not allocate (journal commit, writeback).
+ *
+ * bdev_pool_create: -EINVAL for a zero or unaligned size or zero count,
+ *   -ENOMEM. The caller owns the pool and frees it with bdev_pool_destroy,
+ *   after every buffer was put back (asserted).
+ * bdev_pool_get: a buffer, waiting until one is put back if none is free.
+ *   Its contents are whatever its last user left (zeroed the first time).
+ * bdev_pool_tryget: a buffer, or NULL at once if none is free.
+ * bdev_pool_put: give back a buffer of this pool (NULL: no-op); wakes one
+ *   waiter. A foreign pointer or a double put is a caller bug (asserted). */
+struct bdev_pool;
+int bdev_pool_create(size_t buf_size, unsigned count, struct bdev_pool **out);
+void bdev_pool_destroy(struct bdev_pool *pool);
+void *bdev_pool_get(struct bdev_pool *pool);
+void *bdev_pool_tryget(struct bdev_pool *pool);
+void bdev_pool_put(struct bdev_pool *pool, void *buf);
+size_t bdev_pool_buf_size(const struct bdev_pool *pool);
+unsigned bdev_pool_count(const struct bdev_pool *pool);
+unsigned bdev_pool_available(struct bdev_pool *pool); /* free buffers right now */
+
 /* The I/O gate. */
 void bdev_gate_close(struct bdev *dev, int err); /* err: positive errno, 0 = EIO */
 void bdev_gate_open(struct bdev *dev);

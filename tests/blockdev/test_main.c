@@ -3,10 +3,12 @@
 #include <stdlib.h>
 
 Suite *bdev_suite(void);
+Suite *pool_suite(void);
 
 int main(void)
 {
 	SRunner *sr = srunner_create(bdev_suite());
+	srunner_add_suite(sr, pool_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
