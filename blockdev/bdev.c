@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockdev/bdev_fault_int.h"
 #include "common/log.h"
 
 #define SUB "bdev"
@@ -111,6 +112,11 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	atomic_init(&dev->faults_armed, false);
 	pthread_mutex_init(&dev->fault_lock, NULL);
 	strcpy(dev->path, path);
+	int rc = bdev_fault_env_load(dev);
+	if (rc < 0) {
+		bdev_close(dev);
+		return rc;
+	}
 	log_debug(SUB, "%s: opened, %llu bytes, align %u%s", path, (unsigned long long)dev->size,
 		  align, (flags & BDEV_BUFFERED) ? ", buffered" : "");
 	*out = dev;
@@ -121,6 +127,7 @@ void bdev_close(struct bdev *dev)
 {
 	if (!dev)
 		return;
+	bdev_fault_clear(dev);
 	pthread_mutex_destroy(&dev->fault_lock);
 	close(dev->fd);
 	free(dev);
@@ -161,7 +168,7 @@ static int io_check(struct bdev *dev, const char *op, uint64_t off, const void *
 	return 0;
 }
 
-static int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
+int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -184,7 +191,7 @@ static int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	return 0;
 }
 
-static int bdev_pwrite_raw(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+int bdev_pwrite_raw(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -213,6 +220,11 @@ int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	int rc = io_check(dev, "read", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		rc = bdev_fault_before_read(dev, off, len);
+		if (rc < 0)
+			return rc;
+	}
 	return bdev_pread_raw(dev, off, buf, len);
 }
 
@@ -223,6 +235,12 @@ int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	int rc = io_check(dev, "write", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		/* May write a torn prefix itself and return -EIO. */
+		rc = bdev_fault_before_write(dev, off, buf, len);
+		if (rc < 0)
+			return rc;
+	}
 	return bdev_pwrite_raw(dev, off, buf, len);
 }
 
@@ -231,6 +249,11 @@ int bdev_flush(struct bdev *dev)
 	int gate = atomic_load(&dev->gate_err);
 	if (gate)
 		return -gate;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		int rc = bdev_fault_before_flush(dev);
+		if (rc < 0)
+			return rc;
+	}
 	/* fdatasync on a block device issues a cache flush (REQ_PREFLUSH); on an
 	 * image file it flushes the file's data and the host device's cache. */
 	while (fdatasync(dev->fd) < 0) {

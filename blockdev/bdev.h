@@ -76,4 +76,64 @@ void bdev_gate_close(struct bdev *dev, int err); /* err: positive errno, 0 = EIO
 void bdev_gate_open(struct bdev *dev);
 bool bdev_gate_is_open(const struct bdev *dev);
 
+/* Test-only fault injection (DESIGN §7: "device errors through blockdev fault
+ * injection"). Rules are armed per open bdev, by API or, for integration
+ * tests of daemons, by the environment variable SANFS_BDEV_FAULTS read at
+ * bdev_open. A bdev without rules pays one atomic load per I/O. Rules are
+ * checked in the order added; the gate comes before all of them.
+ *
+ *   BDEV_FAULT_EIO     every I/O of the given ops overlapping the byte range
+ *                      [off, off + len) fails with EIO; the device is not
+ *                      touched (not even the part outside the range).
+ *   BDEV_FAULT_EIO_AFTER  the next n writes succeed; once they are used up
+ *                      every write and flush (and read, if ops has
+ *                      BDEV_FAULT_READ) fails with EIO: a device that dies.
+ *   BDEV_FAULT_TORN    one shot: the next write of more than one sector
+ *                      (bdev_align bytes) writes only its first n sectors to
+ *                      the device (at least 0, at most all but the last one)
+ *                      and fails with EIO; the rule then disarms itself.
+ *                      Single-sector writes pass (a sector write is atomic).
+ *   BDEV_FAULT_DELAY   every I/O of the given ops (and flush, with writes)
+ *                      sleeps us microseconds first.
+ *
+ * SANFS_BDEV_FAULTS syntax: rules separated by ';', each a kind followed by
+ * ',key=value' fields:
+ *   eio,off=SIZE,len=SIZE[,ops=r|w|rw]     (ops default rw)
+ *   eio_after,n=N[,ops=w|rw]               (ops default w)
+ *   torn,n=N                               (N sectors reach the device)
+ *   delay,us=N[,ops=r|w|rw]                (ops default rw)
+ * Any rule may add ',dev=STRING': it then applies only to devices whose path
+ * contains STRING. SIZE is a decimal number with an optional K, M or G suffix
+ * (powers of 1024). Example:
+ *   SANFS_BDEV_FAULTS='eio,off=1M,len=64K,ops=w;torn,n=3,dev=loop5;delay,us=500'
+ * A malformed value makes bdev_open fail with -EINVAL and a log line. */
+enum bdev_fault_kind {
+	BDEV_FAULT_EIO = 1,
+	BDEV_FAULT_EIO_AFTER,
+	BDEV_FAULT_TORN,
+	BDEV_FAULT_DELAY,
+};
+enum bdev_fault_ops {
+	BDEV_FAULT_READ = 1 << 0,
+	BDEV_FAULT_WRITE = 1 << 1,
+};
+struct bdev_fault {
+	enum bdev_fault_kind kind;
+	unsigned ops;	   /* BDEV_FAULT_READ | BDEV_FAULT_WRITE; 0 = the kind's default */
+	uint64_t off, len; /* EIO: byte range */
+	uint64_t n;	   /* EIO_AFTER: writes still allowed; TORN: sectors written */
+	uint64_t us;	   /* DELAY: microseconds */
+};
+/* Arm a copy of *f. -EINVAL for an unknown kind or an empty EIO range. */
+int bdev_fault_add(struct bdev *dev, const struct bdev_fault *f);
+/* Disarm every rule (also those from the environment). */
+void bdev_fault_clear(struct bdev *dev);
+/* How many I/Os a rule has failed, torn or delayed since open. */
+uint64_t bdev_fault_hits(struct bdev *dev);
+/* Parse one SANFS_BDEV_FAULTS value into at most max rules for the device
+ * at path (rules whose dev= does not match are skipped). Returns the number
+ * of rules stored, or -EINVAL (with a log line naming the bad rule), or
+ * -E2BIG when more than max rules match. */
+int bdev_fault_parse(const char *spec, const char *path, struct bdev_fault *out, size_t max);
+
 #endif

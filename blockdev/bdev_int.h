@@ -10,8 +10,6 @@
 
 #include "blockdev/bdev.h"
 
-struct bdev_fault_set;
-
 struct bdev {
 	int fd;
 	unsigned flags;	     /* enum bdev_open_flags */
@@ -23,7 +21,9 @@ struct bdev {
 	 * path skip the mutex when no fault was ever added. */
 	atomic_bool faults_armed;
 	pthread_mutex_t fault_lock;
-	struct bdev_fault_set *faults;
+	struct bdev_fault *faults; /* nfaults rules, in the order added */
+	size_t nfaults;
+	uint64_t fault_hits; /* I/Os failed, torn or delayed by a rule */
 	char path[4096];
 };
 
