@@ -20,6 +20,10 @@
 
 #define SUB "bdev"
 
+/* bdev_find opens every candidate device quietly: a scan meets devices
+ * without media or permission, which are no error of the caller. */
+#define open_err(flags, ...) log_msg(((flags)&BDEV_QUIET) ? LOG_DEBUG : LOG_ERROR, SUB, __VA_ARGS__)
+
 static unsigned file_dio_align(int fd)
 {
 #ifdef STATX_DIOALIGN
@@ -43,12 +47,12 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	if (!path || !*path)
 		return -EINVAL;
 	if (strlen(path) >= sizeof(((struct bdev *)0)->path)) {
-		log_error(SUB, "%.64s...: path too long", path);
+		open_err(flags, "%.64s...: path too long", path);
 		return -ENAMETOOLONG;
 	}
 	struct stat pst;
 	if (stat(path, &pst) == 0 && !S_ISBLK(pst.st_mode) && !S_ISREG(pst.st_mode)) {
-		log_error(SUB, "%s: not a block device or regular file", path);
+		open_err(flags, "%s: not a block device or regular file", path);
 		return -ENOTBLK;
 	}
 	int oflags = O_CLOEXEC | ((flags & BDEV_RDONLY) ? O_RDONLY : O_RDWR);
@@ -58,16 +62,16 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	if (fd < 0) {
 		int err = errno;
 		if (err == EINVAL && !(flags & BDEV_BUFFERED))
-			log_error(SUB, "%s: O_DIRECT refused (tmpfs or overlayfs?): %s", path,
-				  strerror(err));
+			open_err(flags, "%s: O_DIRECT refused (tmpfs or overlayfs?): %s", path,
+				 strerror(err));
 		else
-			log_error(SUB, "%s: open: %s", path, strerror(err));
+			open_err(flags, "%s: open: %s", path, strerror(err));
 		return -err;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int err = errno;
-		log_error(SUB, "%s: fstat: %s", path, strerror(err));
+		open_err(flags, "%s: fstat: %s", path, strerror(err));
 		close(fd);
 		return -err;
 	}
@@ -78,7 +82,7 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 		int ssz = 0;
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
 			int err = errno;
-			log_error(SUB, "%s: size/sector ioctl: %s", path, strerror(err));
+			open_err(flags, "%s: size/sector ioctl: %s", path, strerror(err));
 			close(fd);
 			return -err;
 		}
@@ -87,14 +91,14 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 		size = (uint64_t)st.st_size;
 		align = file_dio_align(fd);
 	} else {
-		log_error(SUB, "%s: not a block device or regular file", path);
+		open_err(flags, "%s: not a block device or regular file", path);
 		close(fd);
 		return -ENOTBLK;
 	}
 	if (align < 512)
 		align = 512;
 	if (align & (align - 1) || align > 4096) {
-		log_error(SUB, "%s: unsupported I/O alignment %u", path, align);
+		open_err(flags, "%s: unsupported I/O alignment %u", path, align);
 		close(fd);
 		return -EINVAL;
 	}

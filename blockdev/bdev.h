@@ -76,6 +76,76 @@ void bdev_gate_close(struct bdev *dev, int err); /* err: positive errno, 0 = EIO
 void bdev_gate_open(struct bdev *dev);
 bool bdev_gate_is_open(const struct bdev *dev);
 
+/* ---- Device label (block 0) ----
+ *
+ * Bytes 0..4095 of every sanfs device belong to blockdev: the label that
+ * names the device (DESIGN §3: find a device by label or UUID). The
+ * filesystem superblock starts at byte 4096 (fs/FORMAT.md). Layout, all
+ * little-endian:
+ *
+ *   off  size  field
+ *     0     8  magic "SANFSLBL"
+ *     8     4  version (BDEV_LABEL_VERSION)
+ *    12     4  reserved, 0
+ *    16    16  device UUID (also the filesystem UUID)
+ *    32    64  label: printable ASCII, NUL-terminated, NUL-padded (<= 63 bytes)
+ *    96     8  size of the device in bytes when labelled
+ *   104     8  creation time, ns since the Unix epoch
+ *   112  3980  reserved, 0 (covered by the CRC, ignored on decode)
+ *  4092     4  CRC32C of bytes 0..4091
+ */
+#define BDEV_LABEL_MAGIC   "SANFSLBL"
+#define BDEV_LABEL_VERSION 1
+#define BDEV_LABEL_BYTES   4096
+#define BDEV_LABEL_MAX	   63 /* label length, bytes */
+#define BDEV_UUID_STR	   37 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
+
+struct bdev_label {
+	uint32_t version;
+	uint8_t uuid[16];
+	char label[BDEV_LABEL_MAX + 1]; /* NUL-terminated */
+	uint64_t size;			/* bytes */
+	uint64_t ctime_ns;
+};
+
+/* A label string is valid when it has at most 63 bytes, each printable
+ * ASCII (0x20..0x7e); the empty label is valid. */
+bool bdev_label_valid(const char *label);
+/* Fill l for a new device: version, a random UUID, label (validated: -EINVAL),
+ * size and the current time. */
+int bdev_label_init(struct bdev_label *l, const char *label, uint64_t size);
+/* Encode l into block (BDEV_LABEL_BYTES bytes, all written). -EINVAL when the
+ * label string is invalid. */
+int bdev_label_encode(const struct bdev_label *l, void *block);
+/* Decode len bytes (at least BDEV_LABEL_BYTES, else -EINVAL).
+ *   -ENODATA  no sanfs label (magic absent)
+ *   -EBADMSG  magic present but CRC or a field is wrong (corrupt)
+ *   -ENOTSUP  a newer version than this code reads
+ * Never reads past len; never trusts a field before the CRC matched. */
+int bdev_label_decode(const void *block, size_t len, struct bdev_label *l);
+/* Read and decode block 0 of dev (errors as decode, or the I/O error). */
+int bdev_label_read(struct bdev *dev, struct bdev_label *l);
+/* Encode and write block 0 of dev, then flush. */
+int bdev_label_write(struct bdev *dev, const struct bdev_label *l);
+
+/* UUIDs: random version 4; text in the usual 8-4-4-4-12 lowercase form.
+ * parse accepts upper or lower case and returns 0 or -EINVAL. */
+int bdev_uuid_generate(uint8_t uuid[16]);
+void bdev_uuid_format(const uint8_t uuid[16], char out[BDEV_UUID_STR]);
+int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
+
+/* Find the device whose label or UUID (text form) equals label_or_uuid.
+ * paths: NULL-terminated list of candidate paths, or NULL to scan /dev
+ * (block devices named loop*, sd*, vd*, nvme*n*, xvd*, dm-*). Candidates
+ * that cannot be opened or hold no valid label are skipped; paths naming
+ * the same device are counted once; where a device-mapper device and one
+ * of the devices under it (multipath) both match, the dm device wins.
+ * On success the path is copied to out (outlen bytes, NUL-terminated).
+ *   -ENOENT        no device carries it
+ *   -EEXIST        two different devices carry it (ambiguous; both logged)
+ *   -ENAMETOOLONG  out is too small */
+int bdev_find(const char *label_or_uuid, const char *const *paths, char *out, size_t outlen);
+
 /* Test-only fault injection (DESIGN §7: "device errors through blockdev fault
  * injection"). Rules are armed per open bdev, by API or, for integration
  * tests of daemons, by the environment variable SANFS_BDEV_FAULTS read at

@@ -10,6 +10,9 @@
 
 #include "blockdev/bdev.h"
 
+/* Private open flag: failures are logged at debug level only (bdev_find). */
+#define BDEV_QUIET (1u << 16)
+
 struct bdev {
 	int fd;
 	unsigned flags;	     /* enum bdev_open_flags */
