@@ -71,6 +71,11 @@ int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len);
 int dlm_lock(struct dlm_ls *ls, const struct dlm_resname *name, enum dlm_mode mode,
 	     const struct dlm_range *range, uint32_t flags, dlm_bast_fn bast, void *bast_arg,
 	     uint64_t *lkid, struct dlm_range *granted);
+/* Convert a granted lock; blocks until done. 0, or DLM_DEMOTED (> 0) when the
+ * lock was demoted to NL while it waited (a conversion deadlock, dlm_rsb.h
+ * rule 7): it is granted now, but what the caller cached may be stale. On
+ * -EAGAIN (DLM_LKF_NOQUEUE) the lock keeps its old mode. */
+#define DLM_DEMOTED 1
 int dlm_convert(struct dlm_ls *ls, uint64_t lkid, enum dlm_mode mode, const struct dlm_range *range,
 		uint32_t flags, struct dlm_range *granted);
 int dlm_unlock(struct dlm_ls *ls, uint64_t lkid);

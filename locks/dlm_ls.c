@@ -168,7 +168,8 @@ static void mres_grant(void *arg, struct dlm_lock *lk)
 			    .lkid = lk->lkid,
 			    .name = r->name,
 			    .mode = lk->grmode,
-			    .range = lk->grrange};
+			    .range = lk->grrange,
+			    .flags = lk->demoted ? DLM_SBF_DEMOTED : 0};
 	dlm_ls_post(r->ls, lk->node, &m);
 }
 
@@ -319,7 +320,7 @@ static void owner_grant(struct dlm_ls *ls, const struct dlm_msg *m)
 	c->state = CLK_GRANTED;
 	c->grmode = m->mode;
 	c->grrange = m->range;
-	dlm_clk_finish(ls, c, 0, false);
+	dlm_clk_finish(ls, c, (m->flags & DLM_SBF_DEMOTED) ? DLM_DEMOTED : 0, false);
 }
 
 static void owner_reply(struct dlm_ls *ls, const struct dlm_msg *m)
@@ -527,7 +528,7 @@ int dlm_convert(struct dlm_ls *ls, uint64_t lkid, enum dlm_mode mode, const stru
 	}
 	int rc = wait_done(ls, c);
 	c->done = false;
-	if (rc == 0 && granted)
+	if (rc >= 0 && granted)
 		*granted = c->grrange;
 	pthread_mutex_unlock(&ls->mu);
 	return rc;

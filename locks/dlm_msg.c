@@ -6,7 +6,7 @@
 #include "common/crc32c.h"
 #include "common/endian_le.h"
 
-#define DLM_LKF_ALL (DLM_LKF_NOQUEUE | DLM_LKF_EXPAND)
+#define DLM_LKF_ALL (DLM_LKF_NOQUEUE | DLM_LKF_EXPAND | DLM_SBF_DEMOTED)
 
 void dlm_msg_encode(const struct dlm_msg *m, uint8_t out[DLM_MSG_SIZE])
 {
