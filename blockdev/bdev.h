@@ -146,6 +146,17 @@ int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
  *   -ENAMETOOLONG  out is too small */
 int bdev_find(const char *label_or_uuid, const char *const *paths, char *out, size_t outlen);
 
+/* What the device already holds. Returns 1 when it carries anything
+ * recognisable, with a short name in what (e.g. "ext4 filesystem", "swap
+ * area", "GPT partition table", "sanfs device label"); 0 when nothing is
+ * recognised (what = ""); or a negative errno for a read error. Knows
+ * ext2/3/4, xfs, btrfs, f2fs, gfs2, squashfs, ntfs, exfat, vfat, iso9660,
+ * swap, LUKS, LVM2 PV, GPT and MBR partition tables and sanfs labels.
+ * mkfs refuses a device with 1 unless --force. Reads the first 68 KiB.
+ * The _buf form checks len bytes already read from offset 0 (any len). */
+int bdev_probe_foreign(struct bdev *dev, char *what, size_t wlen);
+int bdev_probe_foreign_buf(const void *buf, size_t len, char *what, size_t wlen);
+
 /* Test-only fault injection (DESIGN §7: "device errors through blockdev fault
  * injection"). Rules are armed per open bdev, by API or, for integration
  * tests of daemons, by the environment variable SANFS_BDEV_FAULTS read at
