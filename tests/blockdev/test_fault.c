@@ -252,6 +252,7 @@ Suite *fault_suite(void)
 {
 	Suite *s = suite_create("fault");
 	TCase *tc = tcase_create("fault");
+	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, eio_range_read_write);
 	tcase_add_test(tc, eio_range_write_only);

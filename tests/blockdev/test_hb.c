@@ -204,6 +204,7 @@ Suite *hb_suite(void)
 {
 	Suite *s = suite_create("hb");
 	TCase *tc = tcase_create("hb");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, hb_roundtrip_layout);
 	tcase_add_test(tc, hb_encode_refuses_bad_fields);
 	tcase_add_test(tc, hb_decode_errors);
