@@ -312,7 +312,10 @@ hn__umount_in() {
 # Tear down the run in directory $1 (with id $2). Safe to run twice and on a
 # half-built run.
 hn__teardown_run() {
-	local run=$1 id=$2 i p dev img ns
+	# Clean-up goes on past every failure, whatever the caller's options.
+	local -
+	set +e +o pipefail
+	local run=$1 id=$2 i p dev img ns f
 	# 1. Processes: those recorded (checked to be ours) and anything left
 	#    inside the run's network namespaces.
 	if [ -f "$run/procs" ]; then
@@ -377,6 +380,8 @@ hn__teardown_run() {
 # directory when HN_KEEP=1 or the test failed (status given as $1), else
 # removes it. Installed on EXIT/INT/TERM by hn_setup; safe to call twice.
 hn_teardown() {
+	local -
+	set +e +o pipefail
 	local status=${1:-0}
 	[ -n "$HN_RUN_ID" ] && [ "$HN_TORN_DOWN" = 0 ] || return 0
 	HN_TORN_DOWN=1
@@ -395,6 +400,7 @@ hn_teardown() {
 
 hn__on_exit() {
 	local rc=$?
+	set +e
 	hn_teardown "$rc"
 	exit "$rc"
 }
@@ -411,6 +417,8 @@ hn__on_signal() {
 # images. Leaves live runs alone (parallel tests), and also deletes orphan
 # snh-* namespaces that have no run directory.
 hn_cleanup_stale() {
+	local -
+	set +e +o pipefail
 	local d id pid start
 	for d in "$HN_BASE"/*/; do
 		[ -d "$d" ] || continue

@@ -74,6 +74,21 @@ ok "SIGTERM: run $term tore itself down (exit $rc)"
 hn_cleanup_stale 2>/dev/null
 [ -e "$HN_BASE/$term" ] && fail "kept run directory $term survives hn_cleanup_stale"
 
+# --- a caller in strict mode (set -euo pipefail): every call works and the
+# teardown on exit still completes ---
+bash -c "set -euo pipefail; . '$here/harness.sh'; hn_setup 2 --mount-ns 2>/dev/null
+	hn_start 1 sleep 1000; hn_exec 2 true; hn_partition 2; hn_heal 2; hn_loop_create 8M >/dev/null
+	hn_stop 1; hn_cont 1; hn_kill 1; hn_wait_for 2 true; hn_start 2 sleep 1000
+	mkdir -p \$(hn_dir 2)/m; hn_exec 2 mount -t tmpfs none \$(hn_dir 2)/m
+	echo \$HN_RUN_ID > /var/tmp/sanfs-harness-strict.id"
+rc=$?
+strict=$(cat /var/tmp/sanfs-harness-strict.id 2>/dev/null)
+rm -f /var/tmp/sanfs-harness-strict.id
+[ $rc = 0 ] && [ -n "$strict" ] || fail "strict-mode run failed (exit $rc)"
+ip netns list | grep -q "^snh-$strict-" && fail "strict-mode run $strict left namespaces"
+[ -e "$HN_BASE/$strict" ] && fail "strict-mode run $strict left its directory"
+ok "strict mode: run $strict completed and tore down"
+
 # --- a run of 3 nodes ---
 hn_setup 3 --mount-ns || { echo "FAIL: hn_setup"; exit 1; }
 run=$HN_RUN id=$HN_RUN_ID
