@@ -145,7 +145,8 @@ int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
 /* Find the device whose label or UUID (text form) equals label_or_uuid.
  * paths: NULL-terminated list of candidate paths, or NULL to scan /dev
  * (block devices named loop*, sd*, vd*, nvme*n*, xvd*, dm-*). Candidates
- * that cannot be opened or hold no valid label are skipped; paths naming
+ * that cannot be opened or hold no valid label are skipped, and so are
+ * suspended device-mapper devices (a read would block); paths naming
  * the same device are counted once; where a device-mapper device and one
  * of the devices under it (multipath) both match, the dm device wins.
  * On success the path is copied to out (outlen bytes, NUL-terminated).
