@@ -71,10 +71,18 @@ size_t bdev_pool_buf_size(const struct bdev_pool *pool);
 unsigned bdev_pool_count(const struct bdev_pool *pool);
 unsigned bdev_pool_available(struct bdev_pool *pool); /* free buffers right now */
 
-/* The I/O gate. */
+/* The I/O gate (DESIGN §6: a node that lost its lease "fences itself in the
+ * blockdev gate"). bdev_gate_close never blocks: requests that start after
+ * it returns fail with -err; requests already past the gate finish.
+ * bdev_gate_drain waits until none is in flight any more (0) or timeout_ms
+ * passed (-ETIMEDOUT): after close + drain returned 0, this bdev issues no
+ * more I/O to the device. It blocks: call it off the libuv loop thread.
+ * The only I/O a closed gate lets through is the FENCED heartbeat notice
+ * (bdev_hb_write with BDEV_HB_PAST_GATE). */
 void bdev_gate_close(struct bdev *dev, int err); /* err: positive errno, 0 = EIO */
 void bdev_gate_open(struct bdev *dev);
 bool bdev_gate_is_open(const struct bdev *dev);
+int bdev_gate_drain(struct bdev *dev, unsigned timeout_ms);
 
 /* ---- Device label (block 0) ----
  *
@@ -137,7 +145,8 @@ int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
 /* Find the device whose label or UUID (text form) equals label_or_uuid.
  * paths: NULL-terminated list of candidate paths, or NULL to scan /dev
  * (block devices named loop*, sd*, vd*, nvme*n*, xvd*, dm-*). Candidates
- * that cannot be opened or hold no valid label are skipped; paths naming
+ * that cannot be opened or hold no valid label are skipped, and so are
+ * suspended device-mapper devices (a read would block); paths naming
  * the same device are counted once; where a device-mapper device and one
  * of the devices under it (multipath) both match, the dm device wins.
  * On success the path is copied to out (outlen bytes, NUL-terminated).
@@ -145,6 +154,119 @@ int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
  *   -EEXIST        two different devices carry it (ambiguous; both logged)
  *   -ENAMETOOLONG  out is too small */
 int bdev_find(const char *label_or_uuid, const char *const *paths, char *out, size_t outlen);
+
+/* What the device already holds. Returns 1 when it carries anything
+ * recognisable, with a short name in what (e.g. "ext4 filesystem", "swap
+ * area", "GPT partition table", "sanfs device label"); 0 when nothing is
+ * recognised (what = ""); or a negative errno for a read error. Knows
+ * ext2/3/4, xfs, btrfs, f2fs, gfs2, squashfs, ntfs, exfat, vfat, iso9660,
+ * swap, LUKS, LVM2 PV, GPT and MBR partition tables and sanfs labels.
+ * mkfs refuses a device with 1 unless --force. Reads the first 68 KiB.
+ * The _buf form checks len bytes already read from offset 0 (any len). */
+int bdev_probe_foreign(struct bdev *dev, char *what, size_t wlen);
+int bdev_probe_foreign_buf(const void *buf, size_t len, char *what, size_t wlen);
+
+/* ---- Heartbeat / mailbox block (DESIGN §6; the seed's NetApp mailbox) ----
+ *
+ * Each node slot of a filesystem has one 4096-byte block, at an offset fs/
+ * chooses, where the node holding the slot writes its disk heartbeat and
+ * where others read it. A node is dead only when every channel is silent;
+ * duplicates over several channels are told apart by (incarnation,
+ * sequence): bdev_hb_newer.
+ *
+ * States (written only by the slot's holder, except FENCED):
+ *
+ *   state    meaning                          next
+ *   FREE     slot unused (or never written)   LIVE   (a node claims the slot)
+ *   LIVE     holder mounted, heartbeating     CLEAN  (clean unmount)
+ *                                             FENCED (self-fence on lease loss,
+ *                                                     or the ADM fences it)
+ *   CLEAN    unmounted, journal checkpointed  LIVE   (next mount, new incarnation)
+ *   FENCED   holder cut off; its journal must LIVE   (after recovery, new
+ *            be replayed before reuse                incarnation) or FREE
+ *
+ * A block that was never written decodes as -ENODATA: callers treat it as
+ * FREE. Layout, little-endian:
+ *
+ *   off  size  field
+ *     0     8  magic "SANFS-HB"
+ *     8     4  format version (BDEV_HB_VERSION)
+ *    12     4  state (enum bdev_hb_state)
+ *    16     8  byte offset of this block on the device (catches misplaced blocks)
+ *    24    16  filesystem / device UUID
+ *    40     4  node id
+ *    44     4  slot
+ *    48     8  incarnation (boot generation of the node)
+ *    56     8  sequence (per incarnation, increases with every write)
+ *    64     8  time, ns since the Unix epoch (the writer's clock; informative)
+ *    72     8  SAN generation the writer knows
+ *    80     4  pid of the writer
+ *    84     4  mode (enum bdev_hb_mode)
+ *    88     4  protocol version of the writer
+ *    92     4  reserved, 0
+ *    96    64  hostname: printable ASCII, NUL-terminated, NUL-padded
+ *   160  3932  reserved (covered by the CRC)
+ *  4092     4  CRC32C of bytes 0..4091
+ */
+#define BDEV_HB_MAGIC	 "SANFS-HB"
+#define BDEV_HB_VERSION	 1
+#define BDEV_HB_BYTES	 4096
+#define BDEV_HB_HOST_MAX 63
+
+enum bdev_hb_state {
+	BDEV_HB_FREE = 0,
+	BDEV_HB_LIVE = 1,
+	BDEV_HB_CLEAN = 2,
+	BDEV_HB_FENCED = 3,
+};
+enum bdev_hb_mode {
+	BDEV_HB_LOCAL = 1,   /* single-host mount (sanctl mount --local) */
+	BDEV_HB_CLUSTER = 2, /* mounted by a cluster member */
+};
+
+struct bdev_hb {
+	enum bdev_hb_state state;
+	uint8_t uuid[16];
+	uint32_t node_id;
+	uint32_t slot;
+	uint64_t incarnation;
+	uint64_t sequence;
+	uint64_t time_ns;
+	uint64_t san_generation;
+	uint32_t pid;
+	enum bdev_hb_mode mode;
+	uint32_t proto_version;
+	char hostname[BDEV_HB_HOST_MAX + 1]; /* NUL-terminated */
+};
+
+/* Encode hb as the block at byte offset off into block (BDEV_HB_BYTES, all
+ * written). -EINVAL for an offset that is not a multiple of 4096, a state or
+ * mode out of range or a hostname that is not printable or longer than 63
+ * bytes. */
+int bdev_hb_encode(const struct bdev_hb *hb, uint64_t off, void *block);
+/* Decode len bytes (at least BDEV_HB_BYTES, else -EINVAL) read from byte
+ * offset off (UINT64_MAX: do not check the stored offset).
+ *   -ENODATA  never written (magic absent): treat as FREE
+ *   -EBADMSG  CRC, offset (not the expected one, or not a multiple of
+ *             4096) or a field is wrong
+ *   -ENOTSUP  a newer format than this code reads */
+int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *hb);
+/* Read / write the heartbeat block at off (a multiple of 4096). write does
+ * one O_DIRECT write, which other hosts sharing the device see at once;
+ * with BDEV_HB_FLUSH it also flushes the device cache (use it for state
+ * changes that must survive power loss: CLEAN, FENCED).
+ * BDEV_HB_PAST_GATE: write (and flush) even through a closed gate, so a
+ * node that fenced itself can still say so (DESIGN §6: "it writes FENCED to
+ * its heartbeat block"). Only for hb->state == BDEV_HB_FENCED (else
+ * -EINVAL). */
+#define BDEV_HB_FLUSH	  1u
+#define BDEV_HB_PAST_GATE 2u
+int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb);
+int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsigned flags);
+/* true when a is newer than b: (incarnation, sequence) compared in order. */
+bool bdev_hb_newer(const struct bdev_hb *a, const struct bdev_hb *b);
+/* "FREE", "LIVE", "CLEAN", "FENCED" or "?" */
+const char *bdev_hb_state_name(enum bdev_hb_state s);
 
 /* Test-only fault injection (DESIGN §7: "device errors through blockdev fault
  * injection"). Rules are armed per open bdev, by API or, for integration
