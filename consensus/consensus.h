@@ -12,6 +12,9 @@
  * thread. Functions marked [any] are thread-safe; [worker] ones block and must
  * NOT be called on the loop thread (they return -EDEADLK if they are).
  *
+ * The process must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): libuv writes to
+ * peer sockets that may close at any time and reports EPIPE only then.
+ *
  * Errors: 0 or a negative errno. Raft errors map to errno: not the leader
  * -EREMOTE (ask cons_leader and send the request there), leadership lost
  * while the entry was in flight -ENOTCONN (outcome unknown, the entry may
