@@ -7,6 +7,7 @@
  * bytes and half-open connections on the Raft port change nothing.
  * State directories under /var/tmp (ext4; the raft log needs O_DIRECT). */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct node {
 
 static uv_loop_t loop;
 static struct node nodes[MAXN];
+static char top_dir[64];
 static char base[128];
 static int base_port;
 static struct auth_key key;
@@ -76,7 +78,9 @@ static void run_ms(unsigned ms)
 static void setup(void)
 {
 	log_setup("test", 0, getenv("CONS_VERBOSE") ? LOG_DEBUG : LOG_WARN);
-	snprintf(base, sizeof(base), "/var/tmp/sanfs-cons-it-XXXXXX");
+	/* Under the run's top directory, which main removes even when a test
+	 * failed before its teardown. */
+	snprintf(base, sizeof(base), "%s/t-XXXXXX", top_dir);
 	ck_assert_ptr_nonnull(mkdtemp(base));
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	base_port = 20000 + (int)(getpid() % 2000) * 10;
@@ -129,6 +133,10 @@ static void node_start(int i, bool bootstrap)
 	cfg.address = nodes[i].addr;
 	cfg.state_dir = nodes[i].dir;
 	cfg.key = nodes[i].key;
+	/* Small snapshot threshold: the scenarios also take snapshots, install
+	 * them on late members and restart from snapshot plus log. */
+	cfg.snapshot_threshold = 8;
+	cfg.snapshot_trailing = 2;
 	ck_assert_int_eq(cons_open(&loop, &cfg, &nodes[i].c), 0);
 	if (bootstrap)
 		ck_assert_int_eq(cons_bootstrap(nodes[i].c), 0);
@@ -257,6 +265,23 @@ static bool all_same(void *arg)
 	return true;
 }
 
+/* Does node i's raft directory hold a snapshot file? */
+static bool has_snapshot(int i)
+{
+	char d[300];
+	snprintf(d, sizeof(d), "%s/raft", nodes[i].dir);
+	DIR *dir = opendir(d);
+	struct dirent *e;
+	bool found = false;
+	if (!dir)
+		return false;
+	while ((e = readdir(dir)))
+		if (strncmp(e->d_name, "snapshot-", 9) == 0)
+			found = true;
+	closedir(dir);
+	return found;
+}
+
 static void cluster_scenario(int n)
 {
 	struct same_arg sa = {.n = n};
@@ -325,6 +350,16 @@ static void cluster_scenario(int n)
 	sa.ndev = 3;
 	sa.gen = 0;
 	ck_assert(wait_for(all_same, &sa, 5000));
+
+	/* More commands than the snapshot threshold: snapshots are taken. */
+	for (int k = 0; k < 12; k++) {
+		struct cons_cmd g;
+		memset(&g, 0, sizeof(g));
+		g.type = CONS_CMD_GEN_BUMP;
+		ck_assert_int_gt(propose(nl, &g), 0);
+	}
+	run_ms(300);
+	ck_assert_msg(has_snapshot(nl), "no snapshot taken");
 
 	/* Restart every member from its directory: state intact. */
 	cons_get_cluster(nodes[nl].c, &cl);
@@ -642,10 +677,19 @@ static Suite *suite(void)
 
 int main(void)
 {
+	char rm[300];
+	snprintf(top_dir, sizeof(top_dir), "/var/tmp/sanfs-cons-it-XXXXXX");
+	if (!mkdtemp(top_dir)) {
+		perror("mkdtemp /var/tmp");
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN); /* libuv reports EPIPE; sanfsd ignores SIGPIPE too */
 	SRunner *sr = srunner_create(suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", top_dir);
+	if (system(rm) != 0)
+		fprintf(stderr, "could not remove %s\n", top_dir);
 	return failed ? 1 : 0;
 }

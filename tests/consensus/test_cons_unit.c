@@ -16,6 +16,7 @@
 #include "consensus/consensus.h"
 #include "consensus/store.h"
 
+static char top_dir[64];
 static char tmpl_dir[256];
 
 static struct store *new_store(void)
@@ -30,7 +31,9 @@ static struct store *new_store(void)
 
 static void setup(void)
 {
-	snprintf(tmpl_dir, sizeof(tmpl_dir), "/var/tmp/sanfs-cons-unit-XXXXXX");
+	/* Under the run's top directory, which main removes even when a test
+	 * failed before its teardown. */
+	snprintf(tmpl_dir, sizeof(tmpl_dir), "%s/t-XXXXXX", top_dir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpl_dir));
 }
 
@@ -633,9 +636,18 @@ static Suite *suite(void)
 
 int main(void)
 {
+	char rm[300];
+	snprintf(top_dir, sizeof(top_dir), "/var/tmp/sanfs-cons-unit-XXXXXX");
+	if (!mkdtemp(top_dir)) {
+		perror("mkdtemp /var/tmp");
+		return 1;
+	}
 	SRunner *sr = srunner_create(suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", top_dir);
+	if (system(rm) != 0)
+		fprintf(stderr, "could not remove %s\n", top_dir);
 	return failed ? 1 : 0;
 }
