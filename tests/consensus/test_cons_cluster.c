@@ -405,7 +405,7 @@ END_TEST
 
 START_TEST(wrong_key_cannot_join)
 {
-	struct done d = {0};
+	static struct done d; /* its callback may run during teardown */
 	make_cluster(1);
 	/* Node 2 has another key (same cluster id, so only the MACs differ). */
 	nodes[1].key.key[0] ^= 0x55;
@@ -439,15 +439,16 @@ START_TEST(minority_cannot_commit)
 	cons_get_cluster(nodes[li].c, &before);
 	int committed = 0, tries = 0;
 	uint64_t end = now_ms() + 3000;
-	while (now_ms() < end) {
-		struct done d = {0};
+	static struct done pool[1024]; /* callbacks may run after this loop */
+	while (now_ms() < end && tries < 1024) {
+		struct done *d = &pool[tries];
 		struct cons_cmd c;
 		memset(&c, 0, sizeof(c));
 		c.type = CONS_CMD_GEN_BUMP;
-		if (cons_propose(nodes[li].c, &c, prop_cb, &d) == 0) {
+		if (cons_propose(nodes[li].c, &c, prop_cb, d) == 0) {
 			tries++;
-			wait_for(fired, &d, 300);
-			if (d.fired && d.status == 0)
+			wait_for(fired, d, 300);
+			if (d->fired && d->status == 0)
 				committed++;
 		} else {
 			run_ms(100);
