@@ -236,6 +236,7 @@ struct same_arg {
 	size_t ndev;
 	uint64_t gen;	  /* 0: any, equal on all */
 	uint64_t ccd_gen; /* CCD generation required on all */
+	uint64_t min_gen; /* generation at least this on all */
 };
 
 /* Every running node among the first n has ndev devices and the same
@@ -257,7 +258,7 @@ static bool all_same(void *arg)
 		struct ccd_record r;
 		if (cons_ccd_record(nodes[i].c, &r) || r.generation != a->ccd_gen)
 			return false;
-		if (nd != a->ndev || (gen && cl.generation != gen) ||
+		if (nd != a->ndev || (gen && cl.generation != gen) || cl.generation < a->min_gen ||
 		    (a->gen && cl.generation != a->gen))
 			return false;
 		gen = cl.generation;
@@ -370,6 +371,7 @@ static void cluster_scenario(int n)
 		node_start(i, false);
 	ck_assert_msg(wait_for(has_adm, NULL, 10000), "no ADM after restart");
 	sa.ndev = 3;
+	sa.min_gen = gen_before + 1; /* the restart elected an ADM again */
 	ck_assert_msg(wait_for(all_same, &sa, 5000), "state lost or diverged after restart");
 	for (int i = 0; i < n; i++) {
 		cons_get_cluster(nodes[i].c, &cl);
@@ -638,6 +640,61 @@ START_TEST(worker_thread_wrappers)
 }
 END_TEST
 
+/* DESIGN §4: auto-recovery of corrupt segments is off: a corrupt closed
+ * segment makes start fail (with an ALERT line) every time, and the segment
+ * stays on disk for the operator instead of being deleted. */
+START_TEST(corrupt_log_fails_start)
+{
+	struct cons_config cfg;
+	char d[300], seg[600] = "";
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.id = 1;
+	cfg.address = nodes[0].addr;
+	cfg.state_dir = nodes[0].dir;
+	cfg.key = key;
+	ck_assert_int_eq(cons_open(&loop, &cfg, &nodes[0].c), 0);
+	ck_assert_int_eq(cons_bootstrap(nodes[0].c), 0);
+	ck_assert_int_eq(cons_start(nodes[0].c), 0);
+	ck_assert(wait_for(has_adm, NULL, 5000));
+	for (int k = 0; k < 20; k++) {
+		struct cons_cmd c = device_cmd((uint8_t)(k + 1), "d");
+		snprintf(c.u.device.label, sizeof(c.u.device.label), "d%d", k);
+		ck_assert_int_gt(propose(0, &c), 0);
+	}
+	/* A second start turns the open segment into a closed one. */
+	node_stop(0);
+	ck_assert_int_eq(cons_open(&loop, &cfg, &nodes[0].c), 0);
+	ck_assert_int_eq(cons_start(nodes[0].c), 0);
+	ck_assert(wait_for(has_adm, NULL, 5000));
+	node_stop(0);
+	snprintf(d, sizeof(d), "%s/raft", nodes[0].dir);
+	DIR *dir = opendir(d);
+	struct dirent *e;
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir))) {
+		unsigned long long a, b;
+		char tail;
+		if (sscanf(e->d_name, "%llu-%llu%c", &a, &b, &tail) == 2 && b - a >= 10)
+			snprintf(seg, sizeof(seg), "%s/%s", d, e->d_name);
+	}
+	closedir(dir);
+	ck_assert_msg(seg[0], "no closed segment with 10+ entries");
+	FILE *f = fopen(seg, "r+b");
+	ck_assert_ptr_nonnull(f);
+	fseek(f, 200, SEEK_SET);
+	int ch = fgetc(f);
+	fseek(f, 200, SEEK_SET);
+	fputc(ch ^ 0x5a, f);
+	fclose(f);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(cons_open(&loop, &cfg, &nodes[0].c), 0);
+		ck_assert_int_eq(cons_start(nodes[0].c), -EUCLEAN);
+		node_stop(0);
+		ck_assert_int_eq(access(seg, F_OK), 0); /* not deleted */
+	}
+}
+END_TEST
+
 START_TEST(refuses_tmpfs)
 {
 	struct cons_config cfg;
@@ -671,6 +728,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, minority_cannot_commit);
 	tcase_add_test(tc, garbage_and_half_open);
 	tcase_add_test(tc, worker_thread_wrappers);
+	tcase_add_test(tc, corrupt_log_fails_start);
 	tcase_add_test(tc, refuses_tmpfs);
 	suite_add_tcase(s, tc);
 	return s;
