@@ -235,6 +235,24 @@ static int chg_start(struct cons *c, enum chg_step step, uint64_t id, const char
 	g->cb = cb;
 	g->data = data;
 	g->req.data = g;
+	/* A retried add resumes where the last attempt stopped: an id already
+	 * in the configuration at the same address is promoted (if it is not a
+	 * voter yet) and recorded. */
+	const struct raft_server *srv = NULL;
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		if (c->raft.configuration.servers[i].id == id)
+			srv = &c->raft.configuration.servers[i];
+	if (step == CHG_ADD && srv) {
+		if (strcmp(srv->address, address) != 0) {
+			free(g);
+			return -EEXIST;
+		}
+		step = g->step = srv->role == RAFT_VOTER ? CHG_RECORD : CHG_ASSIGN;
+		if (step == CHG_RECORD) {
+			chg_record(g); /* reports through cb */
+			return 0;
+		}
+	}
 	switch (step) {
 	case CHG_ADD:
 		rv = raft_add(&c->raft, &g->req, id, address, chg_next);

@@ -295,8 +295,12 @@ typedef void (*cons_change_cb)(void *data, int status);
 
 /* Add id@address as a Raft voter (raft_add, then raft_assign VOTER once it
  * caught up) and commit MEMBER_PUT {id, address, JOINING, incarnation 0}.
- * cb(0) when all three are done. -EEXIST if id is in the configuration. The
- * joining member must be running (cons_start without bootstrap). [loop] */
+ * cb(0) when all three are done. Retrying after a failure resumes: an id
+ * already in the configuration at the same address is promoted if needed and
+ * recorded; at another address it is -EEXIST. The joining member must be
+ * running (cons_start without bootstrap). A member that never catches up (not
+ * reachable, wrong key) fails the promotion (cb -ENOTCONN) and stays a
+ * non-voter until cons_member_remove. [loop] */
 int cons_member_add(struct cons *c, uint64_t id, const char *address, cons_change_cb cb,
 		    void *data);
 /* Promote an existing non-voter (standby/spare) to voter. [loop] */

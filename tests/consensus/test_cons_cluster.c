@@ -426,6 +426,18 @@ START_TEST(wrong_key_cannot_join)
 	ck_assert(cons_is_leader(nodes[0].c));
 	uint64_t ids[4];
 	ck_assert_uint_eq(cons_voters(nodes[0].c, ids, 4), 1);
+	/* The promotion fails (the member never catches up). */
+	ck_assert(wait_for(fired, &d, 15000));
+	ck_assert_int_ne(d.status, 0);
+	ck_assert_uint_eq(cons_voters(nodes[0].c, ids, 4), 1);
+	/* With the right key, the retried add resumes and succeeds. */
+	node_stop(1);
+	nodes[1].key = key;
+	node_start(1, false);
+	add_member(0, 1);
+	ck_assert_uint_eq(cons_voters(nodes[0].c, ids, 4), 2);
+	struct same_arg sa = {.n = 2, .min_gen = 1};
+	ck_assert(wait_for(all_same, &sa, 5000));
 }
 END_TEST
 
