@@ -497,10 +497,7 @@ int cons_open(uv_loop_t *loop, const struct cons_config *cfg, struct cons **out)
 	*out = c;
 	return 0;
 fail:
-	if (c->raft_inited) {
-		/* unreachable: raft_init is the last step that can fail */
-	}
-	cons_free(c);
+	cons_free(c); /* raft_init is the last step that can fail: nothing to close */
 	return rc;
 }
 
