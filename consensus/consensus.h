@@ -258,10 +258,13 @@ int cons_bootstrap(struct cons *c);
  * line), listen on the address, take part in elections. [loop] */
 int cons_start(struct cons *c);
 
-/* Stop Raft, fail pending proposals with -ECANCELED (blocked workers are woken
- * with -ECANCELED), close LMDB, free c. cb (may be NULL) runs on the loop
- * thread once every handle is closed; c is invalid as soon as cons_close is
- * called. Also valid after cons_open without start. [loop] */
+/* Stop Raft (no leadership hand-over: to the others this looks like a
+ * crash), fail pending proposals (their callbacks run with -ENOTCONN or
+ * -ECANCELED; blocked workers are woken with -ECANCELED), close LMDB, free c.
+ * No event callback runs after this call. cb (may be NULL) runs on the loop
+ * thread once every handle is closed. c is invalid as soon as cons_close is
+ * called: other threads must have stopped using it. Also valid after
+ * cons_open without start, or after cons_start failed. [loop] */
 void cons_close(struct cons *c, void (*cb)(void *data), void *data);
 
 /* Last error text of the Raft instance (for log lines). [loop] */
