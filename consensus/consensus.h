@@ -267,6 +267,13 @@ int cons_start(struct cons *c);
  * cons_open without start, or after cons_start failed. [loop] */
 void cons_close(struct cons *c, void (*cb)(void *data), void *data);
 
+/* Graceful hand-over before a planned stop: if this member leads, ask the
+ * most up-to-date voter to take over now (raft_transfer; no election time-out
+ * to wait for). cb(0) once another member leads, cb(-ETIMEDOUT) if none took
+ * over within an election time-out; -EREMOTE at once if this member does not
+ * lead, -ENOENT if there is no other voter. Then call cons_close. [loop] */
+int cons_handover(struct cons *c, void (*cb)(void *data, int status), void *data);
+
 /* Last error text of the Raft instance (for log lines). [loop] */
 const char *cons_errmsg(struct cons *c);
 

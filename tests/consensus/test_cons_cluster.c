@@ -613,6 +613,43 @@ START_TEST(garbage_and_half_open)
 }
 END_TEST
 
+static void handover_cb(void *data, int status)
+{
+	struct done *d = data;
+	d->fired = true;
+	d->status = status;
+}
+
+/* A planned stop: the leader hands over, another member leads at once (well
+ * within an election time-out), and the new one becomes ADM. */
+START_TEST(graceful_handover)
+{
+	static struct done d;
+	make_cluster(3);
+	int li = leader();
+	int fo = (li + 1) % 3;
+	ck_assert_int_eq(cons_handover(nodes[fo].c, handover_cb, &d), -EREMOTE);
+	uint64_t t0 = now_ms();
+	ck_assert_int_eq(cons_handover(nodes[li].c, handover_cb, &d), 0);
+	ck_assert(wait_for(fired, &d, 3000));
+	ck_assert_int_eq(d.status, 0);
+	node_stop(li);
+	ck_assert(wait_for(has_adm, NULL, 3000));
+	uint64_t took = now_ms() - t0;
+	printf("handover: new ADM after %llu ms\n", (unsigned long long)took);
+	ck_assert_uint_lt(took, 400);
+	ck_assert_uint_ne(nodes[leader()].id, nodes[li].id);
+}
+END_TEST
+
+START_TEST(handover_alone)
+{
+	make_cluster(1);
+	static struct done d;
+	ck_assert_int_eq(cons_handover(nodes[0].c, handover_cb, &d), -ENOENT);
+}
+END_TEST
+
 /* Blocking wrappers from a worker thread while the loop runs. */
 struct worker_arg {
 	struct cons *c;
@@ -758,6 +795,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, minority_cannot_commit);
 	tcase_add_test(tc, garbage_and_half_open);
 	tcase_add_test(tc, worker_thread_wrappers);
+	tcase_add_test(tc, graceful_handover);
+	tcase_add_test(tc, handover_alone);
 	tcase_add_test(tc, corrupt_log_fails_start);
 	tcase_add_test(tc, refuses_tmpfs);
 	suite_add_tcase(s, tc);
