@@ -13,7 +13,7 @@
 #define NET_MUST(expr)                                                                             \
 	do {                                                                                       \
 		if (!(expr)) {                                                                     \
-			fprintf(stderr, "fake_net: %s failed at %s:%d\n", #expr, __FILE__,        \
+			fprintf(stderr, "fake_net: %s failed at %s:%d\n", #expr, __FILE__,         \
 				__LINE__);                                                         \
 			abort();                                                                   \
 		}                                                                                  \

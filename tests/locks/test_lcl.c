@@ -84,6 +84,31 @@ static void *fair_reader(void *arg)
 	return NULL;
 }
 
+struct waiters_probe {
+	uint64_t res;
+	unsigned waiters;
+};
+
+static void count_waiters(void *arg, const struct lcl_res_info *ri)
+{
+	struct waiters_probe *p = arg;
+	if (ri->res == p->res)
+		p->waiters = ri->waiters;
+}
+
+/* Wait (no fixed sleep: the machine may be loaded) until res has n waiters. */
+static void wait_waiters(struct lcl *l, uint64_t res, unsigned n)
+{
+	for (int i = 0; i < 20000; i++) {
+		struct waiters_probe p = {res, 0};
+		lcl_dump(l, count_waiters, &p);
+		if (p.waiters >= n)
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("resource never had %u waiters", n);
+}
+
 START_TEST(fifo_no_writer_starvation)
 {
 	struct fair_ctx c = {0};
@@ -92,9 +117,9 @@ START_TEST(fifo_no_writer_starvation)
 	ck_assert_int_eq(lcl_create_local(&c.l), 0);
 	ck_assert_int_eq(lcl_lock(c.l, INO(1), LCL_PR, &first), 0);
 	pthread_create(&w, NULL, fair_writer, &c);
-	usleep(50000); /* let the writer queue */
+	wait_waiters(c.l, INO(1), 1); /* the writer is queued */
 	pthread_create(&r, NULL, fair_reader, &c);
-	usleep(50000);
+	wait_waiters(c.l, INO(1), 2); /* and the reader behind it */
 	lcl_unlock(first);
 	pthread_join(w, NULL);
 	pthread_join(r, NULL);

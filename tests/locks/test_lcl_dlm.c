@@ -98,7 +98,7 @@ START_TEST(cache_downconvert_invalidate)
 	ck_assert_int_eq(atomic_load(&c.ev[1].flushes), 1);
 	ck_assert_int_eq(atomic_load(&c.ev[1].invalidates), 0);
 	lcl_unlock(h);
-	for (int tries = 0; tries < 500 && (lcl_get_stats(c.lcl[1], &st), !st.downconverts);
+	for (int tries = 0; tries < 20000 && (lcl_get_stats(c.lcl[1], &st), !st.downconverts);
 	     tries++)
 		usleep(1000); /* node 1 learns of its downconvert after node 2's grant */
 	ck_assert_uint_eq(st.downconverts, 1);
@@ -112,7 +112,7 @@ START_TEST(cache_downconvert_invalidate)
 	ck_assert_int_eq(atomic_load(&c.ev[1].flushes), 1);
 	ck_assert_int_eq(atomic_load(&c.ev[1].invalidates), 1);
 	lcl_unlock(h);
-	for (int tries = 0; tries < 500 && (lcl_get_stats(c.lcl[1], &st), !st.cluster_releases);
+	for (int tries = 0; tries < 20000 && (lcl_get_stats(c.lcl[1], &st), !st.cluster_releases);
 	     tries++)
 		usleep(1000);
 	ck_assert_uint_eq(st.cluster_releases, 1);
@@ -182,7 +182,7 @@ START_TEST(lru_bound_and_nested_callout)
 		lcl_unlock(h);
 	}
 	struct lcl_stats st;
-	for (int tries = 0; tries < 200; tries++) {
+	for (int tries = 0; tries < 3000; tries++) {
 		lcl_get_stats(c.lcl[1], &st);
 		if (st.cluster_releases >= 6)
 			break;

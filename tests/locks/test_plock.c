@@ -66,7 +66,7 @@ static void *waiter_main(void *arg)
 
 static void wait_done(struct waiter *w)
 {
-	for (int i = 0; i < 2000 && !atomic_load(&w->done); i++)
+	for (int i = 0; i < 30000 && !atomic_load(&w->done); i++)
 		usleep(1000);
 	ck_assert_int_eq(atomic_load(&w->done), 1);
 }
@@ -112,7 +112,7 @@ START_TEST(conflicts_getlk_and_wakeup)
 		struct waiter w2 = {.ls = n.ls[3], .pl = pl(ino, 44, POSIX_LOCK_WR, 0, 10)};
 		pthread_create(&t, NULL, waiter_main, &w2);
 		usleep(50000);
-		for (int i = 0; i < 100 && dlm_plock_cancel(n.ls[3], FS, ino, 44) == -ENOENT; i++)
+		for (int i = 0; i < 20000 && dlm_plock_cancel(n.ls[3], FS, ino, 44) == -ENOENT; i++)
 			usleep(1000);
 		wait_done(&w2);
 		pthread_join(t, NULL);
