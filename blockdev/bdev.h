@@ -34,7 +34,7 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out);
 void bdev_close(struct bdev *dev);
 
 const char *bdev_path(const struct bdev *dev);
-uint64_t bdev_size(const struct bdev *dev); /* bytes */
+uint64_t bdev_size(const struct bdev *dev);  /* bytes */
 unsigned bdev_align(const struct bdev *dev); /* required alignment, bytes */
 
 /* Whole-range I/O: returns 0 only when all len bytes were transferred. */
@@ -43,7 +43,9 @@ int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len);
 /* Make every completed write durable, device write cache included. */
 int bdev_flush(struct bdev *dev);
 
-/* 4096-aligned zeroed memory for I/O; free with bdev_free. */
+/* 4096-aligned zeroed memory for I/O (len rounded up to a multiple of 4096;
+ * NULL when out of memory); free with bdev_free. */
+#define BDEV_BUF_ALIGN 4096
 void *bdev_alloc(size_t len);
 void bdev_free(void *p);
 
