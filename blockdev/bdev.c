@@ -15,9 +15,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "blockdev/bdev_fault_int.h"
 #include "common/log.h"
 
 #define SUB "bdev"
+
+/* bdev_find opens every candidate device quietly: a scan meets devices
+ * without media or permission, which are no error of the caller. */
+#define open_err(flags, ...) log_msg(((flags)&BDEV_QUIET) ? LOG_DEBUG : LOG_ERROR, SUB, __VA_ARGS__)
 
 static unsigned file_dio_align(int fd)
 {
@@ -42,12 +47,12 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	if (!path || !*path)
 		return -EINVAL;
 	if (strlen(path) >= sizeof(((struct bdev *)0)->path)) {
-		log_error(SUB, "%.64s...: path too long", path);
+		open_err(flags, "%.64s...: path too long", path);
 		return -ENAMETOOLONG;
 	}
 	struct stat pst;
 	if (stat(path, &pst) == 0 && !S_ISBLK(pst.st_mode) && !S_ISREG(pst.st_mode)) {
-		log_error(SUB, "%s: not a block device or regular file", path);
+		open_err(flags, "%s: not a block device or regular file", path);
 		return -ENOTBLK;
 	}
 	int oflags = O_CLOEXEC | ((flags & BDEV_RDONLY) ? O_RDONLY : O_RDWR);
@@ -57,16 +62,16 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	if (fd < 0) {
 		int err = errno;
 		if (err == EINVAL && !(flags & BDEV_BUFFERED))
-			log_error(SUB, "%s: O_DIRECT refused (tmpfs or overlayfs?): %s", path,
-				  strerror(err));
+			open_err(flags, "%s: O_DIRECT refused (tmpfs or overlayfs?): %s", path,
+				 strerror(err));
 		else
-			log_error(SUB, "%s: open: %s", path, strerror(err));
+			open_err(flags, "%s: open: %s", path, strerror(err));
 		return -err;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
 		int err = errno;
-		log_error(SUB, "%s: fstat: %s", path, strerror(err));
+		open_err(flags, "%s: fstat: %s", path, strerror(err));
 		close(fd);
 		return -err;
 	}
@@ -77,7 +82,7 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 		int ssz = 0;
 		if (ioctl(fd, BLKGETSIZE64, &size) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
 			int err = errno;
-			log_error(SUB, "%s: size/sector ioctl: %s", path, strerror(err));
+			open_err(flags, "%s: size/sector ioctl: %s", path, strerror(err));
 			close(fd);
 			return -err;
 		}
@@ -86,14 +91,14 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 		size = (uint64_t)st.st_size;
 		align = file_dio_align(fd);
 	} else {
-		log_error(SUB, "%s: not a block device or regular file", path);
+		open_err(flags, "%s: not a block device or regular file", path);
 		close(fd);
 		return -ENOTBLK;
 	}
 	if (align < 512)
 		align = 512;
 	if (align & (align - 1) || align > 4096) {
-		log_error(SUB, "%s: unsupported I/O alignment %u", path, align);
+		open_err(flags, "%s: unsupported I/O alignment %u", path, align);
 		close(fd);
 		return -EINVAL;
 	}
@@ -111,6 +116,11 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	atomic_init(&dev->faults_armed, false);
 	pthread_mutex_init(&dev->fault_lock, NULL);
 	strcpy(dev->path, path);
+	int rc = bdev_fault_env_load(dev);
+	if (rc < 0) {
+		bdev_close(dev);
+		return rc;
+	}
 	log_debug(SUB, "%s: opened, %llu bytes, align %u%s", path, (unsigned long long)dev->size,
 		  align, (flags & BDEV_BUFFERED) ? ", buffered" : "");
 	*out = dev;
@@ -121,6 +131,7 @@ void bdev_close(struct bdev *dev)
 {
 	if (!dev)
 		return;
+	bdev_fault_clear(dev);
 	pthread_mutex_destroy(&dev->fault_lock);
 	close(dev->fd);
 	free(dev);
@@ -161,7 +172,7 @@ static int io_check(struct bdev *dev, const char *op, uint64_t off, const void *
 	return 0;
 }
 
-static int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
+int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -184,7 +195,7 @@ static int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	return 0;
 }
 
-static int bdev_pwrite_raw(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+int bdev_pwrite_raw(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 {
 	size_t done = 0;
 	while (done < len) {
@@ -213,6 +224,11 @@ int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	int rc = io_check(dev, "read", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		rc = bdev_fault_before_read(dev, off, len);
+		if (rc < 0)
+			return rc;
+	}
 	return bdev_pread_raw(dev, off, buf, len);
 }
 
@@ -223,6 +239,12 @@ int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	int rc = io_check(dev, "write", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		/* May write a torn prefix itself and return -EIO. */
+		rc = bdev_fault_before_write(dev, off, buf, len);
+		if (rc < 0)
+			return rc;
+	}
 	return bdev_pwrite_raw(dev, off, buf, len);
 }
 
@@ -231,6 +253,11 @@ int bdev_flush(struct bdev *dev)
 	int gate = atomic_load(&dev->gate_err);
 	if (gate)
 		return -gate;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		int rc = bdev_fault_before_flush(dev);
+		if (rc < 0)
+			return rc;
+	}
 	/* fdatasync on a block device issues a cache flush (REQ_PREFLUSH); on an
 	 * image file it flushes the file's data and the host device's cache. */
 	while (fdatasync(dev->fd) < 0) {

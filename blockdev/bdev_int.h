@@ -10,7 +10,8 @@
 
 #include "blockdev/bdev.h"
 
-struct bdev_fault_set;
+/* Private open flag: failures are logged at debug level only (bdev_find). */
+#define BDEV_QUIET (1u << 16)
 
 struct bdev {
 	int fd;
@@ -23,7 +24,9 @@ struct bdev {
 	 * path skip the mutex when no fault was ever added. */
 	atomic_bool faults_armed;
 	pthread_mutex_t fault_lock;
-	struct bdev_fault_set *faults;
+	struct bdev_fault *faults; /* nfaults rules, in the order added */
+	size_t nfaults;
+	uint64_t fault_hits; /* I/Os failed, torn or delayed by a rule */
 	char path[4096];
 };
 
