@@ -310,3 +310,54 @@ int mkfs_format(const char *path, const struct mkfs_opts *o, struct sfs_super *o
 	*why = NULL;
 	return 0;
 }
+
+int (*const mkfs_root_default)(struct sfs *fs, uint64_t root_ino, void *arg) = NULL;
+
+int mkfs_live_check(struct bdev *dev, char *what, size_t len)
+{
+	struct sfs_super sb;
+	const char *why;
+	uint8_t *b2 = bdev_alloc(SFS_BLOCK_SIZE);
+	if (!b2)
+		return -ENOMEM;
+	int rc = bdev_read(dev, SFS_SUPER_BLKNO * SFS_BLOCK_SIZE, b2, SFS_BLOCK_SIZE);
+	int dec = rc ? rc : sfs_super_decode(b2, SFS_SUPER_BLKNO, &sb, &why);
+	bdev_free(b2);
+	if (rc)
+		return rc;
+	if (dec)
+		return 0; /* not sanfs (or unreadable superblock): nothing mounted */
+	if ((uint64_t)sb.slot_count * sb.slot_blocks + sb.slot_start >
+	    bdev_size(dev) / SFS_BLOCK_SIZE)
+		return 0;
+	struct bdev_hb *first = calloc(sb.slot_count, sizeof(*first));
+	if (!first)
+		return -ENOMEM;
+	bool any = false;
+	for (unsigned s = 0; s < sb.slot_count; s++) {
+		uint64_t off = (sfs_slot_base(&sb, s) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+		if (bdev_hb_read(dev, off, &first[s]) == 0 && first[s].state == BDEV_HB_LIVE)
+			any = true;
+		else
+			first[s].state = BDEV_HB_FREE;
+	}
+	int live = 0;
+	for (int tries = 0; any && tries < 15 && !live; tries++) {
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
+		for (unsigned s = 0; s < sb.slot_count && !live; s++) {
+			if (first[s].state != BDEV_HB_LIVE)
+				continue;
+			uint64_t off = (sfs_slot_base(&sb, s) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+			struct bdev_hb now;
+			if (bdev_hb_read(dev, off, &now) == 0 && now.state == BDEV_HB_LIVE &&
+			    bdev_hb_newer(&now, &first[s])) {
+				snprintf(what, len, "slot %u is mounted on %s pid %u", s,
+					 now.hostname[0] ? now.hostname : "?", now.pid);
+				live = 1;
+			}
+		}
+	}
+	free(first);
+	return live;
+}
