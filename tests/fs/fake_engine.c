@@ -9,23 +9,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct fake;
+
 struct fbuf {
 	struct buf b; /* first: a struct buf * is a struct fbuf * */
-	struct sfs *fs;
+	struct fake *fk;
 	int ref;
 	uint8_t *shadow; /* committed image (check_txn) */
 	uint64_t txn_id; /* the transaction that added it, 0: none */
 };
 
 struct txn {
-	struct sfs *fs;
+	struct fake *fs;
 	uint64_t id;
 	unsigned max, used;
 	struct fbuf **added;
 	unsigned nadded, capadded;
 };
 
-struct sfs {
+/* The fake's state; hangs off a real (zeroed) struct sfs as fs->user. */
+struct fake {
+	struct sfs *sfs;
 	uint64_t nblocks;
 	bool check_txn;
 	struct fbuf **blk;
@@ -37,8 +41,12 @@ struct sfs {
 	unsigned max_txn;
 	uint64_t next_txn;
 	struct txn *cur;
-	uint8_t seed[16];
 };
+
+static struct fake *F(struct sfs *fs)
+{
+	return fs->user;
+}
 
 #define VIOLATION(fs, ...)                                                                         \
 	do {                                                                                       \
@@ -49,7 +57,10 @@ struct sfs {
 
 struct sfs *fake_sfs_new(uint64_t nblocks, bool check_txn)
 {
-	struct sfs *fs = calloc(1, sizeof(*fs));
+	struct sfs *sfs = calloc(1, sizeof(*sfs));
+	struct fake *fs = calloc(1, sizeof(*fs));
+	sfs->user = fs;
+	fs->sfs = sfs;
 	fs->nblocks = nblocks;
 	fs->check_txn = check_txn;
 	fs->blk = calloc(nblocks, sizeof(*fs->blk));
@@ -57,15 +68,16 @@ struct sfs *fake_sfs_new(uint64_t nblocks, bool check_txn)
 	fs->fail_alloc = -1;
 	fs->next_txn = 1;
 	for (unsigned i = 0; i < 16; i++)
-		fs->seed[i] = (uint8_t)(0x11 * i + 7);
+		sfs->sb.dir_hash_seed[i] = (uint8_t)(0x11 * i + 7);
 	/* Blocks below 16 stand for the superblock and inodes: never allocated. */
 	for (uint64_t i = 0; i < 16 && i < nblocks; i++)
 		fs->used[i] = 1;
-	return fs;
+	return sfs;
 }
 
-void fake_sfs_free(struct sfs *fs)
+void fake_sfs_free(struct sfs *sfs)
 {
+	struct fake *fs = F(sfs);
 	for (uint64_t i = 0; i < fs->nblocks; i++) {
 		if (fs->blk[i]) {
 			free(fs->blk[i]->b.data);
@@ -76,40 +88,42 @@ void fake_sfs_free(struct sfs *fs)
 	free(fs->blk);
 	free(fs->used);
 	free(fs);
+	free(sfs);
 }
 
 unsigned long fake_violations(struct sfs *fs)
 {
-	return fs->violations;
+	return F(fs)->violations;
 }
 uint64_t fake_blocks_used(struct sfs *fs)
 {
-	return fs->nused;
+	return F(fs)->nused;
 }
 long fake_refs(struct sfs *fs)
 {
-	return fs->refs;
+	return F(fs)->refs;
 }
 void fake_fail_alloc_after(struct sfs *fs, long n)
 {
-	fs->fail_alloc = n;
+	F(fs)->fail_alloc = n;
 }
 unsigned fake_max_txn_blocks(struct sfs *fs)
 {
-	return fs->max_txn;
+	return F(fs)->max_txn;
 }
 void fake_set_seed(struct sfs *fs, const uint8_t seed[16])
 {
-	memcpy(fs->seed, seed, 16);
+	memcpy(fs->sb.dir_hash_seed, seed, 16);
 }
 const uint8_t *sfs_dir_hash_seed(struct sfs *fs)
 {
-	return fs->seed;
+	return fs->sb.dir_hash_seed;
 }
 
 uint8_t *fake_block(struct sfs *fs, uint64_t blkno)
 {
-	return blkno < fs->nblocks && fs->blk[blkno] ? fs->blk[blkno]->b.data : NULL;
+	struct fake *fk = F(fs);
+	return blkno < fk->nblocks && fk->blk[blkno] ? fk->blk[blkno]->b.data : NULL;
 }
 
 static void hdr_fill(uint8_t *d, uint16_t type, uint64_t blkno, uint64_t owner)
@@ -120,8 +134,9 @@ static void hdr_fill(uint8_t *d, uint16_t type, uint64_t blkno, uint64_t owner)
 	le64_put(d + 32, owner);
 }
 
-int bc_read(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out)
+int bc_read(struct sfs *sfs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out)
 {
+	struct fake *fs = F(sfs);
 	if (blkno >= fs->nblocks || !fs->blk[blkno] || !fs->used[blkno]) {
 		return -EIO; /* quiet: corruption tests make thousands */
 	}
@@ -137,8 +152,9 @@ int bc_read(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struc
 	return 0;
 }
 
-int bc_new(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out)
+int bc_new(struct sfs *sfs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out)
 {
+	struct fake *fs = F(sfs);
 	if (blkno >= fs->nblocks || !fs->used[blkno]) {
 		VIOLATION(fs, "bc_new of unallocated block %" PRIu64, blkno);
 		return -EIO;
@@ -146,7 +162,7 @@ int bc_new(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct
 	struct fbuf *f = fs->blk[blkno];
 	if (!f) {
 		f = calloc(1, sizeof(*f));
-		f->fs = fs;
+		f->fk = fs;
 		f->b.blkno = blkno;
 		f->b.data = malloc(SFS_BLOCK_SIZE);
 		fs->blk[blkno] = f;
@@ -170,13 +186,13 @@ void bc_get(struct buf *b)
 {
 	struct fbuf *f = (struct fbuf *)b;
 	f->ref++;
-	f->fs->refs++;
+	f->fk->refs++;
 }
 
 void bc_put(struct buf *b)
 {
 	struct fbuf *f = (struct fbuf *)b;
-	struct sfs *fs = f->fs;
+	struct fake *fs = f->fk;
 	if (f->ref <= 0) {
 		VIOLATION(fs, "bc_put of unreferenced block %" PRIu64, b->blkno);
 		return;
@@ -188,16 +204,18 @@ void bc_put(struct buf *b)
 		VIOLATION(fs, "block %" PRIu64 " changed outside a transaction", b->blkno);
 }
 
-void bc_forget(struct sfs *fs, uint64_t blkno)
+void bc_forget(struct sfs *sfs, uint64_t blkno)
 {
+	struct fake *fs = F(sfs);
 	if (blkno < fs->nblocks && fs->blk[blkno] && fs->blk[blkno]->ref)
 		VIOLATION(fs, "bc_forget of referenced block %" PRIu64, blkno);
 	if (blkno < fs->nblocks && fs->blk[blkno])
 		memset(fs->blk[blkno]->b.data, 0xEE, SFS_BLOCK_SIZE); /* stale reads fail */
 }
 
-int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out)
+int txn_begin(struct sfs *sfs, unsigned max_blocks, struct txn **out)
 {
+	struct fake *fs = F(sfs);
 	if (fs->cur) {
 		VIOLATION(fs, "nested transaction");
 		return -EBUSY;
@@ -241,7 +259,7 @@ int txn_add(struct txn *t, struct buf *b)
 
 int txn_end(struct txn *t, uint64_t *tid_out)
 {
-	struct sfs *fs = t->fs;
+	struct fake *fs = t->fs;
 	for (unsigned i = 0; i < t->nadded; i++) {
 		struct fbuf *f = t->added[i];
 		if (fs->check_txn && f->shadow)
@@ -256,9 +274,10 @@ int txn_end(struct txn *t, uint64_t *tid_out)
 	return 0;
 }
 
-int alloc_blocks(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+int alloc_blocks(struct sfs *sfs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
 		 uint64_t *start, uint32_t *got)
 {
+	struct fake *fs = F(sfs);
 	if (fs->cur != t || want == 0 || min == 0 || min > want) {
 		VIOLATION(fs, "bad alloc_blocks call");
 		return -EINVAL;
@@ -289,8 +308,9 @@ int alloc_blocks(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, ui
 	return -ENOSPC;
 }
 
-int alloc_free(struct sfs *fs, struct txn *t, uint64_t start, uint32_t len)
+int alloc_free(struct sfs *sfs, struct txn *t, uint64_t start, uint32_t len)
 {
+	struct fake *fs = F(sfs);
 	if (fs->cur != t) {
 		VIOLATION(fs, "alloc_free outside its transaction");
 		return -EINVAL;

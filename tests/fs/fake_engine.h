@@ -1,6 +1,8 @@
 /* An in-memory fake of the engine calls the B+tree and directory code use
  * (bc_*, txn_*, alloc_*; fs/INTERNALS.md), for the unit tests of that module
- * only. Single-threaded. It checks the rules the real engine relies on:
+ * only. Single-threaded. The struct sfs it returns is a zeroed real one
+ * (fs/sfs.h) whose user pointer holds the fake's state; only
+ * sb.dir_hash_seed is set (fake_set_seed). It checks the rules the real engine relies on:
  *  - a block changes only after txn_add in an open transaction (when
  *    check_txn is on, every block keeps a copy of its committed image and a
  *    change found at bc_put without txn_add is a violation);
@@ -20,9 +22,6 @@
 
 struct sfs *fake_sfs_new(uint64_t nblocks, bool check_txn);
 void fake_sfs_free(struct sfs *fs);
-
-int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out);
-int txn_end(struct txn *t, uint64_t *tid_out);
 
 /* Rule violations seen so far (logged as they happen). */
 unsigned long fake_violations(struct sfs *fs);
