@@ -341,49 +341,6 @@ int sfs_jhdr_decode(const void *blk, const struct sfs_super *sb, struct sfs_jhdr
 	return 0;
 }
 
-/* ---- heartbeat ---- */
-
-#define HB_OFF_STATE 48
-#define HB_OFF_PID   52
-#define HB_OFF_SEQ   56
-#define HB_OFF_GEN   64
-#define HB_OFF_NODE  72
-#define HB_OFF_TIME  80
-#define HB_OFF_HOST  88 /* 64 bytes, NUL padded */
-
-void sfs_hb_encode(const struct sfs_hb *hb, void *blk)
-{
-	uint8_t *b = blk;
-	le32_put(b + HB_OFF_STATE, hb->state);
-	le32_put(b + HB_OFF_PID, hb->pid);
-	le64_put(b + HB_OFF_SEQ, hb->seq);
-	le64_put(b + HB_OFF_GEN, hb->gen);
-	le64_put(b + HB_OFF_NODE, hb->node_id);
-	le64_put(b + HB_OFF_TIME, hb->time_ns);
-	memset(b + HB_OFF_HOST, 0, 64);
-	memcpy(b + HB_OFF_HOST, hb->host, strnlen(hb->host, 63));
-}
-
-int sfs_hb_decode(const void *blk, struct sfs_hb *hb)
-{
-	const uint8_t *b = blk;
-	memset(hb, 0, sizeof(*hb));
-	hb->state = le32_get(b + HB_OFF_STATE);
-	hb->pid = le32_get(b + HB_OFF_PID);
-	hb->seq = le64_get(b + HB_OFF_SEQ);
-	hb->gen = le64_get(b + HB_OFF_GEN);
-	hb->node_id = le64_get(b + HB_OFF_NODE);
-	hb->time_ns = le64_get(b + HB_OFF_TIME);
-	memcpy(hb->host, b + HB_OFF_HOST, 63);
-	hb->host[63] = 0;
-	if (hb->state > SFS_HB_FENCED) {
-		log_error("fs", "block %" PRIu64 ": heartbeat state %u unknown",
-			  le64_get(b + SFS_HDR_BLKNO), hb->state);
-		return -EIO;
-	}
-	return 0;
-}
-
 uint64_t sfs_owner_super(void)
 {
 	return LCL_RES(LCL_T_SUPER, 0);

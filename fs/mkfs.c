@@ -42,6 +42,10 @@ int mkfs_geometry(uint64_t dev_bytes, const struct mkfs_opts *o, struct sfs_supe
 		*why = "label longer than 63 bytes";
 		return -EINVAL;
 	}
+	if (o->label && !bdev_label_valid(o->label)) {
+		*why = "label must be printable ASCII";
+		return -EINVAL;
+	}
 	uint64_t jb;
 	if (o->journal_bytes) {
 		if (o->journal_bytes < MKFS_MIN_JOURNAL_BYTES ||
@@ -139,9 +143,11 @@ static int write_slot(struct bdev *dev, const struct sfs_super *sb, unsigned s, 
 	uint64_t base = sfs_slot_base(sb, s), owner = sfs_owner_slot(s);
 	unsigned n = SFS_SLOT_ORPHAN + sb->orphan_blocks;
 	memset(buf, 0, (size_t)n * SFS_BLOCK_SIZE);
-	struct sfs_hb hb = {.state = SFS_HB_FREE};
-	sfs_hb_encode(&hb, buf);
-	sfs_blk_seal(buf, sb->uuid, SFS_BT_HEARTBEAT, base + SFS_SLOT_HB, owner);
+	struct bdev_hb hb = {.state = BDEV_HB_FREE, .slot = s, .mode = BDEV_HB_LOCAL};
+	memcpy(hb.uuid, sb->uuid, 16);
+	int rc = bdev_hb_encode(&hb, (base + SFS_SLOT_HB) * SFS_BLOCK_SIZE, buf);
+	if (rc)
+		return rc;
 	uint8_t *jh = buf + SFS_SLOT_JHDR * SFS_BLOCK_SIZE;
 	struct sfs_jhdr h = {.ring_blocks = sb->journal_blocks,
 			     .flags = SFS_JH_CLEAN,
@@ -255,6 +261,15 @@ int mkfs_format(const char *path, const struct mkfs_opts *o, struct sfs_super *o
 	for (uint64_t at = SFS_SUPER_BLKNO; at <= SFS_SUPER_BACKUP && !rc; at++) {
 		sfs_super_encode(&sb, at, buf);
 		rc = write_blocks(dev, at, buf, 1);
+	}
+	if (!rc) {
+		/* The device label in block 0 names the device (blockdev/). */
+		struct bdev_label l;
+		rc = bdev_label_init(&l, sb.label, bdev_size(dev));
+		if (!rc) {
+			memcpy(l.uuid, sb.uuid, 16);
+			rc = bdev_label_write(dev, &l);
+		}
 	}
 	if (!rc)
 		rc = bdev_flush(dev);
