@@ -514,8 +514,14 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 	struct sfs_ag a = {0};
 	if (!m.hdr_bad)
 		sfs_ag_decode(m.hdr, sb, ag, &a);
-	if (!m.hdr_bad && (a.free_blocks != free_cnt || a.inodes != ino_cnt))
+	if (!m.hdr_bad && !phase5 && (a.free_blocks != free_cnt || a.inodes != ino_cnt))
 		dirty = true;
+	if (phase5 && !(leaked || missing)) {
+		/* Structure was judged in phase 3; here only references count. */
+		ck->r->free_blocks += free_cnt;
+		ag_free(&m);
+		return;
+	}
 	if (!dirty) {
 		ck->r->free_blocks += free_cnt;
 		ag_free(&m);
@@ -530,18 +536,20 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 				    .bitmap_blocks = sb->bitmap_blocks};
 		fix_ok = ag_store(ck, ag, &m, &na) == 0;
 	}
-	if (m.hdr_bad)
+	if (phase5)
+		; /* header and bitmap problems were reported by phase 3 */
+	else if (m.hdr_bad)
 		PROBLEM(ck, fix_ok, "AG %u: header block %" PRIu64 " corrupt%s", ag, base,
 			fix_ok ? "; rebuilt from the bitmaps" : "");
 	else if (a.free_blocks != free_cnt || a.inodes != ino_cnt)
 		PROBLEM(ck, fix_ok,
 			"AG %u: header counts %u free / %u inodes, bitmaps say %u / %u%s", ag,
 			a.free_blocks, a.inodes, free_cnt, ino_cnt, fix_ok ? "; corrected" : "");
-	if (bad_meta)
+	if (bad_meta && !phase5)
 		PROBLEM(ck, fix_ok, "AG %u: %u header/bitmap block(s) marked free", ag, bad_meta);
-	if (bad_tail)
+	if (bad_tail && !phase5)
 		PROBLEM(ck, fix_ok, "AG %u: %u bit(s) past the end of the AG clear", ag, bad_tail);
-	if (bad_ino)
+	if (bad_ino && !phase5)
 		PROBLEM(ck, fix_ok, "AG %u: %u inode bit(s) on free or metadata blocks", ag,
 			bad_ino);
 	if (leaked)
@@ -550,7 +558,7 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 	if (missing)
 		PROBLEM(ck, fix_ok, "AG %u: %u referenced block(s) marked free%s", ag, missing,
 			fix_ok ? "; marked in use" : "");
-	if ((m.bm_bad[0] || m.bm_bad[1]) && fix_ok)
+	if ((m.bm_bad[0] || m.bm_bad[1]) && fix_ok && phase5)
 		fsck_say(ck, FSCK_FIXED, "AG %u: bitmaps rebuilt", ag);
 	ck->r->free_blocks += free_cnt;
 	ag_free(&m);

@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "blockdev/bdev.h"
 #include "common/endian_le.h"
 #include "common/log.h"
+#include "fs/inode.h"
+#include "fs/jnl.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
 
@@ -278,8 +281,10 @@ int mkfs_format(const char *path, const struct mkfs_opts *o, struct sfs_super *o
 	if (rc)
 		return rc;
 	if (o->root_init) {
+		struct sfs_ops ops = {0};
+		inode_sfs_ops(&ops);
 		struct sfs_mount_opts mo = {
-		    .local = true, .buffered = o->buffered, .hb_wait_ms = 1};
+		    .local = true, .buffered = o->buffered, .hb_wait_ms = 1, .ops = &ops};
 		struct sfs *fs;
 		struct lcl *lcl;
 		rc = lcl_create_local(&lcl);
@@ -311,7 +316,34 @@ int mkfs_format(const char *path, const struct mkfs_opts *o, struct sfs_super *o
 	return 0;
 }
 
-int (*const mkfs_root_default)(struct sfs *fs, uint64_t root_ino, void *arg) = NULL;
+/* The root directory: an inode at the block mkfs reserved, mode 0755 owned
+ * by root, its own parent. */
+static int root_default(struct sfs *fs, uint64_t root_ino, void *arg)
+{
+	(void)arg;
+	struct txn *t;
+	int rc = txn_begin(fs, 16, &t);
+	if (rc)
+		return rc;
+	struct sfs_inode *ip = NULL;
+	rc = inode_create_at(fs, t, root_ino, S_IFDIR | 0755, 0, 0, 0, &ip);
+	if (!rc) {
+		ip->fork.aux = root_ino; /* the directory part's parent word (dir.h) */
+		rc = inode_write(fs, t, ip);
+	}
+	uint64_t tid = 0;
+	if (rc)
+		txn_abort(t);
+	else
+		rc = txn_end(t, &tid);
+	if (ip)
+		inode_put(fs, ip);
+	if (!rc)
+		rc = jnl_wait(fs, tid);
+	return rc;
+}
+
+int (*const mkfs_root_default)(struct sfs *fs, uint64_t root_ino, void *arg) = root_default;
 
 int mkfs_live_check(struct bdev *dev, char *what, size_t len)
 {
