@@ -817,6 +817,103 @@ START_TEST(test_persist_remount)
 }
 END_TEST
 
+/* The generic B+tree on the real engine: random inserts, updates and
+ * deletes of values up to 512 bytes (deep trees, many splits and merges)
+ * against a model, with an unmount and mount halfway. */
+#define BT_KEYS 3000
+static struct {
+	bool present;
+	uint16_t len;
+	uint32_t ver;
+} btm[BT_KEYS];
+
+static void bt_val(uint8_t *v, size_t len, unsigned k, uint32_t ver)
+{
+	for (size_t i = 0; i < len; i++)
+		v[i] = (uint8_t)(k * 7 + ver * 13 + i);
+}
+
+static void bt_check(struct env *e, struct btree *bt)
+{
+	uint8_t v[BTREE_MAX_VAL], w[BTREE_MAX_VAL];
+	uint64_t n = 0;
+	for (unsigned k = 0; k < BT_KEYS; k++) {
+		struct btree_key key = {k, k % 3};
+		size_t len = 0;
+		int rc = btree_lookup(bt, &key, v, sizeof(v), &len);
+		EQ(rc, btm[k].present ? 0 : -ENOENT);
+		if (btm[k].present) {
+			EQ(len, btm[k].len);
+			bt_val(w, len, k, btm[k].ver);
+			REQ(memcmp(v, w, len) == 0);
+			n++;
+		}
+	}
+	EQ(bt->fork->nrecs, n);
+	EQ(btree_walk(e->fs, bt->fork, e->dir.ino, NULL, NULL), 0);
+}
+
+START_TEST(test_btree_real_engine)
+{
+	seed_init("btree_real_engine");
+	struct env e;
+	env_init(&e, 1 << 15, false);
+	struct sfs_fork fork = {0};
+	struct btree bt;
+	btree_open(&bt, e.fs, &fork, e.dir.ino);
+	memset(btm, 0, sizeof(btm));
+	uint8_t v[BTREE_MAX_VAL];
+	for (unsigned i = 0; i < 24000; i++) {
+		unsigned k = (unsigned)(rnd() % BT_KEYS), op = (unsigned)(rnd() % 10);
+		struct btree_key key = {k, k % 3};
+		size_t len = (size_t)(rnd() % (BTREE_MAX_VAL + 1));
+		bt_val(v, len, k, i);
+		struct txn *t;
+		EQ(txn_begin(e.fs, btree_max_blocks(), &t), 0);
+		int rc;
+		if (op < 5) {
+			rc = btree_insert(&bt, t, &key, v, len);
+			EQ(rc, btm[k].present ? -EEXIST : 0);
+		} else if (op < 7) {
+			rc = btree_update(&bt, t, &key, v, len);
+			EQ(rc, btm[k].present ? 0 : -ENOENT);
+		} else {
+			rc = btree_delete(&bt, t, &key, NULL, 0, NULL);
+			EQ(rc, btm[k].present ? 0 : -ENOENT);
+		}
+		te(t);
+		if (rc == 0 && op < 7) {
+			btm[k].present = true;
+			btm[k].len = (uint16_t)len;
+			btm[k].ver = i;
+		} else if (rc == 0) {
+			btm[k].present = false;
+		}
+		if (i == 12000) {
+			bt_check(&e, &bt);
+			ck_assert_int_eq(sfs_close(e.fs), 0);
+			e.fs = mount_img(e.img);
+			btree_open(&bt, e.fs, &fork, e.dir.ino);
+			bt_check(&e, &bt);
+		}
+	}
+	bt_check(&e, &bt);
+	printf("btree_real_engine: depth %u, %u nodes, %" PRIu64 " records\n", fork.depth,
+	       fork.nnodes, fork.nrecs);
+	struct statvfs before, after;
+	EQ(sfs_statfs(e.fs, &before), 0);
+	uint32_t nodes = fork.nnodes;
+	struct txn *t;
+	EQ(txn_begin(e.fs, 256, &t), 0);
+	EQ(btree_destroy(&bt, t), 0);
+	te(t);
+	EQ(jnl_sync(e.fs), 0);
+	EQ(sfs_statfs(e.fs, &after), 0);
+	EQ(after.f_bfree - before.f_bfree, nodes);
+	env_done(&e);
+}
+END_TEST
+
 START_TEST(test_corrupt_node_on_disk)
 {
 	/* A node whose checksum is right but whose content is not (a bug, or
@@ -872,6 +969,7 @@ int main(void)
 #endif
 #else
 	tcase_add_test(tc, test_persist_remount);
+	tcase_add_test(tc, test_btree_real_engine);
 	tcase_add_test(tc, test_corrupt_node_on_disk);
 #endif
 	suite_add_tcase(s, tc);
