@@ -9,7 +9,7 @@
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
-	{NULL, NULL, NULL},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)
@@ -40,7 +40,8 @@ int main(int argc, char **argv)
 			printf("sanctl %s\n", SANFS_VERSION);
 			return 0;
 		} else {
-			fprintf(stderr, "sanctl: unknown option '%s' (see sanctl --help)\n", argv[i]);
+			fprintf(stderr, "sanctl: unknown option '%s' (see sanctl --help)\n",
+				argv[i]);
 			return 2;
 		}
 	}

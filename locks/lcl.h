@@ -32,22 +32,22 @@
 
 enum lcl_type {
 	LCL_T_SUPER = 1, /* the superblock and filesystem-wide blocks; number 0 */
-	LCL_T_AG = 2,    /* an allocation group header and its bitmaps; number = AG index */
+	LCL_T_AG = 2,	 /* an allocation group header and its bitmaps; number = AG index */
 	LCL_T_INODE = 3, /* an inode and every block hanging off it; number = inode number */
-	LCL_T_SLOT = 4,  /* a node slot: journal, heartbeat, orphan list; number = slot */
+	LCL_T_SLOT = 4,	 /* a node slot: journal, heartbeat, orphan list; number = slot */
 	LCL_T_MAX = 5,
 };
 
 #define LCL_RES(type, num) (((uint64_t)(type) << 56) | ((uint64_t)(num) & ((1ull << 56) - 1)))
-#define LCL_RES_TYPE(res) ((unsigned)((res) >> 56))
-#define LCL_RES_NUM(res) ((res) & ((1ull << 56) - 1))
+#define LCL_RES_TYPE(res)  ((unsigned)((res) >> 56))
+#define LCL_RES_NUM(res)   ((res) & ((1ull << 56) - 1))
 
 enum lcl_mode {
 	LCL_PR = 1, /* shared: read blocks of the resource */
 	LCL_EX = 2, /* exclusive: read and change them */
 };
 
-struct lcl;        /* one per mounted filesystem */
+struct lcl;	   /* one per mounted filesystem */
 struct lcl_handle; /* one granted lock of one local user */
 
 struct lcl_callouts {
