@@ -93,5 +93,10 @@ int sfs_fuse_serve(struct sfs_fuse *f);
 void sfs_fuse_stop(struct sfs_fuse *f);
 void sfs_fuse_free(struct sfs_fuse *f);
 void sfs_fuse_inval_res(void *sfs_fuse, uint64_t res);
+/* The hooks sfs_open needs from the inode and FUSE parts (struct sfs_ops of
+ * fs/sfs.h): inode cache setup/teardown, orphan reclaim, and invalidation
+ * of the in-core inode and the kernel's caches when a lock is lost. */
+struct sfs_ops;
+void sfs_fuse_fs_ops(struct sfs_ops *ops);
 
 #endif

@@ -293,7 +293,9 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 		fail_line("cannot create the lock layer: %s", strerror(-r));
 		return 1;
 	}
-	struct sfs_mount_opts mo = {.readonly = a->readonly, .local = true, .slot = 0};
+	struct sfs_ops ops;
+	sfs_fuse_fs_ops(&ops);
+	struct sfs_mount_opts mo = {.readonly = a->readonly, .local = true, .slot = 0, .ops = &ops};
 	r = sfs_open(dev_real, &mo, lcl, &fs);
 	if (r) {
 		const char *why = sfs_last_error();
