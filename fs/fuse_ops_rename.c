@@ -23,6 +23,21 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
+/* A directory's parent lives in its tree's aux word (fs/btree.h); the
+ * inode_write of the renamed directory stores it. */
+static uint64_t dir_parent(const struct sfs_inode *dir)
+{
+	return dir->fork.aux;
+}
+
+static int dir_set_parent(struct sfs *fs, struct txn *t, struct sfs_inode *dir, uint64_t parent)
+{
+	(void)fs;
+	(void)t;
+	dir->fork.aux = parent;
+	return 0;
+}
+
 struct rn {
 	uint64_t odir, ndir;	   /* directories */
 	struct sfs_inode *od, *nd; /* their inodes (nd == od for one directory) */

@@ -299,7 +299,14 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	r = sfs_open(dev_real, &mo, lcl, &fs);
 	if (r) {
 		const char *why = sfs_last_error();
-		fail_line("%s: %s", a->device, why && *why ? why : strerror(-r));
+		if (!why || !*why || !strcmp(why, "no error"))
+			why = strerror(-r);
+		/* The engine's reasons name the device already. */
+		if (!strncmp(why, dev_real, strlen(dev_real)) ||
+		    !strncmp(why, a->device, strlen(a->device)))
+			fail_line("%s", why);
+		else
+			fail_line("%s: %s", a->device, why);
 		lcl_destroy(lcl);
 		return 1;
 	}
