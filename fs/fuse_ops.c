@@ -147,7 +147,40 @@ static struct fnode **node_slot(struct sfs_fuse *f, uint64_t ino)
 	return pp;
 }
 
-void fops_entry(struct sfs_fuse *f, struct sfs_inode *ip, struct fuse_entry_param *e)
+/* Remember that the kernel caches name in parent for n (a dentry), so that
+ * losing parent's lock can invalidate it. A few names per inode suffice:
+ * more hard links than that are only invalidated through their inode. */
+static void node_add_name(struct fnode *n, uint64_t parent, const char *name)
+{
+	size_t len = strlen(name);
+	unsigned count = 0;
+	for (struct fname *x = n->names; x; x = x->next, count++)
+		if (x->parent == parent && x->len == len && !memcmp(x->name, name, len))
+			return;
+	if (count >= FOPS_MAX_NAMES)
+		return;
+	struct fname *x = malloc(sizeof(*x) + len + 1);
+	if (!x)
+		return;
+	x->parent = parent;
+	x->len = (uint16_t)len;
+	memcpy(x->name, name, len + 1);
+	x->next = n->names;
+	n->names = x;
+}
+
+static void node_free(struct fnode *n)
+{
+	while (n->names) {
+		struct fname *x = n->names;
+		n->names = x->next;
+		free(x);
+	}
+	free(n);
+}
+
+void fops_entry(struct sfs_fuse *f, uint64_t parent, const char *name, struct sfs_inode *ip,
+		struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof(*e));
 	pthread_mutex_lock(&f->nodes_lock);
@@ -161,8 +194,11 @@ void fops_entry(struct sfs_fuse *f, struct sfs_inode *ip, struct fuse_entry_para
 			*pp = n;
 		}
 	}
-	if (*pp)
+	if (*pp) {
 		(*pp)->nlookup++;
+		if (name && strcmp(name, ".") && strcmp(name, ".."))
+			node_add_name(*pp, parent, name);
+	}
 	pthread_mutex_unlock(&f->nodes_lock);
 	e->ino = fops_fuse_ino(f, ip->ino);
 	e->generation = ip->generation;
@@ -182,7 +218,7 @@ void fops_unref(struct sfs_fuse *f, uint64_t ino, uint64_t n)
 		if (nd->nlookup == 0) {
 			*pp = nd->next;
 			put = nd->ip;
-			free(nd);
+			node_free(nd);
 		}
 	}
 	pthread_mutex_unlock(&f->nodes_lock);
@@ -565,6 +601,8 @@ static const struct fuse_lowlevel_ops sfs_fuse_ops = {
 
 /* ---- the mount ---- */
 
+static void *notifier_main(void *arg);
+
 int sfs_fuse_start(struct sfs *fs, struct lcl *lcl, const char *mountpoint,
 		   const struct fmnt_opts *o, bool acl, struct sfs_fuse **out)
 {
@@ -602,12 +640,23 @@ int sfs_fuse_start(struct sfs *fs, struct lcl *lcl, const char *mountpoint,
 		goto fail;
 	}
 	struct fuse_entry_param e;
-	fops_entry(f, root, &e);
+	fops_entry(f, 0, NULL, root, &e);
 	inode_put(fs, root);
 	r = fmnt_create(mountpoint, o, &sfs_fuse_ops, f, &f->mnt);
 	if (r) {
 		fops_unref(f, f->root_ino, UINT64_MAX);
 		goto fail;
+	}
+	pthread_mutex_init(&f->q_mu, NULL);
+	pthread_cond_init(&f->q_cv, NULL);
+	r = pthread_create(&f->notifier, NULL, notifier_main, f);
+	if (r) {
+		log_warn("fuse",
+			 "no invalidation thread (%s): lock losses will not "
+			 "reach the kernel caches",
+			 strerror(r));
+	} else {
+		f->notifier_running = true;
 	}
 	fs->user = f;
 	*out = f;
@@ -633,15 +682,26 @@ void sfs_fuse_free(struct sfs_fuse *f)
 {
 	if (!f)
 		return;
-	fmnt_destroy(f->mnt);
 	f->fs->user = NULL;
+	if (f->notifier_running) {
+		pthread_mutex_lock(&f->q_mu);
+		f->notifier_stop = true;
+		f->q_len = 0; /* the kernel is about to forget everything */
+		pthread_cond_signal(&f->q_cv);
+		pthread_mutex_unlock(&f->q_mu);
+		pthread_join(f->notifier, NULL);
+	}
+	pthread_mutex_destroy(&f->q_mu);
+	pthread_cond_destroy(&f->q_cv);
+	free(f->q);
+	fmnt_destroy(f->mnt);
 	/* The kernel is gone: drop the references it held. */
 	for (unsigned b = 0; b < FOPS_NODE_BUCKETS; b++) {
 		while (f->nodes[b]) {
 			struct fnode *n = f->nodes[b];
 			f->nodes[b] = n->next;
 			inode_put(f->fs, n->ip);
-			free(n);
+			node_free(n);
 		}
 	}
 	pthread_mutex_destroy(&f->nodes_lock);
@@ -655,10 +715,91 @@ void sfs_fuse_inval_res(void *arg, uint64_t res)
 	if (LCL_RES_TYPE(res) != LCL_T_INODE)
 		return;
 	uint64_t ino = LCL_RES_NUM(res);
+	pthread_mutex_lock(&f->q_mu);
+	bool queued = false;
+	for (size_t i = 0; i < f->q_len && !queued; i++)
+		queued = f->q[i] == ino;
+	if (!queued) {
+		if (f->q_len == f->q_cap) {
+			size_t cap = f->q_cap ? 2 * f->q_cap : 64;
+			uint64_t *q = realloc(f->q, cap * sizeof(*q));
+			if (q) {
+				f->q = q;
+				f->q_cap = cap;
+			}
+		}
+		if (f->q_len < f->q_cap)
+			f->q[f->q_len++] = ino;
+		else
+			log_error("fuse", "out of memory queueing the invalidation of inode %llu",
+				  (unsigned long long)ino);
+	}
+	pthread_cond_signal(&f->q_cv);
+	pthread_mutex_unlock(&f->q_mu);
+}
+
+struct inval_name {
+	uint64_t parent;
+	char name[256];
+};
+
+/* Drop the kernel's attributes and data of ino and every dentry it caches
+ * in ino (when ino is a directory). */
+static void inval_one(struct sfs_fuse *f, uint64_t ino)
+{
 	int r = fmnt_inval_inode(f->mnt, fops_fuse_ino(f, ino));
 	if (r)
 		log_warn("fuse", "invalidating the kernel cache of inode %llu: %s",
 			 (unsigned long long)ino, strerror(-r));
+	size_t n = 0, cap = 0;
+	struct inval_name *v = NULL;
+	pthread_mutex_lock(&f->nodes_lock);
+	for (unsigned b = 0; b < FOPS_NODE_BUCKETS; b++) {
+		for (struct fnode *nd = f->nodes[b]; nd; nd = nd->next) {
+			for (struct fname *x = nd->names; x; x = x->next) {
+				if (x->parent != ino)
+					continue;
+				if (n == cap) {
+					size_t nc = cap ? 2 * cap : 16;
+					struct inval_name *nv = realloc(v, nc * sizeof(*nv));
+					if (!nv)
+						continue;
+					v = nv;
+					cap = nc;
+				}
+				v[n].parent = x->parent;
+				memcpy(v[n].name, x->name, (size_t)x->len + 1);
+				n++;
+			}
+		}
+	}
+	pthread_mutex_unlock(&f->nodes_lock);
+	for (size_t i = 0; i < n; i++) {
+		r = fmnt_inval_entry(f->mnt, fops_fuse_ino(f, v[i].parent), v[i].name,
+				     strlen(v[i].name));
+		if (r)
+			log_warn("fuse", "invalidating entry %s of inode %llu: %s", v[i].name,
+				 (unsigned long long)v[i].parent, strerror(-r));
+	}
+	free(v);
+}
+
+static void *notifier_main(void *arg)
+{
+	struct sfs_fuse *f = arg;
+	pthread_mutex_lock(&f->q_mu);
+	for (;;) {
+		while (!f->q_len && !f->notifier_stop)
+			pthread_cond_wait(&f->q_cv, &f->q_mu);
+		if (!f->q_len && f->notifier_stop)
+			break;
+		uint64_t ino = f->q[--f->q_len];
+		pthread_mutex_unlock(&f->q_mu);
+		inval_one(f, ino);
+		pthread_mutex_lock(&f->q_mu);
+	}
+	pthread_mutex_unlock(&f->q_mu);
+	return NULL;
 }
 
 /* ---- hooks of the other fs/ parts for sfs_open ---- */

@@ -38,10 +38,20 @@
 #define SFS_LINK_MAX 65000 /* hard links per inode, as ext4 */
 #endif
 
+struct fname {
+	struct fname *next;
+	uint64_t parent; /* sanfs inode number of the directory */
+	uint16_t len;
+	char name[];
+};
+
+#define FOPS_MAX_NAMES 4
+
 struct fnode {
 	uint64_t ino;	      /* sanfs inode number */
 	uint64_t nlookup;     /* kernel references */
 	struct sfs_inode *ip; /* one inode reference while nlookup > 0 */
+	struct fname *names;  /* dentries the kernel may cache for it */
 	struct fnode *next;
 };
 
@@ -55,6 +65,18 @@ struct sfs_fuse {
 	pthread_mutex_t rename_mu; /* cross-directory renames (fuse_ops_rename.c) */
 	pthread_mutex_t nodes_lock;
 	struct fnode *nodes[FOPS_NODE_BUCKETS];
+
+	/* Kernel-cache invalidations after a lock loss are sent by their own
+	 * thread: the lock layer's callout only queues them, so it never
+	 * waits for the kernel, which may itself be waiting for a FUSE
+	 * request that waits for that lock. */
+	pthread_t notifier;
+	bool notifier_running;
+	bool notifier_stop;
+	pthread_mutex_t q_mu;
+	pthread_cond_t q_cv;
+	uint64_t *q;
+	size_t q_len, q_cap;
 };
 
 /* Who asks, with storage for the supplementary groups. */
@@ -108,8 +130,10 @@ int fops_may_delete(struct sfs_fuse *f, struct sfs_inode *dir, struct sfs_inode 
 		    const struct fcred *c);
 
 /* Count one kernel reference to ip (taking an inode reference the first
- * time) and fill e. Call fops_unref when the reply fails. */
-void fops_entry(struct sfs_fuse *f, struct sfs_inode *ip, struct fuse_entry_param *e);
+ * time), remember the dentry (parent, name) (0/NULL: none), and fill e. Call fops_unref when the
+ * reply fails. */
+void fops_entry(struct sfs_fuse *f, uint64_t parent, const char *name, struct sfs_inode *ip,
+		struct fuse_entry_param *e);
 void fops_unref(struct sfs_fuse *f, uint64_t ino, uint64_t n);
 
 /* End a handle: txn_end when r == 0 (inode_write noted its transaction in

@@ -104,7 +104,7 @@ void fops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		r = fops_iget(f, ino, &ip);
 	struct fuse_entry_param e;
 	if (!r)
-		fops_entry(f, ip, &e);
+		fops_entry(f, dir->ino, name, ip, &e);
 	ls_unlock(&ls);
 	inode_put(f->fs, dir);
 	if (ip)
@@ -198,7 +198,7 @@ end:;
 		if (e2)
 			log_error("fuse", "inode %llu: inherited ACL not stored: %s",
 				  (unsigned long long)ip->ino, strerror(-e2));
-		fops_entry(f, ip, e);
+		fops_entry(f, dir->ino, name, ip, e);
 	}
 out:
 	ls_unlock(&ls);
@@ -430,7 +430,7 @@ void fops_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const char
 			r = inode_write(f->fs, t, dir);
 		r = fops_txn_finish(t, r);
 		if (!r) {
-			fops_entry(f, ip, &e);
+			fops_entry(f, dir->ino, newname, ip, &e);
 		}
 	}
 	ls_unlock(&ls);
@@ -569,7 +569,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 			ls_add(&cl, e->ino, LCL_PR);
 			if (ls_lock(f, &cl) == 0) {
 				if (fops_iget(f, e->ino, &ip) == 0) {
-					fops_entry(f, ip, &ep);
+					fops_entry(f, ino, e->name, ip, &ep);
 					counted = true;
 				}
 				ls_unlock(&cl);
