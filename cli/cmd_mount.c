@@ -148,24 +148,60 @@ int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)
 	return r == 0 ? 0 : (r == 2 ? 2 : 1);
 }
 
-/* Is path a fuse.sanfs mount point (exactly)? */
-static bool is_sanfs_mount(const char *path)
+/* Is path a fuse.sanfs mount point (exactly)? Fills its "maj:min" (the
+ * topmost mount) without a stat, which would ask a possibly hung daemon. */
+static bool is_sanfs_mount(const char *path, char *devno, size_t dlen)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	if (!f)
 		return false;
 	char line[8192];
 	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		char mp[4096], fstype[256];
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], fstype[256], dn[64];
 		char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", dn, mp) != 2 ||
 		    sscanf(sep + 3, "%255s", fstype) != 1)
 			continue;
-		found = !strcmp(mp, path) && !strcmp(fstype, "fuse.sanfs");
+		if (!strcmp(mp, path) && !strcmp(fstype, "fuse.sanfs")) {
+			found = true;
+			snprintf(devno, dlen, "%s", dn);
+		}
 	}
 	fclose(f);
 	return found;
+}
+
+/* real = realpath(dirname(path)) + "/" + basename(path). */
+static bool resolve_parent(const char *path, char *real)
+{
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof(copy), "%s", path);
+	size_t n = strlen(copy);
+	while (n > 1 && copy[n - 1] == '/')
+		copy[--n] = 0;
+	char *slash = strrchr(copy, '/');
+	const char *base = slash ? slash + 1 : copy;
+	char dir[PATH_MAX];
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == copy)
+		snprintf(dir, sizeof(dir), "/");
+	else {
+		*slash = 0;
+		snprintf(dir, sizeof(dir), "%s", copy);
+	}
+	char rd[PATH_MAX];
+	if (!realpath(dir, rd) || strlen(rd) + strlen(base) + 2 > PATH_MAX) {
+		errno = ENOTCONN;
+		return false;
+	}
+	size_t l = strlen(rd);
+	memcpy(real, rd, l);
+	if (strcmp(rd, "/"))
+		real[l++] = '/';
+	memcpy(real + l, base, strlen(base) + 1);
+	return true;
 }
 
 static bool pid_alive(pid_t pid)
@@ -199,20 +235,21 @@ int cmd_umount(const struct sanctl_globals *g, int argc, char **argv)
 	}
 	char real[PATH_MAX];
 	if (!realpath(mp, real)) {
-		fprintf(stderr, "sanctl umount: %s: %s\n", mp, strerror(errno));
-		return 1;
+		/* A mount whose daemon died answers ENOTCONN: resolve its parent. */
+		if (errno != ENOTCONN || !resolve_parent(mp, real)) {
+			fprintf(stderr, "sanctl umount: %s: %s\n", mp, strerror(errno));
+			return 1;
+		}
 	}
-	if (!is_sanfs_mount(real)) {
+	char devno[64];
+	if (!is_sanfs_mount(real, devno, sizeof(devno))) {
 		fprintf(stderr, "sanctl umount: %s is not a sanfs mount point\n", mp);
 		return 1;
 	}
-	struct stat st;
 	pid_t pid = 0;
 	char pidfile[PATH_MAX];
-	pidfile[0] = 0;
-	if (stat(real, &st) == 0) {
-		snprintf(pidfile, sizeof(pidfile), "%s/fuse-%u:%u.pid", RUN_DIR, major(st.st_dev),
-			 minor(st.st_dev));
+	snprintf(pidfile, sizeof(pidfile), "%s/fuse-%s.pid", RUN_DIR, devno);
+	{
 		FILE *f = fopen(pidfile, "r");
 		long v;
 		if (f && fscanf(f, "%ld", &v) == 1)

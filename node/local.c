@@ -262,12 +262,29 @@ static int check_paths(struct local_args *a, char *dev_real, char *mp_real)
 	return 0;
 }
 
-static void pidfile_path(const char *mp_real, char *out, size_t len)
+/* The pid file is named after the mount's device number, read from
+ * mountinfo: a stat of the mount point would ask the daemon itself, which is
+ * not serving yet. */
+static int pidfile_path(const char *mp_real, char *out, size_t len)
 {
-	struct stat st;
-	if (stat(mp_real, &st) != 0)
-		st.st_dev = 0;
-	snprintf(out, len, "%s/fuse-%u:%u.pid", SANFS_RUN_DIR, major(st.st_dev), minor(st.st_dev));
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -errno;
+	char line[8192];
+	int r = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], devno[64], fstype[256];
+		char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", devno, mp) != 2 ||
+		    sscanf(sep + 3, "%255s", fstype) != 1)
+			continue;
+		if (!strcmp(mp, mp_real) && !strcmp(fstype, "fuse.sanfs")) {
+			snprintf(out, len, "%s/fuse-%s.pid", SANFS_RUN_DIR, devno);
+			r = 0; /* the last (topmost) mount wins */
+		}
+	}
+	fclose(f);
+	return r;
 }
 
 static void pidfile_write(const char *path)
@@ -329,9 +346,11 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 		lcl_destroy(lcl);
 		return 1;
 	}
-	char pidfile[PATH_MAX + 64];
-	pidfile_path(mp_real, pidfile, sizeof(pidfile));
-	pidfile_write(pidfile);
+	char pidfile[PATH_MAX + 64] = "";
+	if (pidfile_path(mp_real, pidfile, sizeof(pidfile)) == 0)
+		pidfile_write(pidfile);
+	else
+		log_warn("local", "%s not found in mountinfo: no pid file", mp_real);
 	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
 
 	/* Mounted: tell the waiting parent, then leave the terminal alone. */
@@ -364,7 +383,8 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 			  dev_real, strerror(-r));
 		rc = 1;
 	} else {
-		unlink(pidfile);
+		if (pidfile[0])
+			unlink(pidfile);
 		log_info("local", "%s unmounted cleanly", dev_real);
 	}
 	lcl_destroy(lcl);
