@@ -59,9 +59,11 @@ int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
 		goto fail;
 	if (o->readonly && add_opt(&opts, "ro"))
 		goto fail;
-	if (o->nosuid && add_opt(&opts, "nosuid"))
+	/* libfuse mounts nosuid,nodev unless told otherwise; a local mount by
+	 * root serves device files and set-id programs like any filesystem. */
+	if (add_opt(&opts, o->nosuid ? "nosuid" : "suid"))
 		goto fail;
-	if (o->nodev && add_opt(&opts, "nodev"))
+	if (add_opt(&opts, o->nodev ? "nodev" : "dev"))
 		goto fail;
 	if (o->noexec && add_opt(&opts, "noexec"))
 		goto fail;

@@ -363,8 +363,7 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);
 			dup2(null, STDOUT_FILENO);
-			if (!a->log_file)
-				dup2(null, STDERR_FILENO);
+			dup2(null, STDERR_FILENO);
 			if (null > STDERR_FILENO)
 				close(null);
 		}
@@ -398,9 +397,23 @@ int sanfsd_local_main(int argc, char **argv)
 	if (r)
 		return r;
 	log_setup("sanfsd", 0, a.verbose ? LOG_DEBUG : LOG_WARN);
+	/* In the background the log goes to a file (stderr is the caller's
+	 * terminal, and its one line of failure must stay one line). */
+	char deflog[PATH_MAX];
+	if (!a.log_file && !a.foreground) {
+		const char *base = strrchr(a.device, '/');
+		base = base ? base + 1 : a.device;
+		mkdir(SANFS_LOG_DIR, 0755);
+		snprintf(deflog, sizeof(deflog), "%s/local-%s.log", SANFS_LOG_DIR,
+			 *base ? base : "device");
+		a.log_file = deflog;
+	}
 	if (a.log_file && log_open_file(a.log_file) != 0) {
-		fail_line("cannot open log file %s: %s", a.log_file, strerror(errno));
-		return 1;
+		if (a.log_file != deflog) {
+			fail_line("cannot open log file %s: %s", a.log_file, strerror(errno));
+			return 1;
+		}
+		log_open_file("/dev/null");
 	}
 	char dev_real[PATH_MAX], mp_real[PATH_MAX];
 	if (check_paths(&a, dev_real, mp_real))

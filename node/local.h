@@ -22,12 +22,16 @@
  * exec, atime, noatime, relatime, defaults, auto, noauto, _netdev, nofail,
  * user, users, nouser, sync, async). Anything else is refused.
  *
+ * Logs go to --log FILE, by default (in the background)
+ * /var/log/sanfs/local-DEVICENAME.log; with --foreground to stderr.
+ *
  * Error lines start with $SANFSD_ERROR_PREFIX (default "sanfsd") so that
  * `sanctl mount` can run the daemon and keep its own prefix. */
 #ifndef SANFS_NODE_LOCAL_H
 #define SANFS_NODE_LOCAL_H
 
 #define SANFS_RUN_DIR "/run/sanfs"
+#define SANFS_LOG_DIR "/var/log/sanfs" /* default log: local-DEVICENAME.log */
 
 /* The whole local-mode daemon; returns the process exit status (0 ok, 1
  * failure, 2 bad usage). */

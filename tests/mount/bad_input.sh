@@ -20,6 +20,12 @@ small=$(new_image 64K)
 expect_fail_one_line "too small" "small|not a sanfs" "$SANCTL" mount --local "$small" "$mp"
 
 "$SANCTL" mkfs "$dev" --label bad >/dev/null || fail "mkfs"
+# A device shorter than the filesystem on it (a loop device over its first half).
+half=$(losetup -f --show --sizelimit $((128 << 20)) "$img")
+LOOPS+=("$half")
+expect_fail_one_line "device smaller than the filesystem" "smaller|too small" \
+	"$SANCTL" mount --local "$half" "$mp"
+losetup -d "$half"
 sum_before=$(sha256sum <"$dev")
 
 # Mount point missing, not a directory, not empty.
