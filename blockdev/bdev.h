@@ -146,6 +146,112 @@ int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
  *   -ENAMETOOLONG  out is too small */
 int bdev_find(const char *label_or_uuid, const char *const *paths, char *out, size_t outlen);
 
+/* What the device already holds. Returns 1 when it carries anything
+ * recognisable, with a short name in what (e.g. "ext4 filesystem", "swap
+ * area", "GPT partition table", "sanfs device label"); 0 when nothing is
+ * recognised (what = ""); or a negative errno for a read error. Knows
+ * ext2/3/4, xfs, btrfs, f2fs, gfs2, squashfs, ntfs, exfat, vfat, iso9660,
+ * swap, LUKS, LVM2 PV, GPT and MBR partition tables and sanfs labels.
+ * mkfs refuses a device with 1 unless --force. Reads the first 68 KiB.
+ * The _buf form checks len bytes already read from offset 0 (any len). */
+int bdev_probe_foreign(struct bdev *dev, char *what, size_t wlen);
+int bdev_probe_foreign_buf(const void *buf, size_t len, char *what, size_t wlen);
+
+/* ---- Heartbeat / mailbox block (DESIGN §6; the seed's NetApp mailbox) ----
+ *
+ * Each node slot of a filesystem has one 4096-byte block, at an offset fs/
+ * chooses, where the node holding the slot writes its disk heartbeat and
+ * where others read it. A node is dead only when every channel is silent;
+ * duplicates over several channels are told apart by (incarnation,
+ * sequence): bdev_hb_newer.
+ *
+ * States (written only by the slot's holder, except FENCED):
+ *
+ *   state    meaning                          next
+ *   FREE     slot unused (or never written)   LIVE   (a node claims the slot)
+ *   LIVE     holder mounted, heartbeating     CLEAN  (clean unmount)
+ *                                             FENCED (self-fence on lease loss,
+ *                                                     or the ADM fences it)
+ *   CLEAN    unmounted, journal checkpointed  LIVE   (next mount, new incarnation)
+ *   FENCED   holder cut off; its journal must LIVE   (after recovery, new
+ *            be replayed before reuse                incarnation) or FREE
+ *
+ * A block that was never written decodes as -ENODATA: callers treat it as
+ * FREE. Layout, little-endian:
+ *
+ *   off  size  field
+ *     0     8  magic "SANFS-HB"
+ *     8     4  format version (BDEV_HB_VERSION)
+ *    12     4  state (enum bdev_hb_state)
+ *    16     8  byte offset of this block on the device (catches misplaced blocks)
+ *    24    16  filesystem / device UUID
+ *    40     4  node id
+ *    44     4  slot
+ *    48     8  incarnation (boot generation of the node)
+ *    56     8  sequence (per incarnation, increases with every write)
+ *    64     8  time, ns since the Unix epoch (the writer's clock; informative)
+ *    72     8  SAN generation the writer knows
+ *    80     4  pid of the writer
+ *    84     4  mode (enum bdev_hb_mode)
+ *    88     4  protocol version of the writer
+ *    92     4  reserved, 0
+ *    96    64  hostname: printable ASCII, NUL-terminated, NUL-padded
+ *   160  3932  reserved (covered by the CRC)
+ *  4092     4  CRC32C of bytes 0..4091
+ */
+#define BDEV_HB_MAGIC	 "SANFS-HB"
+#define BDEV_HB_VERSION	 1
+#define BDEV_HB_BYTES	 4096
+#define BDEV_HB_HOST_MAX 63
+
+enum bdev_hb_state {
+	BDEV_HB_FREE = 0,
+	BDEV_HB_LIVE = 1,
+	BDEV_HB_CLEAN = 2,
+	BDEV_HB_FENCED = 3,
+};
+enum bdev_hb_mode {
+	BDEV_HB_LOCAL = 1,   /* single-host mount (sanctl mount --local) */
+	BDEV_HB_CLUSTER = 2, /* mounted by a cluster member */
+};
+
+struct bdev_hb {
+	enum bdev_hb_state state;
+	uint8_t uuid[16];
+	uint32_t node_id;
+	uint32_t slot;
+	uint64_t incarnation;
+	uint64_t sequence;
+	uint64_t time_ns;
+	uint64_t san_generation;
+	uint32_t pid;
+	enum bdev_hb_mode mode;
+	uint32_t proto_version;
+	char hostname[BDEV_HB_HOST_MAX + 1]; /* NUL-terminated */
+};
+
+/* Encode hb as the block at byte offset off into block (BDEV_HB_BYTES, all
+ * written). -EINVAL for a state or mode out of range or a hostname that is
+ * not printable or longer than 63 bytes. */
+int bdev_hb_encode(const struct bdev_hb *hb, uint64_t off, void *block);
+/* Decode len bytes (at least BDEV_HB_BYTES, else -EINVAL) read from byte
+ * offset off (UINT64_MAX: do not check the stored offset).
+ *   -ENODATA  never written (magic absent): treat as FREE
+ *   -EBADMSG  CRC, offset or a field is wrong
+ *   -ENOTSUP  a newer format than this code reads */
+int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *hb);
+/* Read / write the heartbeat block at off (a multiple of 4096). write does
+ * one O_DIRECT write, which other hosts sharing the device see at once;
+ * with BDEV_HB_FLUSH it also flushes the device cache (use it for state
+ * changes that must survive power loss: CLEAN, FENCED). */
+#define BDEV_HB_FLUSH 1u
+int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb);
+int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsigned flags);
+/* true when a is newer than b: (incarnation, sequence) compared in order. */
+bool bdev_hb_newer(const struct bdev_hb *a, const struct bdev_hb *b);
+/* "FREE", "LIVE", "CLEAN", "FENCED" or "?" */
+const char *bdev_hb_state_name(enum bdev_hb_state s);
+
 /* Test-only fault injection (DESIGN §7: "device errors through blockdev fault
  * injection"). Rules are armed per open bdev, by API or, for integration
  * tests of daemons, by the environment variable SANFS_BDEV_FAULTS read at
