@@ -68,8 +68,8 @@ const char *bdev_hb_state_name(enum bdev_hb_state s)
 
 int bdev_hb_encode(const struct bdev_hb *hb, uint64_t off, void *block)
 {
-	if (!state_valid((uint32_t)hb->state) || !mode_valid((uint32_t)hb->mode) ||
-	    !host_valid(hb->hostname, BDEV_HB_HOST_MAX))
+	if (off % BDEV_HB_BYTES || !state_valid((uint32_t)hb->state) ||
+	    !mode_valid((uint32_t)hb->mode) || !host_valid(hb->hostname, BDEV_HB_HOST_MAX))
 		return -EINVAL;
 	uint8_t *b = block;
 	memset(b, 0, BDEV_HB_BYTES);
@@ -114,6 +114,11 @@ int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *
 		return -ENOTSUP;
 	}
 	uint64_t stored = le64_get(b + HB_OFF);
+	if (stored % BDEV_HB_BYTES) {
+		log_warn(SUB, "heartbeat at %llu: stored offset %llu is not block-aligned",
+			 (unsigned long long)off, (unsigned long long)stored);
+		return -EBADMSG;
+	}
 	if (off != UINT64_MAX && stored != off) {
 		log_warn(SUB, "heartbeat at %llu: block says it belongs at %llu",
 			 (unsigned long long)off, (unsigned long long)stored);
@@ -176,10 +181,17 @@ int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsi
 	int rc = hb_check_off(dev, off);
 	if (rc < 0)
 		return rc;
+	if ((flags & BDEV_HB_PAST_GATE) && hb->state != BDEV_HB_FENCED)
+		return -EINVAL;
 	uint8_t *b = bdev_alloc(BDEV_HB_BYTES);
 	if (!b)
 		return -ENOMEM;
 	rc = bdev_hb_encode(hb, off, b);
+	if (rc == 0 && (flags & BDEV_HB_PAST_GATE)) {
+		rc = bdev_write_past_gate(dev, off, b, BDEV_HB_BYTES);
+		bdev_free(b);
+		return rc;
+	}
 	if (rc == 0)
 		rc = bdev_write(dev, off, b, BDEV_HB_BYTES);
 	if (rc == 0 && (flags & BDEV_HB_FLUSH))

@@ -31,6 +31,7 @@
 #ifndef SANFS_LOCKS_DLM_H
 #define SANFS_LOCKS_DLM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,9 +72,45 @@ int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len);
 int dlm_lock(struct dlm_ls *ls, const struct dlm_resname *name, enum dlm_mode mode,
 	     const struct dlm_range *range, uint32_t flags, dlm_bast_fn bast, void *bast_arg,
 	     uint64_t *lkid, struct dlm_range *granted);
+/* Convert a granted lock; blocks until done. 0, or DLM_DEMOTED (> 0) when the
+ * lock was demoted to NL while it waited (a conversion deadlock, dlm_rsb.h
+ * rule 7): it is granted now, but what the caller cached may be stale. On
+ * -EAGAIN (DLM_LKF_NOQUEUE) the lock keeps its old mode. */
+#define DLM_DEMOTED 1
 int dlm_convert(struct dlm_ls *ls, uint64_t lkid, enum dlm_mode mode, const struct dlm_range *range,
 		uint32_t flags, struct dlm_range *granted);
 int dlm_unlock(struct dlm_ls *ls, uint64_t lkid);
+
+/* Cluster-wide POSIX (fcntl) record locks and flock locks (DESIGN §5,
+ * locks/posix_lock.h for the semantics). The lock table of a file lives at
+ * the master of resource (fs, ino, DLM_RES_POSIX); this node keeps a copy of
+ * its own locks to re-declare them in recovery. Locks of a node that leaves
+ * stay until dlm_ls_node_recovered, like its DLM locks. flock(2) maps to a
+ * whole-file record lock with an owner id of its own.
+ *
+ * A lock owner is (this node, owner id); the pid is reported by F_GETLK.
+ * Two threads of one owner blocked on the same file at once may be woken in
+ * either order (documented limitation). */
+#define DLM_RES_POSIX 16
+#define DLM_PLF_GET   (1u << 9) /* message flag: an F_GETLK request or its answer */
+
+struct dlm_plock {
+	uint64_t fs, ino;
+	uint64_t owner;
+	uint32_t pid;
+	uint32_t node;	     /* F_GETLK result only: the conflicting lock's node */
+	int type;	     /* enum posix_lock_type: POSIX_LOCK_RD, _WR, _UN */
+	uint64_t start, end; /* inclusive; end = POSIX_LOCK_EOF: to end of file */
+};
+
+/* F_SETLK (wait false) or F_SETLKW (wait true); type UN unlocks. 0, -EAGAIN
+ * when it conflicts and wait is false, -EINTR when dlm_plock_cancel stopped
+ * the wait, -EINVAL for bad arguments. */
+int dlm_plock_set(struct dlm_ls *ls, const struct dlm_plock *pl, bool wait);
+/* F_GETLK: 0 with *conflict filled (type POSIX_LOCK_UN when nothing conflicts). */
+int dlm_plock_get(struct dlm_ls *ls, const struct dlm_plock *pl, struct dlm_plock *conflict);
+/* Interrupt a waiting dlm_plock_set of that owner on that file. */
+int dlm_plock_cancel(struct dlm_ls *ls, uint64_t fs, uint64_t ino, uint64_t owner);
 
 /* What this node knows, for `sanctl locks`: one call per lock it owns
  * (role "owner") and per lock on a resource it masters (role "master"). */

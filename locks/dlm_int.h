@@ -120,6 +120,11 @@ struct dlm_ls {
 	struct dlm_cb *cb_head, *cb_tail;
 	bool stopping;
 
+	/* POSIX record locks (dlm_plock.c). */
+	struct dlm_htab plres;	/* struct dlm_plres (master) by name hash */
+	struct dlm_htab plown;	/* struct dlm_plown (this node's own) by name hash */
+	struct dlm_plop *plops; /* this node's requests awaiting a reply */
+
 	struct dlm_ls_stats stats;
 };
 
@@ -143,6 +148,19 @@ bool dlm_ls_blocked(const struct dlm_ls *ls, uint64_t hash);
 
 void dlm_clk_finish(struct dlm_ls *ls, struct dlm_clk *c, int result, bool unlink);
 void dlm_clk_send(struct dlm_ls *ls, struct dlm_clk *c, enum dlm_msg_type type);
+
+/* dlm_plock.c */
+struct dlm_plop;
+int dlm_plock_init(struct dlm_ls *ls);
+void dlm_plock_free(struct dlm_ls *ls);
+void dlm_plock_handle(struct dlm_ls *ls, const struct dlm_msg *m, uint64_t hash);
+void dlm_plock_reply_err(struct dlm_ls *ls, const struct dlm_msg *req, int err);
+void dlm_plock_owner_reply(struct dlm_ls *ls, const struct dlm_msg *m);
+void dlm_plock_recover_lock(struct dlm_ls *ls, const struct dlm_msg *m);
+void dlm_plock_recover_start(struct dlm_ls *ls);
+void dlm_plock_recover_finish(struct dlm_ls *ls);
+void dlm_plock_node_recovered(struct dlm_ls *ls, uint32_t node);
+bool dlm_dead_pending(const struct dlm_ls *ls, uint32_t node);
 
 /* dlm_recover.c */
 void dlm_recover_done_from(struct dlm_ls *ls, uint32_t node);

@@ -168,7 +168,8 @@ static void mres_grant(void *arg, struct dlm_lock *lk)
 			    .lkid = lk->lkid,
 			    .name = r->name,
 			    .mode = lk->grmode,
-			    .range = lk->grrange};
+			    .range = lk->grrange,
+			    .flags = lk->demoted ? DLM_SBF_DEMOTED : 0};
 	dlm_ls_post(r->ls, lk->node, &m);
 }
 
@@ -319,7 +320,7 @@ static void owner_grant(struct dlm_ls *ls, const struct dlm_msg *m)
 	c->state = CLK_GRANTED;
 	c->grmode = m->mode;
 	c->grrange = m->range;
-	dlm_clk_finish(ls, c, 0, false);
+	dlm_clk_finish(ls, c, (m->flags & DLM_SBF_DEMOTED) ? DLM_DEMOTED : 0, false);
 }
 
 static void owner_reply(struct dlm_ls *ls, const struct dlm_msg *m)
@@ -370,7 +371,12 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 		return;
 	}
 	uint64_t hash = dlm_resname_hash(&m->name);
+	bool plock = m->type == DLM_MSG_PLOCK || m->type == DLM_MSG_PLOCK_GET ||
+		     m->type == DLM_MSG_PLOCK_CANCEL;
 	switch (m->type) {
+	case DLM_MSG_PLOCK:
+	case DLM_MSG_PLOCK_GET:
+	case DLM_MSG_PLOCK_CANCEL:
 	case DLM_MSG_REQUEST:
 	case DLM_MSG_CONVERT:
 	case DLM_MSG_UNLOCK:
@@ -384,14 +390,20 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 			dlm_msgq_push(&ls->later, m);
 			return;
 		}
-		if (m->type != DLM_MSG_UNLOCK && dlm_ls_blocked(ls, hash)) {
-			if (m->flags & DLM_LKF_NOQUEUE)
-				reply(ls, m, -EAGAIN); /* a try-lock does not wait */
-			else
+		bool release = m->type == DLM_MSG_UNLOCK || m->type == DLM_MSG_PLOCK_CANCEL ||
+			       (m->type == DLM_MSG_PLOCK && m->mode == DLM_NL);
+		if (!release && dlm_ls_blocked(ls, hash)) {
+			if (!(m->flags & DLM_LKF_NOQUEUE))
 				dlm_msgq_push(&ls->blocked, m);
+			else if (plock) /* a try-lock does not wait */
+				dlm_plock_reply_err(ls, m, -EAGAIN);
+			else
+				reply(ls, m, -EAGAIN);
 			return;
 		}
-		if (m->type == DLM_MSG_REQUEST)
+		if (plock)
+			dlm_plock_handle(ls, m, hash);
+		else if (m->type == DLM_MSG_REQUEST)
 			master_request(ls, m, hash);
 		else if (m->type == DLM_MSG_CONVERT)
 			master_convert(ls, m);
@@ -412,6 +424,17 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 		return;
 	case DLM_MSG_RECOVER_DONE:
 		dlm_recover_done_from(ls, m->from);
+		return;
+	case DLM_MSG_PLOCK_REPLY:
+		dlm_plock_owner_reply(ls, m);
+		return;
+	case DLM_MSG_PLOCK_RECOVER:
+		if (dlm_ls_master(ls, hash) == ls->self)
+			dlm_plock_recover_lock(ls, m);
+		else
+			log_warn("dlm",
+				 "PLOCK_RECOVER from n%u for a resource n%u masters: dropped",
+				 m->from, dlm_ls_master(ls, hash));
 		return;
 	default:
 		return;
@@ -527,7 +550,7 @@ int dlm_convert(struct dlm_ls *ls, uint64_t lkid, enum dlm_mode mode, const stru
 	}
 	int rc = wait_done(ls, c);
 	c->done = false;
-	if (rc == 0 && granted)
+	if (rc >= 0 && granted)
 		*granted = c->grrange;
 	pthread_mutex_unlock(&ls->mu);
 	return rc;
@@ -576,7 +599,8 @@ int dlm_ls_create(uint32_t node_id, const struct dlm_ls_ops *ops, struct dlm_ls 
 	ls->next_lkid = ((uint64_t)(node_id & 0xffff) << 48) |
 			((((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec) & 0xffffffffffull)
 			    << 8;
-	if (dlm_htab_init(&ls->owned) || dlm_htab_init(&ls->mres) || dlm_htab_init(&ls->mlks)) {
+	if (dlm_htab_init(&ls->owned) || dlm_htab_init(&ls->mres) || dlm_htab_init(&ls->mlks) ||
+	    dlm_plock_init(ls)) {
 		dlm_htab_free(&ls->owned);
 		dlm_htab_free(&ls->mres);
 		dlm_htab_free(&ls->mlks);
@@ -612,6 +636,7 @@ void dlm_ls_destroy(struct dlm_ls *ls)
 	dlm_htab_free(&ls->owned);
 	dlm_htab_free(&ls->mres);
 	dlm_htab_free(&ls->mlks);
+	dlm_plock_free(ls);
 	dlm_msgq_clear(&ls->selfq);
 	dlm_msgq_clear(&ls->later);
 	dlm_msgq_clear(&ls->blocked);

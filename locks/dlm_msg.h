@@ -38,7 +38,15 @@ enum dlm_msg_type {
 	DLM_MSG_BAST = 6, /* master -> owner: another node wants mode */
 	DLM_MSG_RECOVER_LOCK = 7, /* owner -> new master: I hold this (recovery) */
 	DLM_MSG_RECOVER_DONE = 8, /* any -> all: I re-declared everything for epoch */
-	DLM_MSG_TYPE_MAX = 9,
+	/* POSIX record locks (dlm_plock.c). lkid = the lock owner id, pid,
+	 * mode = PR (read), EX (write) or NL (unlock), range, NOQUEUE = F_SETLK. */
+	DLM_MSG_PLOCK = 9,	    /* owner -> master: set (or unlock) a record lock */
+	DLM_MSG_PLOCK_GET = 10,	    /* owner -> master: F_GETLK */
+	DLM_MSG_PLOCK_CANCEL = 11,  /* owner -> master: stop waiting (interrupted) */
+	DLM_MSG_PLOCK_REPLY = 12,   /* master -> owner: error; for GET the conflict
+				       (mode NL: none; owner = its node) */
+	DLM_MSG_PLOCK_RECOVER = 13, /* -> new master: this record lock is held (owner = node) */
+	DLM_MSG_TYPE_MAX = 14,
 };
 
 struct dlm_resname {

@@ -17,7 +17,7 @@ static bool in_list(const uint32_t *list, size_t n, uint32_t node)
 	return false;
 }
 
-static bool is_dead_pending(const struct dlm_ls *ls, uint32_t node)
+bool dlm_dead_pending(const struct dlm_ls *ls, uint32_t node)
 {
 	for (size_t i = 0; i < ls->ndead; i++)
 		if (ls->dead[i].node == node)
@@ -27,7 +27,7 @@ static bool is_dead_pending(const struct dlm_ls *ls, uint32_t node)
 
 static int add_dead(struct dlm_ls *ls, uint32_t node)
 {
-	if (is_dead_pending(ls, node))
+	if (dlm_dead_pending(ls, node))
 		return 0; /* left again before it was recovered: the first record stands */
 	struct dlm_dead *d = realloc(ls->dead, (ls->ndead + 1) * sizeof(*d));
 	if (!d)
@@ -150,6 +150,8 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 	}
 	/* Blocked requests were from the older epoch too. */
 	dlm_msgq_clear(&ls->blocked);
+	/* The same for POSIX record locks, which also re-declares ours. */
+	dlm_plock_recover_start(ls);
 	/* Step 4: re-declare what this node holds. */
 	dlm_htab_foreach(&ls->owned, b, hn, nx)
 	{
@@ -236,6 +238,7 @@ static void finish_recovery(struct dlm_ls *ls)
 			dlm_rsb_grant_pending(&r->rsb);
 	}
 	dlm_ls_replay(ls, &ls->later);
+	dlm_plock_recover_finish(ls);
 	dlm_htab_foreach(&ls->owned, b, hn, nx)
 	{
 		struct dlm_clk *c = container_of(hn, struct dlm_clk, h);
@@ -285,6 +288,7 @@ int dlm_ls_node_recovered(struct dlm_ls *ls, uint32_t node)
 			/* A resource may now be empty; freed below. */
 		}
 	}
+	dlm_plock_node_recovered(ls, node);
 	if (!ls->recovering) {
 		dlm_htab_foreach(&ls->mres, b, hn, nx)
 		{

@@ -142,6 +142,7 @@ static void do_grant(struct dlm_rsb *rsb, struct dlm_lock *lk)
 	q_append(&rsb->granted, lk, DLM_Q_GRANTED);
 	if (rsb->ops.grant)
 		rsb->ops.grant(rsb->ops.arg, lk);
+	lk->demoted = false;
 }
 
 /* Rule 6 for the first lock that cannot be granted. */
@@ -161,18 +162,39 @@ static void send_basts(struct dlm_rsb *rsb, const struct dlm_lock *blocked)
 		}
 }
 
+/* Rule 7: is every granted lock that blocks c itself converting? */
+static bool conversion_deadlock(struct dlm_rsb *rsb, const struct dlm_lock *c)
+{
+	for (const struct dlm_lock *o = rsb->granted.head; o; o = o->next)
+		if (dlm_range_overlap(&o->grrange, &c->rqrange) &&
+		    !dlm_mode_compat(o->grmode, c->rqmode))
+			return false;
+	return true; /* only converting locks (which hold their grmode) block c */
+}
+
 void dlm_rsb_grant_pending(struct dlm_rsb *rsb)
 {
-	for (;;) {
-		struct dlm_lock *c = rsb->convert.head;
-		if (c) {
-			if (conflicts_granted(rsb, c, c->rqmode, &c->rqrange)) {
-				send_basts(rsb, c);
-				return;
-			}
+restart:
+	for (struct dlm_lock *c = rsb->convert.head; c; c = c->next) {
+		if (!conflicts_granted(rsb, c, c->rqmode, &c->rqrange)) {
 			do_grant(rsb, c);
-			continue;
+			goto restart;
 		}
+		if (c->grmode != DLM_NL && conversion_deadlock(rsb, c)) {
+			c->grmode = DLM_NL;
+			c->demoted = true;
+			goto restart;
+		}
+		if (c->grmode != DLM_NL || !c->demoted) {
+			send_basts(rsb, c);
+			return; /* FIFO: nothing behind a blocked conversion */
+		}
+		/* A demoted conversion blocks nobody: serve the queue past it. */
+		send_basts(rsb, c);
+	}
+	if (rsb->convert.count)
+		return; /* conversions go before new requests */
+	for (;;) {
 		struct dlm_lock *w = rsb->wait.head;
 		if (!w)
 			return;

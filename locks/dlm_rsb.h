@@ -18,6 +18,10 @@
  *  6. Blocking callbacks: for the first lock that cannot be granted, every
  *     granted lock that conflicts with it gets one blocking callback (bast),
  *     naming the mode wanted; it is sent again only after a new grant.
+ *  7. Conversion deadlock: when every lock blocking the conversion at the head
+ *     of the convert queue is itself waiting to convert (two PR holders both
+ *     asking for EX), the head is demoted to NL (DLM_SBF_DEMOTED) and the
+ *     queue is served past it; it is granted later like any conversion.
  *
  * Ownership: locks are allocated and freed by the caller; the rsb only links
  * them. A lock is on exactly one queue while it is attached. */
@@ -45,6 +49,11 @@ enum dlm_lkf {
 	DLM_LKF_EXPAND = 1 << 1,  /* grant expansion (rule 5) */
 };
 
+/* Returned with a grant (lock flag, GRANT message flag): while converting, the
+ * lock was demoted to NL to break a conversion deadlock (rule 7), so whatever
+ * its holder cached under the old mode may be stale. */
+#define DLM_SBF_DEMOTED (1u << 8)
+
 enum dlm_queue { DLM_Q_NONE = 0, DLM_Q_GRANTED, DLM_Q_CONVERT, DLM_Q_WAIT };
 
 struct dlm_lock {
@@ -58,6 +67,7 @@ struct dlm_lock {
 	struct dlm_range grrange; /* granted range */
 	struct dlm_range rqrange; /* requested range */
 	bool bast_pending;	  /* a blocking callback was sent for the current grant */
+	bool demoted;		  /* rule 7 demoted it during this conversion */
 	void *owner_data;	  /* for the caller */
 };
 

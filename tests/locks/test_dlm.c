@@ -17,150 +17,9 @@
 #include "common/log.h"
 #include "locks/dlm.h"
 #include "locks/dlm_master.h"
-
-#define MAXN 6
-
-struct pkt {
-	struct pkt *next;
-	uint32_t from, to;
-	uint8_t buf[DLM_MSG_SIZE];
-};
-
-struct net {
-	pthread_mutex_t mu;
-	pthread_cond_t cond;
-	struct pkt *head, *tail;
-	struct dlm_ls *ls[MAXN + 1];
-	bool alive[MAXN + 1];
-	bool stop;
-	pthread_t thread;
-	struct endpoint {
-		struct net *net;
-		uint32_t id;
-	} ep[MAXN + 1];
-};
-
-static int net_send(void *arg, uint32_t to, const uint8_t msg[DLM_MSG_SIZE])
-{
-	struct endpoint *ep = arg;
-	struct net *n = ep->net;
-	struct pkt *p = malloc(sizeof(*p));
-	p->next = NULL;
-	p->from = ep->id;
-	p->to = to;
-	memcpy(p->buf, msg, DLM_MSG_SIZE);
-	pthread_mutex_lock(&n->mu);
-	if (n->tail)
-		n->tail->next = p;
-	else
-		n->head = p;
-	n->tail = p;
-	pthread_cond_signal(&n->cond);
-	pthread_mutex_unlock(&n->mu);
-	return 0;
-}
-
-static void *net_main(void *arg)
-{
-	struct net *n = arg;
-	pthread_mutex_lock(&n->mu);
-	for (;;) {
-		while (!n->head && !n->stop)
-			pthread_cond_wait(&n->cond, &n->mu);
-		if (n->stop)
-			break;
-		struct pkt *p = n->head;
-		n->head = p->next;
-		if (!n->head)
-			n->tail = NULL;
-		bool deliver = n->alive[p->from] && n->alive[p->to];
-		struct dlm_ls *dst = n->ls[p->to];
-		pthread_mutex_unlock(&n->mu);
-		if (deliver)
-			dlm_ls_receive(dst, p->buf, DLM_MSG_SIZE);
-		free(p);
-		pthread_mutex_lock(&n->mu);
-	}
-	pthread_mutex_unlock(&n->mu);
-	return NULL;
-}
-
-static void net_start(struct net *n, int nodes)
-{
-	memset(n, 0, sizeof(*n));
-	pthread_mutex_init(&n->mu, NULL);
-	pthread_cond_init(&n->cond, NULL);
-	uint32_t members[MAXN];
-	for (int i = 1; i <= nodes; i++) {
-		n->ep[i] = (struct endpoint){n, (uint32_t)i};
-		struct dlm_ls_ops ops = {net_send, &n->ep[i]};
-		ck_assert_int_eq(dlm_ls_create((uint32_t)i, &ops, &n->ls[i]), 0);
-		n->alive[i] = true;
-		members[i - 1] = (uint32_t)i;
-	}
-	pthread_create(&n->thread, NULL, net_main, n);
-	for (int i = 1; i <= nodes; i++)
-		ck_assert_int_eq(dlm_ls_set_members(n->ls[i], 1, members, (size_t)nodes), 0);
-}
-
-static void net_wait_recovered(struct net *n, int nodes)
-{
-	for (int tries = 0; tries < 2000; tries++) {
-		bool all = true;
-		for (int i = 1; i <= nodes; i++) {
-			if (!n->alive[i])
-				continue;
-			struct dlm_ls_stats st;
-			dlm_ls_get_stats(n->ls[i], &st);
-			if (st.recovering)
-				all = false;
-		}
-		if (all)
-			return;
-		usleep(1000);
-	}
-	ck_abort_msg("recovery did not finish");
-}
-
-static void net_stop(struct net *n, int nodes)
-{
-	pthread_mutex_lock(&n->mu);
-	n->stop = true;
-	pthread_cond_signal(&n->cond);
-	pthread_mutex_unlock(&n->mu);
-	pthread_join(n->thread, NULL);
-	while (n->head) {
-		struct pkt *p = n->head;
-		n->head = p->next;
-		free(p);
-	}
-	for (int i = 1; i <= nodes; i++)
-		dlm_ls_destroy(n->ls[i]);
-}
+#include "fake_net.h"
 
 static const struct dlm_range WHOLE = {0, DLM_RANGE_MAX};
-
-static struct dlm_resname res(uint64_t id)
-{
-	return (struct dlm_resname){.fs = 42, .id = id, .type = 3};
-}
-
-/* Find a resource id whose master (over members 1..n) is `want`. */
-static uint64_t res_mastered_by(uint32_t want, int nodes, uint64_t from)
-{
-	uint32_t members[MAXN];
-	for (int i = 0; i < nodes; i++)
-		members[i] = (uint32_t)(i + 1);
-	for (uint64_t id = from;; id++) {
-		struct dlm_resname r = res(id);
-		uint8_t b[17];
-		memcpy(b, &r.fs, 8);
-		memcpy(b + 8, &r.id, 8);
-		b[16] = r.type;
-		if (dlm_master_of(dlm_name_hash(b, 17), members, (size_t)nodes) == want)
-			return id;
-	}
-}
 
 struct bast_rec {
 	struct dlm_ls *ls;
@@ -201,7 +60,7 @@ START_TEST(bast_then_grant)
 	net_start(&n, 3);
 	net_wait_recovered(&n, 3);
 	for (uint32_t master = 1; master <= 3; master++) {
-		struct dlm_resname r = res(res_mastered_by(master, 3, master * 1000));
+		struct dlm_resname r = net_res(net_res_mastered_by(master, 3, master * 1000));
 		struct bast_rec b = {.ls = n.ls[1], .release = true};
 		uint64_t lk1;
 		struct dlm_range got;
@@ -228,7 +87,7 @@ START_TEST(bast_then_grant)
 	}
 	/* Bad arguments. */
 	uint64_t lk;
-	struct dlm_resname r = res(1);
+	struct dlm_resname r = net_res(1);
 	ck_assert_int_eq(dlm_lock(n.ls[1], &r, (enum dlm_mode)8, &WHOLE, 0, NULL, NULL, &lk, NULL),
 			 -EINVAL);
 	ck_assert_int_eq(
@@ -259,7 +118,7 @@ START_TEST(garbage_is_dropped)
 			    .from = 9,
 			    .epoch = 1,
 			    .lkid = 5,
-			    .name = res(1),
+			    .name = net_res(1),
 			    .mode = DLM_EX,
 			    .range = WHOLE};
 	uint8_t buf[DLM_MSG_SIZE];
@@ -270,7 +129,7 @@ START_TEST(garbage_is_dropped)
 	ck_assert_int_eq(dlm_ls_receive(n.ls[1], buf, sizeof(buf)), -EINVAL);
 	/* Still serving. */
 	uint64_t lk;
-	struct dlm_resname r = res(77);
+	struct dlm_resname r = net_res(77);
 	ck_assert_int_eq(dlm_lock(n.ls[2], &r, DLM_EX, &WHOLE, 0, NULL, NULL, &lk, NULL), 0);
 	ck_assert_int_eq(dlm_unlock(n.ls[2], lk), 0);
 	net_stop(&n, 2);
@@ -313,7 +172,7 @@ static void *stress_worker(void *arg)
 		struct dlm_range rg = {st, st + (uint64_t)(rand_r(&w->seed) % 50)};
 		uint32_t flags = (rand_r(&w->seed) % 4 == 0 ? DLM_LKF_NOQUEUE : 0) |
 				 (rand_r(&w->seed) % 2 ? DLM_LKF_EXPAND : 0);
-		struct dlm_resname r = res(id);
+		struct dlm_resname r = net_res(id);
 		uint64_t lk;
 		struct dlm_range got;
 		int rc = dlm_lock(s->net->ls[w->node], &r, mode, &rg, flags, NULL, NULL, &lk, &got);
@@ -380,22 +239,6 @@ END_TEST
 
 /* ---- recovery ---- */
 
-static void kill_node(struct net *n, int nodes, uint32_t dead, uint64_t epoch)
-{
-	pthread_mutex_lock(&n->mu);
-	n->alive[dead] = false;
-	pthread_mutex_unlock(&n->mu);
-	uint32_t members[MAXN];
-	size_t k = 0;
-	for (int i = 1; i <= nodes; i++)
-		if (n->alive[i])
-			members[k++] = (uint32_t)i;
-	for (int i = 1; i <= nodes; i++)
-		if (n->alive[i])
-			ck_assert_int_eq(dlm_ls_set_members(n->ls[i], epoch, members, k), 0);
-	net_wait_recovered(n, nodes);
-}
-
 START_TEST(recovery_keeps_and_blocks)
 {
 	struct net n;
@@ -404,15 +247,15 @@ START_TEST(recovery_keeps_and_blocks)
 	/* Ra: mastered by node 1, held EX by node 3 (which dies).
 	 * Rb: mastered by node 3 (dies), held PR by node 1 (survives).
 	 * Rc: mastered by node 2, held EX by node 1 (survives). */
-	struct dlm_resname ra = res(res_mastered_by(1, 3, 100)),
-			   rb = res(res_mastered_by(3, 3, 200)),
-			   rc = res(res_mastered_by(2, 3, 300));
+	struct dlm_resname ra = net_res(net_res_mastered_by(1, 3, 100)),
+			   rb = net_res(net_res_mastered_by(3, 3, 200)),
+			   rc = net_res(net_res_mastered_by(2, 3, 300));
 	uint64_t l3a, l1b, l1c;
 	ck_assert_int_eq(dlm_lock(n.ls[3], &ra, DLM_EX, &WHOLE, 0, NULL, NULL, &l3a, NULL), 0);
 	ck_assert_int_eq(dlm_lock(n.ls[1], &rb, DLM_PR, &WHOLE, 0, NULL, NULL, &l1b, NULL), 0);
 	ck_assert_int_eq(dlm_lock(n.ls[1], &rc, DLM_EX, &WHOLE, 0, NULL, NULL, &l1c, NULL), 0);
 
-	kill_node(&n, 3, 3, 2);
+	net_kill(&n, 3, 3, 2);
 
 	/* Survivor's locks are intact: node 2 cannot take Rc, node 1 keeps it. */
 	uint64_t lk;
@@ -463,13 +306,13 @@ START_TEST(recovery_master_death_many_locks)
 	enum { R = 300 };
 	uint64_t lks[R];
 	for (int i = 0; i < R; i++) {
-		struct dlm_resname r = res(10000 + (uint64_t)i);
+		struct dlm_resname r = net_res(10000 + (uint64_t)i);
 		ck_assert_int_eq(
 		    dlm_lock(n.ls[1 + i % 2], &r, DLM_EX, &WHOLE, 0, NULL, NULL, &lks[i], NULL), 0);
 	}
-	kill_node(&n, 3, 3, 2);
+	net_kill(&n, 3, 3, 2);
 	for (int i = 0; i < R; i++) {
-		struct dlm_resname r = res(10000 + (uint64_t)i);
+		struct dlm_resname r = net_res(10000 + (uint64_t)i);
 		uint64_t lk;
 		/* The other survivor cannot take it: the holder's EX survived. */
 		ck_assert_int_eq(dlm_lock(n.ls[2 - i % 2], &r, DLM_PR, &WHOLE, DLM_LKF_NOQUEUE,
@@ -482,7 +325,7 @@ START_TEST(recovery_master_death_many_locks)
 	ck_assert_int_eq(dlm_ls_node_recovered(n.ls[1], 3), 0);
 	ck_assert_int_eq(dlm_ls_node_recovered(n.ls[2], 3), 0);
 	for (int i = 0; i < R; i++) {
-		struct dlm_resname r = res(10000 + (uint64_t)i);
+		struct dlm_resname r = net_res(10000 + (uint64_t)i);
 		uint64_t lk;
 		ck_assert_int_eq(dlm_lock(n.ls[2 - i % 2], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE,
 					  NULL, NULL, &lk, NULL),
