@@ -7,13 +7,17 @@
 #include "cli/commands.h"
 #include "common/log.h"
 
+int cmd_mkfs(const struct sanctl_globals *g, int argc, char **argv); /* engine */
+int cmd_fsck(const struct sanctl_globals *g, int argc, char **argv); /* engine */
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv);
 int cmd_umount(const struct sanctl_globals *g, int argc, char **argv);
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
-    {"mount", cmd_mount, "mount a filesystem (--local: this host alone)"},
-    {"umount", cmd_umount, "unmount a sanfs filesystem cleanly"},
+	{"mkfs", cmd_mkfs, "write a new sanfs filesystem on a device"},
+	{"fsck", cmd_fsck, "check (and with --repair, fix) a sanfs filesystem"},
+	{"mount", cmd_mount, "mount a filesystem (--local: this host alone)"},
+	{"umount", cmd_umount, "unmount a sanfs filesystem cleanly"},
     {NULL, NULL, NULL},
 };
 

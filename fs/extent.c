@@ -11,6 +11,7 @@
 #include "fs/alloc.h"
 #include "fs/btree.h"
 #include "fs/inode.h"
+#include "fs/jnl.h"
 
 #define SUB "extent"
 
@@ -45,11 +46,27 @@ uint64_t extent_count(const struct sfs_inode *ip)
 	return in_tree(ip) ? ip->fork.nrecs : ip->niext;
 }
 
-unsigned extent_max_blocks(void)
+unsigned extent_op_blocks(const struct sfs_inode *ip)
 {
-	/* A split is a delete and an insert, or an update and an insert; a
-	 * conversion to a tree inserts into a fresh tree; one alloc_free. */
-	return 4 * btree_max_blocks() + ALLOC_MAX_BLOCKS + 1;
+	/* One tree change: the path (depth d, which may grow by one), a new
+	 * node or a sibling per level, an allocator call per level. A split
+	 * or a mark_written is up to four tree changes on the same path; one
+	 * alloc_free for the data. */
+	unsigned d = (in_tree(ip) ? ip->fork.depth : 0) + 1;
+	unsigned tree_op = 2 * d + 1 + (d + 1) * ALLOC_MAX_BLOCKS;
+	return 4 * tree_op + ALLOC_MAX_BLOCKS;
+}
+
+unsigned extent_ops_per_txn(struct sfs *fs, const struct sfs_inode *ip, unsigned extra,
+			    unsigned fixed)
+{
+	struct jnl_stats st;
+	jnl_stats(fs, &st);
+	uint64_t lim = st.ring_blocks / 4, op = extent_op_blocks(ip) + extra;
+	if (lim < fixed + 2 * op)
+		return 1;
+	uint64_t n = (lim - fixed) / op;
+	return n > 8 ? 8 : (unsigned)n;
 }
 
 /* ---- storage primitives: inline array or tree ---- */
@@ -479,4 +496,51 @@ int extent_walk(struct sfs *fs, const struct sfs_inode *ip, const struct extent_
 	}
 	struct btree_walk_ops bo = {walk_node, walk_rec};
 	return btree_walk(fs, &ip->fork, ip->ino, &bo, &c);
+}
+
+struct collect {
+	struct sfs_extent *ex;
+	unsigned n, max;
+	uint64_t ino;
+};
+
+static int collect_rec(void *arg, const struct btree_key *k, const void *val, size_t len)
+{
+	struct collect *c = arg;
+	if (c->n == c->max)
+		return -EIO; /* more records than the fork says */
+	return extent_val_decode(k->hi, val, len, c->ino, &c->ex[c->n++]);
+}
+
+unsigned extent_inline_blocks(const struct sfs_inode *ip)
+{
+	return ip->fork.nnodes * ALLOC_MAX_BLOCKS + 1;
+}
+
+int extent_try_inline(struct sfs *fs, struct txn *t, struct sfs_inode *ip)
+{
+	if (!in_tree(ip) || ip->fork.nrecs > INODE_INLINE_EXT / 2)
+		return 0;
+	struct sfs_extent ex[INODE_INLINE_EXT / 2];
+	struct collect c = {ex, 0, INODE_INLINE_EXT / 2, ip->ino};
+	struct btree bt;
+	struct btree_key k = {0, 0};
+	btree_open(&bt, fs, &ip->fork, ip->ino);
+	int r = btree_iterate(&bt, &k, collect_rec, &c);
+	if (r)
+		return r;
+	if (!ip->iext) {
+		ip->iext = calloc(INODE_INLINE_EXT, sizeof(*ip->iext));
+		if (!ip->iext)
+			return -ENOMEM;
+	}
+	uint32_t before = ip->fork.nnodes;
+	r = btree_destroy(&bt, t);
+	count_nodes(ip, before);
+	if (r)
+		return r;
+	memcpy(ip->iext, ex, c.n * sizeof(*ex));
+	ip->niext = (uint16_t)c.n;
+	ip->lflags &= (uint16_t)~INODE_LF_EXT_TREE;
+	return 0;
 }

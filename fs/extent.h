@@ -12,8 +12,10 @@
  * EX for changes). Changes update the in-core inode (extents, fork, blocks)
  * and leave the inode_write to the caller, in the same transaction.
  *
- * Transactions: extent_max_blocks() bounds the blocks one insert or one
- * extent_remove step (EXTENT_REMOVE_STEP extents) adds to a transaction.
+ * Transactions: extent_op_blocks(ip) bounds the blocks one extent change
+ * adds to a transaction (it grows with the tree's depth), and
+ * extent_ops_per_txn() says how many such changes one handle should carry
+ * for this journal's size.
  * Errors: 0 or negative errno; a corrupt record or tree node is -EIO with a
  * log line naming the block. */
 #ifndef SANFS_FS_EXTENT_H
@@ -43,7 +45,6 @@ int extent_insert(struct sfs *fs, struct txn *t, struct sfs_inode *ip, const str
  * free_blocks, the device blocks go back through alloc_free and ip->blocks
  * drops accordingly. The last extents are removed first (truncation from the
  * end keeps the file consistent after every step). */
-#define EXTENT_REMOVE_STEP 4
 int extent_remove(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint64_t lblk, uint64_t len,
 		  unsigned max_ext, bool free_blocks, bool *more);
 
@@ -65,9 +66,19 @@ uint64_t extent_goal(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk);
 /* Number of extents (inline or in the tree). */
 uint64_t extent_count(const struct sfs_inode *ip);
 
-/* Bound of blocks one extent_insert, or one extent_remove/mark_written call
- * with max_ext = EXTENT_REMOVE_STEP, adds to a transaction. */
-unsigned extent_max_blocks(void);
+/* Bound of blocks one extent change (an insert, or one extent of a remove
+ * or mark_written) adds to a transaction, from ip's current tree depth. */
+unsigned extent_op_blocks(const struct sfs_inode *ip);
+/* How many extent changes (each extent_op_blocks + extra blocks) one handle
+ * should carry next to fixed other blocks: a quarter of the journal at
+ * most, at least 1, at most 8. */
+unsigned extent_ops_per_txn(struct sfs *fs, const struct sfs_inode *ip, unsigned extra,
+			    unsigned fixed);
+
+/* A tree with at most INODE_INLINE_EXT / 2 extents goes back inline (its
+ * nodes freed). extent_inline_blocks(ip) bounds what that adds to t. */
+int extent_try_inline(struct sfs *fs, struct txn *t, struct sfs_inode *ip);
+unsigned extent_inline_blocks(const struct sfs_inode *ip);
 
 /* For fsck (read-only): every extent (decoded and checked, in order, no
  * overlap) and every tree node of ip. Either callback may be NULL; a nonzero

@@ -18,9 +18,8 @@
 #include "fs/orphan.h"
 #include "fs/sfs.h"
 
-#define SUB	  "file"
-#define BS	  ((uint64_t)SFS_BLOCK_SIZE)
-#define WRITE_OPS 4 /* extent changes per transaction of a write or fallocate */
+#define SUB "file"
+#define BS  ((uint64_t)SFS_BLOCK_SIZE)
 
 static uint64_t div_up(uint64_t a)
 {
@@ -50,9 +49,13 @@ static int dev_write(struct sfs *fs, uint64_t pblk, const void *buf, uint64_t nb
 	return r;
 }
 
-static unsigned write_txn_blocks(void)
+/* Extent changes per handle of a write or fallocate, and the handle's bound. */
+static unsigned write_ops(struct sfs *fs, struct sfs_inode *ip, unsigned *blocks)
 {
-	return WRITE_OPS * (extent_max_blocks() + 2 * ALLOC_MAX_BLOCKS) + inode_write_max_blocks();
+	unsigned extra = 2 * ALLOC_MAX_BLOCKS, fixed = inode_write_max_blocks();
+	unsigned n = extent_ops_per_txn(fs, ip, extra, fixed);
+	*blocks = n * (extent_op_blocks(ip) + extra) + fixed;
+	return n;
 }
 
 static void touch(struct sfs_inode *ip, bool mtime)
@@ -217,7 +220,8 @@ int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len
 	while (pos < end && !err) {
 		struct txn *t;
 		uint64_t tid;
-		int r = txn_begin(fs, write_txn_blocks(), &t);
+		unsigned nblk, nops = write_ops(fs, ip, &nblk);
+		int r = txn_begin(fs, nblk, &t);
 		if (r) {
 			err = r;
 			break;
@@ -225,7 +229,7 @@ int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len
 		uint64_t tstart = pos;
 		unsigned ops = 0;
 		bool broken = false;
-		while (pos < end && ops < WRITE_OPS) {
+		while (pos < end && ops < nops) {
 			r = write_seg(fs, t, ip, bb, bbsz, src + (pos - off), &pos, end, &ops,
 				      &broken);
 			if (r) {
@@ -287,17 +291,26 @@ static int remove_blocks(struct sfs *fs, struct sfs_inode *ip, uint64_t from, ui
 	int r = 0;
 	while (more && r == 0) {
 		struct txn *t;
-		r = txn_begin(fs,
-			      EXTENT_REMOVE_STEP * extent_max_blocks() + inode_write_max_blocks() +
-				  ORPHAN_MAX_BLOCKS,
-			      &t);
+		unsigned fixed = inode_write_max_blocks() + ORPHAN_MAX_BLOCKS;
+		unsigned n = extent_ops_per_txn(fs, ip, 0, fixed);
+		r = txn_begin(fs, n * extent_op_blocks(ip) + fixed, &t);
 		if (r)
 			return r;
-		r = extent_remove(fs, t, ip, from, to - from, EXTENT_REMOVE_STEP, true, &more);
+		r = extent_remove(fs, t, ip, from, to - from, n, true, &more);
 		if (r == 0 && !more && orphan && ip->nlink > 0) {
 			r = orphan_del(fs, t, ip->ino);
 			ip->lflags &= (uint16_t)~INODE_LF_ORPHAN;
 		}
+		if (r == 0)
+			r = inode_write(fs, t, ip);
+		r = inode_txn_close(t, r, false, NULL);
+	}
+	if (r == 0 && (ip->lflags & INODE_LF_EXT_TREE) && ip->fork.nrecs <= INODE_INLINE_EXT / 2) {
+		struct txn *t;
+		r = txn_begin(fs, extent_inline_blocks(ip) + inode_write_max_blocks(), &t);
+		if (r)
+			return r;
+		r = extent_try_inline(fs, t, ip);
 		if (r == 0)
 			r = inode_write(fs, t, ip);
 		r = inode_txn_close(t, r, false, NULL);
@@ -354,13 +367,14 @@ static int prealloc(struct sfs *fs, struct sfs_inode *ip, uint64_t lb0, uint64_t
 	bool first = true;
 	while ((pos < lb1 || first) && !err) {
 		struct txn *t;
-		int r = txn_begin(fs, write_txn_blocks(), &t);
+		unsigned nblk, nops = write_ops(fs, ip, &nblk);
+		int r = txn_begin(fs, nblk, &t);
 		if (r)
 			return r;
 		first = false;
 		unsigned ops = 0;
 		bool broken = false;
-		while (pos < lb1 && ops < WRITE_OPS) {
+		while (pos < lb1 && ops < nops) {
 			struct sfs_extent x;
 			r = extent_find(fs, ip, pos, &x);
 			if (r && r != -ENOENT) {

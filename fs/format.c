@@ -181,6 +181,10 @@ int sfs_super_decode(const void *blk, uint64_t blkno, struct sfs_super *out, con
 	memcpy(sb.uuid, b + SFS_HDR_UUID, 16);
 	memcpy(sb.dir_hash_seed, b + SFS_SB_OFF_HASHSEED, 16);
 	memcpy(sb.label, b + SFS_SB_OFF_LABEL, SFS_LABEL_MAX + 1);
+	size_t ll = strnlen(sb.label, SFS_LABEL_MAX + 1);
+	if (ll <= SFS_LABEL_MAX)
+		memset(sb.label + ll, 0,
+		       SFS_LABEL_MAX + 1 - ll); /* bytes after the NUL are not kept */
 
 	if (sb.label[SFS_LABEL_MAX] != 0)
 		w = "label not terminated";
@@ -286,8 +290,10 @@ int sfs_ag_decode(const void *blk, const struct sfs_super *sb, uint32_t index, s
 	    .flags = le32_get(b + AG_OFF_FLAGS),
 	};
 	const char *w = NULL;
-	if (a.index != index)
+	if (index >= sb->ag_count || a.index != index)
 		w = "AG index mismatch";
+	else if (a.nblocks <= sfs_ag_meta_blocks(sb))
+		w = "AG too small";
 	else if (a.nblocks != sfs_ag_size(sb, index))
 		w = "AG size mismatch";
 	else if (a.bitmap_blocks != sb->bitmap_blocks)
@@ -338,49 +344,6 @@ int sfs_jhdr_decode(const void *blk, const struct sfs_super *sb, struct sfs_jhdr
 		return -EIO;
 	}
 	*h = j;
-	return 0;
-}
-
-/* ---- heartbeat ---- */
-
-#define HB_OFF_STATE 48
-#define HB_OFF_PID   52
-#define HB_OFF_SEQ   56
-#define HB_OFF_GEN   64
-#define HB_OFF_NODE  72
-#define HB_OFF_TIME  80
-#define HB_OFF_HOST  88 /* 64 bytes, NUL padded */
-
-void sfs_hb_encode(const struct sfs_hb *hb, void *blk)
-{
-	uint8_t *b = blk;
-	le32_put(b + HB_OFF_STATE, hb->state);
-	le32_put(b + HB_OFF_PID, hb->pid);
-	le64_put(b + HB_OFF_SEQ, hb->seq);
-	le64_put(b + HB_OFF_GEN, hb->gen);
-	le64_put(b + HB_OFF_NODE, hb->node_id);
-	le64_put(b + HB_OFF_TIME, hb->time_ns);
-	memset(b + HB_OFF_HOST, 0, 64);
-	memcpy(b + HB_OFF_HOST, hb->host, strnlen(hb->host, 63));
-}
-
-int sfs_hb_decode(const void *blk, struct sfs_hb *hb)
-{
-	const uint8_t *b = blk;
-	memset(hb, 0, sizeof(*hb));
-	hb->state = le32_get(b + HB_OFF_STATE);
-	hb->pid = le32_get(b + HB_OFF_PID);
-	hb->seq = le64_get(b + HB_OFF_SEQ);
-	hb->gen = le64_get(b + HB_OFF_GEN);
-	hb->node_id = le64_get(b + HB_OFF_NODE);
-	hb->time_ns = le64_get(b + HB_OFF_TIME);
-	memcpy(hb->host, b + HB_OFF_HOST, 63);
-	hb->host[63] = 0;
-	if (hb->state > SFS_HB_FENCED) {
-		log_error("fs", "block %" PRIu64 ": heartbeat state %u unknown",
-			  le64_get(b + SFS_HDR_BLKNO), hb->state);
-		return -EIO;
-	}
 	return 0;
 }
 

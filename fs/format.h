@@ -238,24 +238,9 @@ int sfs_jhdr_decode(const void *blk, const struct sfs_super *sb, struct sfs_jhdr
 #define SFS_JC_OFF_DCRC	   60
 #define SFS_JC_OFF_TIME	   64
 
-/* ---- heartbeat block of a slot (type HEARTBEAT, owner SLOT) ---- */
-enum sfs_hb_state {
-	SFS_HB_FREE = 0,  /* never used */
-	SFS_HB_CLEAN = 1, /* released cleanly */
-	SFS_HB_LIVE = 2,  /* mounted: seq advances */
-	SFS_HB_FENCED = 3,
-};
-struct sfs_hb {
-	uint32_t state;
-	uint32_t pid;
-	uint64_t seq;	  /* advances every refresh while LIVE */
-	uint64_t gen;	  /* incarnation of the holder */
-	uint64_t node_id; /* cluster node id; 0 in local mode */
-	uint64_t time_ns; /* CLOCK_REALTIME of the last refresh */
-	char host[65];
-};
-void sfs_hb_encode(const struct sfs_hb *hb, void *blk);
-int sfs_hb_decode(const void *blk, struct sfs_hb *hb);
+/* ---- heartbeat block of a slot (slot offset 0) ----
+ * Encoded by blockdev (bdev_hb_encode, blockdev/bdev.h), not with the common
+ * header: node/ reads it too. Type SFS_BT_HEARTBEAT stays reserved. */
 
 /* ---- orphan block (type ORPHAN, owner SLOT): u32 count at 48, then u64 inos at 64 ---- */
 #define SFS_ORPHAN_OFF_COUNT	  48

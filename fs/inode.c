@@ -137,6 +137,12 @@ void inode_cache_bound(struct sfs *fs, unsigned max_unused)
 	struct icache *ic = fs->icache;
 	pthread_mutex_lock(&ic->mu);
 	ic->max_unused = max_unused ? max_unused : DEFAULT_MAX_UNUSED;
+	while (ic->nunused > ic->max_unused) {
+		struct sfs_inode *victim = ic->lru_tail;
+		lru_del(ic, victim);
+		hash_del(ic, victim);
+		inode_free_struct(victim);
+	}
 	pthread_mutex_unlock(&ic->mu);
 }
 
@@ -457,10 +463,13 @@ int inode_fsync(struct sfs *fs, struct sfs_inode *ip)
 	return r;
 }
 
-/* Blocks of one freeing step. */
-static unsigned free_step_blocks(void)
+/* One freeing step: how many extents, and the handle's bound. */
+static unsigned free_step(struct sfs *fs, struct sfs_inode *ip, unsigned *blocks)
 {
-	return EXTENT_REMOVE_STEP * extent_max_blocks() + inode_write_max_blocks();
+	unsigned fixed = inode_write_max_blocks() + ORPHAN_MAX_BLOCKS;
+	unsigned n = extent_ops_per_txn(fs, ip, 0, fixed);
+	*blocks = n * extent_op_blocks(ip) + fixed;
+	return n;
 }
 
 /* Free every block of an unlinked inode; the caller holds EX. The inode
@@ -472,10 +481,11 @@ static int inode_free_blocks(struct sfs *fs, struct sfs_inode *ip)
 	int r;
 	bool more = S_ISREG(ip->mode);
 	while (more) {
-		r = txn_begin(fs, free_step_blocks(), &t);
+		unsigned nblk, n = free_step(fs, ip, &nblk);
+		r = txn_begin(fs, nblk, &t);
 		if (r)
 			return r;
-		r = extent_remove(fs, t, ip, 0, SFS_MAX_LBLK, EXTENT_REMOVE_STEP, true, &more);
+		r = extent_remove(fs, t, ip, 0, SFS_MAX_LBLK, n, true, &more);
 		if (r == 0)
 			r = inode_write(fs, t, ip);
 		r = inode_txn_close(t, r, false, &tid);
@@ -582,12 +592,12 @@ int inode_reclaim(struct sfs *fs, uint64_t ino)
 	struct txn *t;
 	uint64_t tid;
 	while (r == 0) {
-		r = txn_begin(fs, free_step_blocks(), &t);
+		unsigned nblk, n = free_step(fs, ip, &nblk);
+		r = txn_begin(fs, nblk, &t);
 		if (r)
 			break;
 		if (more)
-			r = extent_remove(fs, t, ip, from, SFS_MAX_LBLK - from, EXTENT_REMOVE_STEP,
-					  true, &more);
+			r = extent_remove(fs, t, ip, from, SFS_MAX_LBLK - from, n, true, &more);
 		if (r == 0 && !more) {
 			r = orphan_del(fs, t, ino);
 			ip->lflags &= (uint16_t)~INODE_LF_ORPHAN;
@@ -597,6 +607,15 @@ int inode_reclaim(struct sfs *fs, uint64_t ino)
 		r = inode_txn_close(t, r, false, &tid);
 		if (!more)
 			break;
+	}
+	if (r == 0 && (ip->lflags & INODE_LF_EXT_TREE) && ip->fork.nrecs <= INODE_INLINE_EXT / 2) {
+		r = txn_begin(fs, extent_inline_blocks(ip) + inode_write_max_blocks(), &t);
+		if (r == 0) {
+			r = extent_try_inline(fs, t, ip);
+			if (r == 0)
+				r = inode_write(fs, t, ip);
+			r = inode_txn_close(t, r, false, &tid);
+		}
 	}
 	lcl_unlock(h);
 	inode_put(fs, ip);

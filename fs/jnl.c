@@ -456,7 +456,8 @@ static void commit_locked(struct jnl *j)
 		return;
 	}
 	int err = 0;
-	for (struct buf *b = t->bufs; b; b = b->jnext) {
+	for (struct buf *b = t->bufs, *nb; b; b = nb) {
+		nb = b->jnext;
 		b->jtid = 0;
 		if (b->flags & BUF_FORGOTTEN) {
 			bc_unpin_locked(b);
@@ -576,6 +577,14 @@ static void commit_locked(struct jnl *j)
 	}
 	free(bufs);
 	free(snaps);
+	if (!err && j->commit_hook) {
+		/* Before waiters learn of the commit: blocks freed by it become
+		 * allocatable. (The hook takes allocator locks: not under ours.) */
+		void (*hook)(struct sfs *, uint64_t) = j->commit_hook;
+		pthread_mutex_unlock(j->mu);
+		hook(fs, t->tid);
+		pthread_mutex_lock(j->mu);
+	}
 	if (err) {
 		abort_locked(j, err, "commit failed");
 	} else {
@@ -590,13 +599,6 @@ static void commit_locked(struct jnl *j)
 	}
 	jtxn_free(t);
 	pthread_cond_broadcast(&j->cv);
-	if (!err && j->commit_hook) {
-		void (*hook)(struct sfs *, uint64_t) = j->commit_hook;
-		uint64_t tid = j->committed;
-		pthread_mutex_unlock(j->mu);
-		hook(fs, tid);
-		pthread_mutex_lock(j->mu);
-	}
 }
 
 static void *commit_thread(void *arg)

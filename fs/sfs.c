@@ -46,9 +46,8 @@ struct sfs_hbeat {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, started;
-	struct sfs_hb hb;
-	uint8_t *blk;
-	uint64_t blkno;
+	struct bdev_hb hb;
+	uint64_t off; /* byte offset of the slot's heartbeat block */
 };
 
 static uint64_t now_ns(clockid_t c)
@@ -58,31 +57,27 @@ static uint64_t now_ns(clockid_t c)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int hb_read(struct sfs *fs, uint64_t blkno, uint8_t *blk, struct sfs_hb *hb)
+/* Read the slot's heartbeat; a never written, corrupt or foreign one is FREE. */
+static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb)
 {
-	int rc = bdev_read(fs->dev, blkno * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE);
-	if (rc)
-		return rc;
-	const char *why;
-	if (sfs_blk_verify(blk, fs->sb.uuid, SFS_BT_HEARTBEAT, blkno, sfs_owner_slot(fs->slot),
-			   &why)) {
-		/* An unreadable heartbeat is a free slot, not a reason to refuse. */
-		log_warn("fs", "block %" PRIu64 ": heartbeat block %s; treating slot as free",
-			 blkno, why);
+	int rc = bdev_hb_read(fs->dev, off, hb);
+	if (rc == -ENODATA || rc == -EBADMSG || rc == -ENOTSUP ||
+	    (!rc && memcmp(hb->uuid, fs->sb.uuid, 16) != 0)) {
+		if (rc == -EBADMSG)
+			log_warn("fs",
+				 "block %" PRIu64 ": heartbeat block corrupt; slot taken as free",
+				 off / SFS_BLOCK_SIZE);
 		memset(hb, 0, sizeof(*hb));
+		hb->state = BDEV_HB_FREE;
 		return 0;
 	}
-	return sfs_hb_decode(blk, hb);
+	return rc;
 }
 
-static int hb_write(struct sfs_hbeat *h)
+static int hb_write(struct sfs_hbeat *h, unsigned flags)
 {
 	h->hb.time_ns = now_ns(CLOCK_REALTIME);
-	memset(h->blk, 0, SFS_BLOCK_SIZE);
-	sfs_hb_encode(&h->hb, h->blk);
-	sfs_blk_seal(h->blk, h->fs->sb.uuid, SFS_BT_HEARTBEAT, h->blkno,
-		     sfs_owner_slot(h->fs->slot));
-	return bdev_write(h->fs->dev, h->blkno * SFS_BLOCK_SIZE, h->blk, SFS_BLOCK_SIZE);
+	return bdev_hb_write(h->fs->dev, h->off, &h->hb, flags);
 }
 
 static void *hb_thread(void *arg)
@@ -98,11 +93,11 @@ static void *hb_thread(void *arg)
 		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 		if (h->stop)
 			break;
-		h->hb.seq++;
-		int rc = hb_write(h);
+		h->hb.sequence++;
+		int rc = hb_write(h, 0);
 		if (rc)
-			log_warn("fs", "block %" PRIu64 ": heartbeat write failed: %s", h->blkno,
-				 strerror(-rc));
+			log_warn("fs", "block %" PRIu64 ": heartbeat write failed: %s",
+				 h->off / SFS_BLOCK_SIZE, strerror(-rc));
 	}
 	pthread_mutex_unlock(&h->mu);
 	return NULL;
@@ -115,47 +110,52 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	if (!h)
 		return -ENOMEM;
 	h->fs = fs;
-	h->blkno = sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_HB;
-	h->blk = bdev_alloc(SFS_BLOCK_SIZE);
+	h->off = (sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
 	fs->hb = h;
-	if (!h->blk)
-		return -ENOMEM;
-	struct sfs_hb cur;
-	int rc = hb_read(fs, h->blkno, h->blk, &cur);
+	struct bdev_hb cur;
+	int rc = hb_read(fs, h->off, &cur);
 	if (rc)
 		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
 			    strerror(-rc));
-	if (cur.state == SFS_HB_LIVE) {
+	if (cur.state == BDEV_HB_LIVE) {
 		unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
-		uint64_t seq0 = cur.seq, deadline = now_ns(CLOCK_MONOTONIC) + wait_ms * 1000000ull;
+		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + wait_ms * 1000000ull;
 		while (now_ns(CLOCK_MONOTONIC) < deadline) {
 			usleep(100000);
-			struct sfs_hb again;
-			rc = hb_read(fs, h->blkno, h->blk, &again);
+			struct bdev_hb again;
+			rc = hb_read(fs, h->off, &again);
 			if (rc)
 				return fail(rc, "cannot read the heartbeat of slot %u: %s",
 					    fs->slot, strerror(-rc));
-			if (again.state != SFS_HB_LIVE)
+			if (again.state != BDEV_HB_LIVE)
 				break;
-			if (again.seq != seq0)
+			if (bdev_hb_newer(&again, &cur))
 				return fail(-EBUSY, "device is mounted on %s pid %u",
-					    again.host[0] ? again.host : "?", again.pid);
+					    again.hostname[0] ? again.hostname : "?", again.pid);
 		}
 		log_warn("fs", "slot %u was left mounted by %s pid %u (crashed): taking it over",
-			 fs->slot, cur.host[0] ? cur.host : "?", cur.pid);
+			 fs->slot, cur.hostname[0] ? cur.hostname : "?", cur.pid);
 	}
-	h->hb.state = SFS_HB_LIVE;
+	memset(&h->hb, 0, sizeof(h->hb));
+	h->hb.state = BDEV_HB_LIVE;
+	memcpy(h->hb.uuid, fs->sb.uuid, 16);
+	h->hb.node_id = (uint32_t)o->node_id;
+	h->hb.slot = fs->slot;
+	h->hb.incarnation = cur.incarnation + 1;
+	h->hb.sequence = 1;
 	h->hb.pid = (uint32_t)getpid();
-	h->hb.seq = cur.seq + 1;
-	h->hb.gen = cur.gen + 1;
-	h->hb.node_id = o->node_id;
-	gethostname(h->hb.host, sizeof(h->hb.host) - 1);
-	h->hb.host[63] = 0;
-	rc = hb_write(h);
-	if (!rc)
-		rc = bdev_flush(fs->dev);
+	h->hb.mode = fs->local ? BDEV_HB_LOCAL : BDEV_HB_CLUSTER;
+	h->hb.proto_version = 1;
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	size_t k = 0;
+	for (size_t i = 0; host[i] && k < BDEV_HB_HOST_MAX; i++)
+		if (host[i] >= 0x20 && host[i] <= 0x7e)
+			h->hb.hostname[k++] = host[i];
+	h->hb.hostname[k] = 0;
+	rc = hb_write(h, BDEV_HB_FLUSH);
 	if (rc)
 		return fail(rc, "cannot write the heartbeat of slot %u: %s", fs->slot,
 			    strerror(-rc));
@@ -183,14 +183,11 @@ static int hb_stop(struct sfs *fs, uint32_t state)
 		pthread_mutex_unlock(&h->mu);
 		pthread_join(h->thr, NULL);
 	}
-	if (state && h->blk) {
-		h->hb.state = state;
-		h->hb.seq++;
-		rc = hb_write(h);
-		if (!rc)
-			rc = bdev_flush(fs->dev);
+	if (state) {
+		h->hb.state = (enum bdev_hb_state)state;
+		h->hb.sequence++;
+		rc = hb_write(h, BDEV_HB_FLUSH);
 	}
-	bdev_free(h->blk);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
 	free(h);
@@ -413,7 +410,7 @@ int sfs_close(struct sfs *fs)
 			if (r && !rc)
 				rc = r;
 		}
-		r = hb_stop(fs, rc ? 0 : SFS_HB_CLEAN);
+		r = hb_stop(fs, rc ? 0 : BDEV_HB_CLEAN);
 		if (r && !rc)
 			rc = r;
 		if (fs->slot_locked)

@@ -21,10 +21,10 @@ unsigned symlink_max_blocks(void)
 
 int symlink_set(struct sfs *fs, struct txn *t, struct sfs_inode *ip, const char *target, size_t len)
 {
-	if (!S_ISLNK(ip->mode) || ip->symlen || len == 0 || memchr(target, 0, len))
-		return -EINVAL;
 	if (len > SYMLINK_MAX)
 		return -ENAMETOOLONG;
+	if (!S_ISLNK(ip->mode) || ip->symlen || len == 0 || memchr(target, 0, len))
+		return -EINVAL;
 	size_t n = len < INODE_DATA_SIZE ? len : INODE_DATA_SIZE;
 	char *sym = malloc(n + 1);
 	if (!sym)

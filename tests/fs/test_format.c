@@ -194,16 +194,6 @@ START_TEST(other_blocks)
 	h.tail = sb.journal_blocks;
 	sfs_jhdr_encode(&h, blk);
 	ck_assert_int_eq(sfs_jhdr_decode(blk, &sb, &h2), -EIO);
-
-	struct sfs_hb hb = {.state = SFS_HB_LIVE, .pid = 42, .seq = 7}, hb2;
-	strcpy(hb.host, "nodeA");
-	sfs_hb_encode(&hb, blk);
-	ck_assert_int_eq(sfs_hb_decode(blk, &hb2), 0);
-	ck_assert_str_eq(hb2.host, "nodeA");
-	ck_assert_uint_eq(hb2.pid, 42);
-	ck_assert_uint_eq(hb2.seq, 7);
-	le32_put(blk + 48, 99);
-	ck_assert_int_eq(sfs_hb_decode(blk, &hb2), -EIO);
 }
 END_TEST
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blockdev/bdev.h"
 #include "common/endian_le.h"
 #include "common/log.h"
 #include "fs/alloc.h"
@@ -89,9 +90,15 @@ START_TEST(mkfs_open_close)
 	ck_assert_uint_eq(le32_get(blk + SFS_SB_OFF_STATE) & SFS_SB_CLEAN, SFS_SB_CLEAN);
 	/* Heartbeat says CLEAN after close. */
 	peek(sfs_slot_base(&sb, 0) * 4096, blk, 4096);
-	struct sfs_hb hb;
-	ck_assert_int_eq(sfs_hb_decode(blk, &hb), 0);
-	ck_assert_uint_eq(hb.state, SFS_HB_CLEAN);
+	struct bdev_hb hb;
+	ck_assert_int_eq(bdev_hb_decode(blk, 4096, sfs_slot_base(&sb, 0) * 4096, &hb), 0);
+	ck_assert_uint_eq(hb.state, BDEV_HB_CLEAN);
+	/* The device label names the filesystem. */
+	peek(0, blk, 4096);
+	struct bdev_label l;
+	ck_assert_int_eq(bdev_label_decode(blk, 4096, &l), 0);
+	ck_assert_str_eq(l.label, "t");
+	ck_assert_mem_eq(l.uuid, sb.uuid, 16);
 	/* And it opens again. */
 	ck_assert_int_eq(try_open(&fs, lcl), 0);
 	ck_assert_int_eq(sfs_close(fs), 0);
