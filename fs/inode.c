@@ -126,9 +126,18 @@ static void lru_add(struct icache *ic, struct sfs_inode *ip)
 	ic->nunused++;
 }
 
+static struct sfs_inode *inode_alloc_struct(void)
+{
+	struct sfs_inode *ip = calloc(1, sizeof(*ip));
+	if (ip)
+		pthread_mutex_init(&ip->rlock, NULL);
+	return ip;
+}
+
 static void inode_free_struct(struct sfs_inode *ip)
 {
 	inode_decoded_release(ip);
+	pthread_mutex_destroy(&ip->rlock);
 	free(ip);
 }
 
@@ -160,6 +169,13 @@ void inode_sfs_ops(struct sfs_ops *ops)
 	ops->setup = inode_setup;
 	ops->teardown = inode_teardown;
 	ops->reclaim = inode_reclaim;
+	ops->invalidate = inode_invalidate_res;
+}
+
+void inode_invalidate_res(struct sfs *fs, uint64_t res)
+{
+	if (LCL_RES_TYPE(res) == LCL_T_INODE)
+		inode_invalidate(fs, LCL_RES_NUM(res));
 }
 
 int inode_setup(struct sfs *fs)
@@ -219,14 +235,24 @@ static int inode_read(struct sfs *fs, uint64_t ino, struct sfs_inode *ip)
 /* Replace the on-disk fields of ip by a fresh read (cache fields kept). */
 static int inode_reread(struct sfs *fs, struct sfs_inode *ip)
 {
+	struct icache *ic = fs->icache;
 	struct sfs_inode tmp;
-	int r = inode_read(fs, ip->ino, &tmp);
-	if (r)
-		return r;
-	inode_decoded_release(ip);
-	memcpy(ip, &tmp, offsetof(struct sfs_inode, refs));
-	ip->stale = false;
-	return 0;
+	int r = 0;
+	pthread_mutex_lock(&ip->rlock);
+	pthread_mutex_lock(&ic->mu);
+	bool stale = ip->stale;
+	pthread_mutex_unlock(&ic->mu);
+	if (stale)
+		r = inode_read(fs, ip->ino, &tmp);
+	if (stale && r == 0) {
+		inode_decoded_release(ip);
+		memcpy(ip, &tmp, offsetof(struct sfs_inode, refs));
+		pthread_mutex_lock(&ic->mu);
+		ip->stale = false;
+		pthread_mutex_unlock(&ic->mu);
+	}
+	pthread_mutex_unlock(&ip->rlock);
+	return r;
 }
 
 int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out)
@@ -255,12 +281,12 @@ int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out)
 	}
 	pthread_mutex_unlock(&ic->mu);
 
-	struct sfs_inode *nip = calloc(1, sizeof(*nip));
+	struct sfs_inode *nip = inode_alloc_struct();
 	if (!nip)
 		return -ENOMEM;
 	int r = inode_read(fs, ino, nip);
 	if (r) {
-		free(nip);
+		inode_free_struct(nip);
 		return r;
 	}
 	pthread_mutex_lock(&ic->mu);
@@ -343,7 +369,7 @@ int inode_create_at(struct sfs *fs, struct txn *t, uint64_t ino, uint32_t mode, 
 	struct icache *ic = fs->icache;
 	if (!type_valid(mode))
 		return -EINVAL;
-	struct sfs_inode *ip = calloc(1, sizeof(*ip));
+	struct sfs_inode *ip = inode_alloc_struct();
 	if (!ip)
 		return -ENOMEM;
 	struct buf *b;
@@ -354,7 +380,7 @@ int inode_create_at(struct sfs *fs, struct txn *t, uint64_t ino, uint32_t mode, 
 			bc_put(b);
 	}
 	if (r) {
-		free(ip);
+		inode_free_struct(ip);
 		return r;
 	}
 	ip->ino = ino;
@@ -444,7 +470,7 @@ void inode_invalidate(struct sfs *fs, uint64_t ino)
 
 int inode_revalidate(struct sfs *fs, struct sfs_inode *ip)
 {
-	return ip->stale ? inode_reread(fs, ip) : 0;
+	return inode_reread(fs, ip);
 }
 
 void inode_note_tid(struct sfs_inode *ip, uint64_t tid)
