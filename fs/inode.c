@@ -13,6 +13,7 @@
 #include "fs/alloc.h"
 #include "fs/bcache.h"
 #include "fs/extent.h"
+#include "fs/file.h"
 #include "fs/format.h"
 #include "fs/inode_priv.h"
 #include "fs/jnl.h"
@@ -22,6 +23,7 @@
 
 #define SUB		   "inode"
 #define DEFAULT_MAX_UNUSED 8192
+#define IOPOOL_COUNT 8 /* file I/O at once without allocating (FUSE workers) */
 #define NBUCKETS	   4096 /* grows with the population (load factor 2) */
 
 struct icache {
@@ -32,7 +34,8 @@ struct icache {
 	struct sfs_inode *lru_head; /* most recently unused */
 	struct sfs_inode *lru_tail; /* oldest: evicted first */
 	unsigned nunused, max_unused;
-	uint64_t gen_next; /* generation numbers */
+	uint64_t gen_next;	  /* generation numbers */
+	struct bdev_pool *iopool; /* file I/O bounce buffers (inode_iobuf_get) */
 };
 
 uint64_t inode_res(uint64_t ino)
@@ -193,8 +196,21 @@ int inode_setup(struct sfs *fs)
 	ic->max_unused = DEFAULT_MAX_UNUSED;
 	if (getrandom(&ic->gen_next, sizeof(ic->gen_next), 0) != sizeof(ic->gen_next))
 		ic->gen_next = (uint64_t)time(NULL) << 20;
+	if (bdev_pool_create(FILE_IO_CHUNK, IOPOOL_COUNT, &ic->iopool))
+		ic->iopool = NULL; /* the file code then allocates per call */
 	fs->icache = ic;
 	return 0;
+}
+
+void *inode_iobuf_get(struct sfs *fs)
+{
+	struct icache *ic = fs->icache;
+	return ic->iopool ? bdev_pool_tryget(ic->iopool) : NULL;
+}
+
+void inode_iobuf_put(struct sfs *fs, void *buf)
+{
+	bdev_pool_put(fs->icache->iopool, buf);
 }
 
 void inode_teardown(struct sfs *fs)
@@ -211,6 +227,8 @@ void inode_teardown(struct sfs *fs)
 			inode_free_struct(ip);
 		}
 	pthread_mutex_destroy(&ic->mu);
+	if (ic->iopool)
+		bdev_pool_destroy(ic->iopool);
 	free(ic->hash);
 	free(ic);
 	fs->icache = NULL;
