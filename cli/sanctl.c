@@ -7,8 +7,13 @@
 #include "cli/commands.h"
 #include "common/log.h"
 
+int cmd_mkfs(const struct sanctl_globals *g, int argc, char **argv); /* engine */
+int cmd_fsck(const struct sanctl_globals *g, int argc, char **argv); /* engine */
+
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
+	{"mkfs", cmd_mkfs, "write a new sanfs filesystem on a device"},
+	{"fsck", cmd_fsck, "check (and with --repair, fix) a sanfs filesystem"},
     {NULL, NULL, NULL},
 };
 

@@ -456,7 +456,8 @@ static void commit_locked(struct jnl *j)
 		return;
 	}
 	int err = 0;
-	for (struct buf *b = t->bufs; b; b = b->jnext) {
+	for (struct buf *b = t->bufs, *nb; b; b = nb) {
+		nb = b->jnext;
 		b->jtid = 0;
 		if (b->flags & BUF_FORGOTTEN) {
 			bc_unpin_locked(b);

@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "blockdev/bdev.h"
 #include "common/endian_le.h"
 #include "common/log.h"
+#include "fs/inode.h"
+#include "fs/jnl.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
 
@@ -278,8 +281,10 @@ int mkfs_format(const char *path, const struct mkfs_opts *o, struct sfs_super *o
 	if (rc)
 		return rc;
 	if (o->root_init) {
+		struct sfs_ops ops = {0};
+		inode_sfs_ops(&ops);
 		struct sfs_mount_opts mo = {
-		    .local = true, .buffered = o->buffered, .hb_wait_ms = 1};
+		    .local = true, .buffered = o->buffered, .hb_wait_ms = 1, .ops = &ops};
 		struct sfs *fs;
 		struct lcl *lcl;
 		rc = lcl_create_local(&lcl);
@@ -309,4 +314,82 @@ int mkfs_format(const char *path, const struct mkfs_opts *o, struct sfs_super *o
 		*out = sb;
 	*why = NULL;
 	return 0;
+}
+
+/* The root directory: an inode at the block mkfs reserved, mode 0755 owned
+ * by root, its own parent. */
+static int root_default(struct sfs *fs, uint64_t root_ino, void *arg)
+{
+	(void)arg;
+	struct txn *t;
+	int rc = txn_begin(fs, 16, &t);
+	if (rc)
+		return rc;
+	struct sfs_inode *ip = NULL;
+	rc = inode_create_at(fs, t, root_ino, S_IFDIR | 0755, 0, 0, 0, &ip);
+	if (!rc) {
+		ip->fork.aux = root_ino; /* the directory part's parent word (dir.h) */
+		rc = inode_write(fs, t, ip);
+	}
+	uint64_t tid = 0;
+	if (rc)
+		txn_abort(t);
+	else
+		rc = txn_end(t, &tid);
+	if (ip)
+		inode_put(fs, ip);
+	if (!rc)
+		rc = jnl_wait(fs, tid);
+	return rc;
+}
+
+int (*const mkfs_root_default)(struct sfs *fs, uint64_t root_ino, void *arg) = root_default;
+
+int mkfs_live_check(struct bdev *dev, char *what, size_t len)
+{
+	struct sfs_super sb;
+	const char *why;
+	uint8_t *b2 = bdev_alloc(SFS_BLOCK_SIZE);
+	if (!b2)
+		return -ENOMEM;
+	int rc = bdev_read(dev, SFS_SUPER_BLKNO * SFS_BLOCK_SIZE, b2, SFS_BLOCK_SIZE);
+	int dec = rc ? rc : sfs_super_decode(b2, SFS_SUPER_BLKNO, &sb, &why);
+	bdev_free(b2);
+	if (rc)
+		return rc;
+	if (dec)
+		return 0; /* not sanfs (or unreadable superblock): nothing mounted */
+	if ((uint64_t)sb.slot_count * sb.slot_blocks + sb.slot_start >
+	    bdev_size(dev) / SFS_BLOCK_SIZE)
+		return 0;
+	struct bdev_hb *first = calloc(sb.slot_count, sizeof(*first));
+	if (!first)
+		return -ENOMEM;
+	bool any = false;
+	for (unsigned s = 0; s < sb.slot_count; s++) {
+		uint64_t off = (sfs_slot_base(&sb, s) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+		if (bdev_hb_read(dev, off, &first[s]) == 0 && first[s].state == BDEV_HB_LIVE)
+			any = true;
+		else
+			first[s].state = BDEV_HB_FREE;
+	}
+	int live = 0;
+	for (int tries = 0; any && tries < 15 && !live; tries++) {
+		struct timespec ts = {0, 100000000};
+		nanosleep(&ts, NULL);
+		for (unsigned s = 0; s < sb.slot_count && !live; s++) {
+			if (first[s].state != BDEV_HB_LIVE)
+				continue;
+			uint64_t off = (sfs_slot_base(&sb, s) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+			struct bdev_hb now;
+			if (bdev_hb_read(dev, off, &now) == 0 && now.state == BDEV_HB_LIVE &&
+			    bdev_hb_newer(&now, &first[s])) {
+				snprintf(what, len, "slot %u is mounted on %s pid %u", s,
+					 now.hostname[0] ? now.hostname : "?", now.pid);
+				live = 1;
+			}
+		}
+	}
+	free(first);
+	return live;
 }

@@ -14,6 +14,7 @@
 #define SANFS_FS_MKFS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "fs/format.h"
@@ -39,6 +40,15 @@ struct mkfs_opts {
 
 #define MKFS_MIN_JOURNAL_BYTES (1ull << 20)
 #define MKFS_MAX_JOURNAL_BYTES (1ull << 30)
+
+/* 1 (with a reason in what) when dev holds a sanfs filesystem one of whose
+ * slots is mounted right now (heartbeat LIVE and advancing within ~1.5 s),
+ * 0 when not, -errno on a read error. */
+struct bdev;
+int mkfs_live_check(struct bdev *dev, char *what, size_t len);
+/* The root_init that creates the root directory (mode 0755, owner root)
+ * through the inode and directory parts; NULL while they are not linked. */
+extern int (*const mkfs_root_default)(struct sfs *fs, uint64_t root_ino, void *arg);
 
 int mkfs_geometry(uint64_t dev_bytes, const struct mkfs_opts *o, struct sfs_super *sb,
 		  const char **why);
