@@ -23,7 +23,7 @@
 
 #define SUB		   "inode"
 #define DEFAULT_MAX_UNUSED 8192
-#define IOPOOL_COUNT 8 /* file I/O at once without allocating (FUSE workers) */
+#define IOPOOL_COUNT	   8	/* file I/O at once without allocating (FUSE workers) */
 #define NBUCKETS	   4096 /* grows with the population (load factor 2) */
 
 struct icache {
@@ -247,6 +247,12 @@ static int inode_read(struct sfs *fs, uint64_t ino, struct sfs_inode *ip)
 		return r;
 	r = inode_decode(b->data, ino, ip);
 	bc_put(b);
+	/* A freed inode's block keeps its last image (nlink 0) until reused:
+	 * only the inode bitmap tells it from an orphan still in use. */
+	if (r == 0 && ip->nlink == 0 && alloc_is_inode(fs, ino) == 0) {
+		inode_decoded_release(ip);
+		return -ENOENT;
+	}
 	return r;
 }
 

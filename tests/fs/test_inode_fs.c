@@ -183,6 +183,21 @@ START_TEST(free_at_last_put)
 	inode_put(T.fs, ip); /* the last close frees everything */
 	ck_assert_uint_eq(tfs_free_blocks(&T), free0);
 	ck_assert_int_eq(inode_get(T.fs, ino, &again), -ENOENT);
+	/* An inode that reached the disk, then was unlinked, checkpointed and
+	 * freed, is gone for good after a remount too. */
+	struct sfs_inode *old = tfs_new(&T, S_IFREG | 0644);
+	uint64_t oino = old->ino;
+	inode_put(T.fs, old);
+	tfs_umount(&T);
+	tfs_mount(&T);
+	ck_assert_int_eq(inode_get(T.fs, oino, &old), 0);
+	tfs_set_nlink(&T, old, 0);
+	ck_assert_int_eq(jnl_checkpoint_all(T.fs), 0);
+	inode_put(T.fs, old);
+	tfs_umount(&T);
+	tfs_mount(&T);
+	ck_assert_int_eq(inode_get(T.fs, oino, &old), -ENOENT);
+	ck_assert_int_eq(inode_get(T.fs, ino, &again), -ENOENT);
 	/* The number can be reused. */
 	struct sfs_inode *n = tfs_new(&T, S_IFREG | 0600);
 	inode_put(T.fs, n);
