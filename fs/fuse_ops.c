@@ -482,9 +482,7 @@ static int do_setattr(struct sfs_fuse *f, fuse_req_t req, struct sfs_inode *ip,
 		ip->ctime = attr->st_ctim;
 #endif
 	r = inode_write(f->fs, t, ip);
-	r = fops_txn_finish(t, r);
-	if (!r)
-		return r;
+	return fops_txn_finish(t, r);
 }
 
 static void op_setattr(fuse_req_t req, fuse_ino_t fino, struct stat *attr, int to_set,
