@@ -27,7 +27,7 @@ void tfs_make(struct tfs *t, uint64_t size)
 		exit(77);
 	}
 	close(fd);
-	struct mkfs_opts mo = {.label = "inodetest", .slots = 2};
+	struct mkfs_opts mo = {.label = "inodetest", .slots = 2, .root_init = mkfs_root_default};
 	struct sfs_super sb;
 	const char *why = NULL;
 	int r = mkfs_format(t->path, &mo, &sb, &why);
