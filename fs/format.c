@@ -181,6 +181,10 @@ int sfs_super_decode(const void *blk, uint64_t blkno, struct sfs_super *out, con
 	memcpy(sb.uuid, b + SFS_HDR_UUID, 16);
 	memcpy(sb.dir_hash_seed, b + SFS_SB_OFF_HASHSEED, 16);
 	memcpy(sb.label, b + SFS_SB_OFF_LABEL, SFS_LABEL_MAX + 1);
+	size_t ll = strnlen(sb.label, SFS_LABEL_MAX + 1);
+	if (ll <= SFS_LABEL_MAX)
+		memset(sb.label + ll, 0,
+		       SFS_LABEL_MAX + 1 - ll); /* bytes after the NUL are not kept */
 
 	if (sb.label[SFS_LABEL_MAX] != 0)
 		w = "label not terminated";
@@ -286,8 +290,10 @@ int sfs_ag_decode(const void *blk, const struct sfs_super *sb, uint32_t index, s
 	    .flags = le32_get(b + AG_OFF_FLAGS),
 	};
 	const char *w = NULL;
-	if (a.index != index)
+	if (index >= sb->ag_count || a.index != index)
 		w = "AG index mismatch";
+	else if (a.nblocks <= sfs_ag_meta_blocks(sb))
+		w = "AG too small";
 	else if (a.nblocks != sfs_ag_size(sb, index))
 		w = "AG size mismatch";
 	else if (a.bitmap_blocks != sb->bitmap_blocks)

@@ -463,9 +463,9 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 	uint32_t total_bits = sb->bitmap_blocks * SFS_BM_BITS;
 	bool dirty = m.hdr_bad;
 	unsigned bad_meta = 0, bad_tail = 0, bad_ino = 0, leaked = 0, missing = 0;
-	uint32_t free_cnt = 0, ino_cnt = 0;
+	uint32_t free_cnt = 0, ino_cnt = 0, free_disk = 0; /* free_disk: as the bitmap said */
 	for (uint32_t off = 0; off < total_bits; off++) {
-		bool used = mbit(&m, 0, off), isino = mbit(&m, 1, off);
+		bool used = mbit(&m, 0, off), isino = mbit(&m, 1, off), orig = used;
 		if (off < meta || off >= n) {
 			if (!used) {
 				if (off < meta)
@@ -499,6 +499,8 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 		}
 		if (!used)
 			free_cnt++;
+		if (!orig)
+			free_disk++;
 		if (isino) {
 			ino_cnt++;
 			if (!phase5 &&
@@ -560,7 +562,7 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 			fix_ok ? "; marked in use" : "");
 	if ((m.bm_bad[0] || m.bm_bad[1]) && fix_ok && phase5)
 		fsck_say(ck, FSCK_FIXED, "AG %u: bitmaps rebuilt", ag);
-	ck->r->free_blocks += free_cnt;
+	ck->r->free_blocks += fix_ok ? free_cnt : free_disk;
 	ag_free(&m);
 }
 

@@ -691,6 +691,10 @@ int jnl_flush_res(struct sfs *fs, uint64_t res)
 			continue;
 		if (b->jtid && b->jtid > tid)
 			tid = b->jtid;
+		/* In the commit under way (the one before the running one): its
+		 * snapshot reaches the checkpoint list only when it completes. */
+		if (b->committing && j->running->tid - 1 > tid)
+			tid = j->running->tid - 1;
 		if (b->ck || b->committing || b->jtid)
 			ckpt = true;
 	}
