@@ -7,8 +7,13 @@
 #include "cli/commands.h"
 #include "common/log.h"
 
+int cmd_bootstrap(const struct sanctl_globals *g, int argc, char **argv); /* node */
+int cmd_join(const struct sanctl_globals *g, int argc, char **argv);      /* node */
+
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
+	{"bootstrap", cmd_bootstrap, "create a cluster on this node, print a join token"},
+	{"join", cmd_join, "prepare this node to join a cluster (with a join token)"},
 	{NULL, NULL, NULL},
 };
 
