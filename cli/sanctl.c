@@ -9,11 +9,15 @@
 
 int cmd_bootstrap(const struct sanctl_globals *g, int argc, char **argv); /* node */
 int cmd_join(const struct sanctl_globals *g, int argc, char **argv);      /* node */
+int cmd_status(const struct sanctl_globals *g, int argc, char **argv);    /* node */
+int cmd_node(const struct sanctl_globals *g, int argc, char **argv);      /* node */
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
 	{"bootstrap", cmd_bootstrap, "create a cluster on this node, print a join token"},
 	{"join", cmd_join, "prepare this node to join a cluster (with a join token)"},
+	{"status", cmd_status, "members, administrator, SAN generation, devices, fences"},
+	{"node", cmd_node, "list | remove ID | fence ID | unfence ID"},
 	{NULL, NULL, NULL},
 };
 
