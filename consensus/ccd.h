@@ -4,11 +4,10 @@
  * Keys: 1..63 characters of [A-Za-z0-9_.-]. A key has a format row: column
  * names separated by ':' (1..64 columns, each 1..63 of [A-Za-z0-9_.-]). A row
  * of the key has the same number of columns, separated by ':'; a column holds
- * no ':' , no newline, no NUL (it may be empty). A query pattern has the same
- * number of columns as the format; in each column '*' matches any run of
- * characters (so "*" alone matches anything), every other character matches
- * itself. A pattern may also be shorter than the format: missing trailing
- * columns match anything.
+ * no ':', no newline, no NUL (it may be empty, but a whole row may not). A query pattern has the
+ * same number of columns as the format; in each column '*' matches any run of characters (so "*"
+ * alone matches anything), every other character matches itself. A pattern may also be shorter than
+ * the format: missing trailing columns match anything.
  *
  * Text format (checkpoint files, restore images and the static init database
  * STATE/ccd.init, which is readable before the cluster is up). One entry per

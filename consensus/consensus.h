@@ -140,7 +140,8 @@ enum cons_cmd_type {
 				      another column count. result: CCD generation */
 	CONS_CMD_CCD_ADD = 12,	   /* u.ccd: add row; -ENOENT no format, -EINVAL mismatch,
 				      -EEXIST duplicate. result: CCD generation */
-	CONS_CMD_CCD_REMOVE = 13,  /* u.ccd: remove row; -ENOENT. result: CCD generation */
+	CONS_CMD_CCD_REMOVE = 13,  /* u.ccd: remove row (empty text: the whole key with its
+				      format); -ENOENT. result: CCD generation */
 	CONS_CMD_CCD_RESTORE = 14, /* u.blob: replace the whole CCD by a checkpoint image
 				      (ccd.h text format), restored flag set; -EINVAL */
 	CONS_CMD_GEN_BUMP = 15,	   /* no payload: +gen (e.g. a storage change the ADM makes
