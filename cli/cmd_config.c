@@ -127,8 +127,9 @@ int cmd_config(const struct sanctl_globals *g, int argc, char **argv)
 			return 2;
 		}
 		if (!ccd_key_valid(argv[2])) {
-			fprintf(stderr, "sanctl config %s: bad key '%s' (1..63 of [A-Za-z0-9_.-])\n",
-				sub, argv[2]);
+			fprintf(stderr,
+				"sanctl config %s: bad key '%s' (1..63 of [A-Za-z0-9_.-])\n", sub,
+				argv[2]);
 			return 2;
 		}
 		if (!strcmp(sub, "format") && ccd_format_check(argv[3]) < 0) {
@@ -179,7 +180,7 @@ int cmd_config(const struct sanctl_globals *g, int argc, char **argv)
 		size_t i;
 		json_t *row;
 		json_array_foreach(json_object_get(r, "rows"), i, row)
-		printf("%s\n", json_string_value(row));
+		    printf("%s\n", json_string_value(row));
 		json_decref(r);
 		return 0;
 	}
@@ -194,14 +195,16 @@ int cmd_config(const struct sanctl_globals *g, int argc, char **argv)
 		{
 			json_t *rec = json_object_get(e, "record");
 			if (rec)
-				printf("node %lld: generation %lld length %lld checksum %08llx%s\n",
-				       (long long)json_integer_value(json_object_get(e, "id")),
-				       (long long)json_integer_value(json_object_get(rec, "generation")),
-				       (long long)json_integer_value(json_object_get(rec, "length")),
-				       (unsigned long long)json_integer_value(
-					       json_object_get(rec, "checksum")),
-				       json_is_true(json_object_get(rec, "restored")) ? " restored"
-										       : "");
+				printf(
+				    "node %lld: generation %lld length %lld checksum %08llx%s\n",
+				    (long long)json_integer_value(json_object_get(e, "id")),
+				    (long long)json_integer_value(
+					json_object_get(rec, "generation")),
+				    (long long)json_integer_value(json_object_get(rec, "length")),
+				    (unsigned long long)json_integer_value(
+					json_object_get(rec, "checksum")),
+				    json_is_true(json_object_get(rec, "restored")) ? " restored"
+										   : "");
 			else
 				printf("node %lld: %s\n",
 				       (long long)json_integer_value(json_object_get(e, "id")),
@@ -242,12 +245,14 @@ int cmd_config(const struct sanctl_globals *g, int argc, char **argv)
 		}
 		char *text = read_file(argv[2], ADMIN_LINE_MAX / 2);
 		if (!text) {
-			fprintf(stderr, "sanctl config restore: %s: %s\n", argv[2], strerror(errno));
+			fprintf(stderr, "sanctl config restore: %s: %s\n", argv[2],
+				strerror(errno));
 			return 1;
 		}
 		unsigned bad = 0;
 		if (ccd_text_parse(text, strlen(text), NULL, NULL, &bad)) {
-			fprintf(stderr, "sanctl config restore: %s:%u: invalid line\n", argv[2], bad);
+			fprintf(stderr, "sanctl config restore: %s:%u: invalid line\n", argv[2],
+				bad);
 			free(text);
 			return 1;
 		}

@@ -79,7 +79,7 @@ int cmd_node(const struct sanctl_globals *g, int argc, char **argv)
 		json_t *e;
 		fprintf(stderr, "warning: nodes that did not acknowledge in time:");
 		json_array_foreach(un, i, e)
-		fprintf(stderr, " %lld", (long long)json_integer_value(e));
+		    fprintf(stderr, " %lld", (long long)json_integer_value(e));
 		fprintf(stderr, "\n");
 	}
 	json_decref(r);

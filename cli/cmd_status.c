@@ -13,8 +13,8 @@ void status_print_members(json_t *members)
 {
 	size_t i;
 	json_t *m;
-	printf("%-6s %-22s %-8s %-11s %-5s %s\n", "ID", "ADDRESS", "STATE", "INCARNATION",
-	       "VOTER", "ROLE");
+	printf("%-6s %-22s %-8s %-11s %-5s %s\n", "ID", "ADDRESS", "STATE", "INCARNATION", "VOTER",
+	       "ROLE");
 	json_array_foreach(members, i, m)
 	{
 		printf("%-6lld %-22s %-8s %-11lld %-5s %s\n",
@@ -56,7 +56,8 @@ int cmd_status(const struct sanctl_globals *g, int argc, char **argv)
 		json_decref(r);
 		return 0;
 	}
-	printf("node %lld (%s) of cluster %s\n", (long long)json_integer_value(json_object_get(r, "id")),
+	printf("node %lld (%s) of cluster %s\n",
+	       (long long)json_integer_value(json_object_get(r, "id")),
 	       json_string_value(json_object_get(r, "name")),
 	       json_string_value(json_object_get(r, "cluster")));
 	printf("administrator: %lld   leader: %lld   term: %lld   SAN generation: %lld   "
@@ -72,23 +73,23 @@ int cmd_status(const struct sanctl_globals *g, int argc, char **argv)
 	json_t *e;
 	printf("\ndevices:\n");
 	json_array_foreach(json_object_get(r, "devices"), i, e)
-	printf("  %-20s %s %lld bytes %s\n", json_string_value(json_object_get(e, "label")),
-	       json_string_value(json_object_get(e, "uuid")),
-	       (long long)json_integer_value(json_object_get(e, "size")),
-	       json_string_value(json_object_get(e, "state")));
+	    printf("  %-20s %s %lld bytes %s\n", json_string_value(json_object_get(e, "label")),
+		   json_string_value(json_object_get(e, "uuid")),
+		   (long long)json_integer_value(json_object_get(e, "size")),
+		   json_string_value(json_object_get(e, "state")));
 	printf("\nfilesystems:\n");
 	json_array_foreach(json_object_get(r, "filesystems"), i, e)
-	printf("  %-20s %s on %s, %lld slots\n", json_string_value(json_object_get(e, "label")),
-	       json_string_value(json_object_get(e, "uuid")),
-	       json_string_value(json_object_get(e, "device")),
-	       (long long)json_integer_value(json_object_get(e, "slots")));
+	    printf("  %-20s %s on %s, %lld slots\n", json_string_value(json_object_get(e, "label")),
+		   json_string_value(json_object_get(e, "uuid")),
+		   json_string_value(json_object_get(e, "device")),
+		   (long long)json_integer_value(json_object_get(e, "slots")));
 	printf("\nfence table:\n");
 	json_array_foreach(json_object_get(r, "fence"), i, e)
-	printf("  node %lld incarnation %lld at generation %lld: %s\n",
-	       (long long)json_integer_value(json_object_get(e, "id")),
-	       (long long)json_integer_value(json_object_get(e, "incarnation")),
-	       (long long)json_integer_value(json_object_get(e, "generation")),
-	       json_string_value(json_object_get(e, "reason")));
+	    printf("  node %lld incarnation %lld at generation %lld: %s\n",
+		   (long long)json_integer_value(json_object_get(e, "id")),
+		   (long long)json_integer_value(json_object_get(e, "incarnation")),
+		   (long long)json_integer_value(json_object_get(e, "generation")),
+		   json_string_value(json_object_get(e, "reason")));
 	json_decref(r);
 	return 0;
 }

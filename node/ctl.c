@@ -381,8 +381,8 @@ static int parse_sockaddr(const char *addr, struct sockaddr_storage *ss)
 	return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss);
 }
 
-int ctl_open(uv_loop_t *loop, const char *listen_addr, const struct auth_key *key,
-	     uint64_t self_id, ctl_request_fn fn, void *data, struct ctl **out)
+int ctl_open(uv_loop_t *loop, const char *listen_addr, const struct auth_key *key, uint64_t self_id,
+	     ctl_request_fn fn, void *data, struct ctl **out)
 {
 	struct sockaddr_storage ss;
 	int rc = parse_sockaddr(listen_addr, &ss);

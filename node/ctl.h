@@ -20,9 +20,9 @@
 
 #include "consensus/auth.h"
 
-#define CTL_LINE_MAX	(1024 * 1024)
-#define CTL_MAX_CONNS	256
-#define CTL_CONNECT_MS	2000
+#define CTL_LINE_MAX   (1024 * 1024)
+#define CTL_MAX_CONNS  256
+#define CTL_CONNECT_MS 2000
 
 struct ctl;
 struct ctl_in; /* one incoming request awaiting its reply */
@@ -36,8 +36,8 @@ typedef void (*ctl_request_fn)(void *data, struct ctl_in *in, uint64_t peer_id, 
 typedef void (*ctl_reply_fn)(void *data, int status, json_t *reply);
 
 /* Listen on listen_addr ("IP:PORT"). key copied. */
-int ctl_open(uv_loop_t *loop, const char *listen_addr, const struct auth_key *key,
-	     uint64_t self_id, ctl_request_fn fn, void *data, struct ctl **out);
+int ctl_open(uv_loop_t *loop, const char *listen_addr, const struct auth_key *key, uint64_t self_id,
+	     ctl_request_fn fn, void *data, struct ctl **out);
 /* Close everything; pending outgoing requests complete with -ECANCELED before
  * this returns. Frees c once its handles closed. */
 void ctl_close(struct ctl *c);

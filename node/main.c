@@ -56,8 +56,8 @@ static int check_cluster_id(const char *dir, const char *cluster, char *err, siz
 		buf[strcspn(buf, "\r\n")] = 0;
 		if (strcmp(buf, cluster)) {
 			snprintf(err, errlen,
-				 "state directory %.200s belongs to cluster %s, node.conf says %s", dir,
-				 buf, cluster);
+				 "state directory %.200s belongs to cluster %s, node.conf says %s",
+				 dir, buf, cluster);
 			return -EINVAL;
 		}
 		return 0;
@@ -120,8 +120,8 @@ static int check_port_free(const char *addr, char *err, size_t errlen)
 		return -errno;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	socklen_t sl = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						: sizeof(struct sockaddr_in);
+	socklen_t sl =
+	    ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	rc = bind(fd, (struct sockaddr *)&ss, sl) ? -errno : 0;
 	close(fd);
 	if (rc)
@@ -239,14 +239,14 @@ static int run(struct sanfsd *d, bool foreground)
 	d->sync_timeout_ms = 5000;
 
 	struct cons_config cfg = {
-		.id = d->conf.id,
-		.address = d->conf.address,
-		.state_dir = d->state_dir,
-		.key = d->key,
-		.election_timeout_ms = 1000,
-		.heartbeat_timeout_ms = 100,
-		.on_event = on_cons_event,
-		.cb_data = d,
+	    .id = d->conf.id,
+	    .address = d->conf.address,
+	    .state_dir = d->state_dir,
+	    .key = d->key,
+	    .election_timeout_ms = 1000,
+	    .heartbeat_timeout_ms = 100,
+	    .on_event = on_cons_event,
+	    .cb_data = d,
 	};
 	int rc = cons_open(d->loop, &cfg, &d->cons);
 	if (rc) {
@@ -294,12 +294,10 @@ static int run(struct sanfsd *d, bool foreground)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"state", required_argument, NULL, 's'},
-					     {"foreground", no_argument, NULL, 'f'},
-					     {"verbose", no_argument, NULL, 'v'},
-					     {"help", no_argument, NULL, 'h'},
-					     {"version", no_argument, NULL, 'V'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"state", required_argument, NULL, 's'}, {"foreground", no_argument, NULL, 'f'},
+	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
 	/* ==== INTEGRATION POINT: single-host mode ============================
 	 * `sanfsd --local ...` is the fuse helper's local mode (node/local.h).
 	 * Wire it here when node/local.c exists:
@@ -317,11 +315,21 @@ int main(int argc, char **argv)
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
 		switch (o) {
-		case 's': dir = optarg; break;
-		case 'f': fg = true; break;
-		case 'v': verbose = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("sanfsd %s\n", SANFS_VERSION); return 0;
+		case 's':
+			dir = optarg;
+			break;
+		case 'f':
+			fg = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("sanfsd %s\n", SANFS_VERSION);
+			return 0;
 		default:
 			fprintf(stderr, "sanfsd: bad option '%s' (see --help)\n", argv[optind - 1]);
 			return 2;

@@ -51,7 +51,8 @@ bool memb_have_quorum(struct sanfsd *d)
 		for (unsigned i = 0; i < n; i++) {
 			struct memb_peer *p = memb_peer(d, ids[i], false);
 			if (ids[i] == d->conf.id ||
-			    (p && p->last_heard_ms && now - p->last_heard_ms < d->conf.hb_timeout_ms))
+			    (p && p->last_heard_ms &&
+			     now - p->last_heard_ms < d->conf.hb_timeout_ms))
 				heard++;
 		}
 		return heard > n / 2;
@@ -107,9 +108,8 @@ static void on_put_done(void *data, int status, int64_t result)
 		log_warn("memb", "%s of node %llu failed: %s", pc->kind ? "fence" : "member update",
 			 (unsigned long long)pc->id, strerror(status ? -status : (int)-result));
 	else
-		log_info("memb", "%s node %llu: generation %lld",
-			 pc->kind ? "fenced" : "activated", (unsigned long long)pc->id,
-			 (long long)result);
+		log_info("memb", "%s node %llu: generation %lld", pc->kind ? "fenced" : "activated",
+			 (unsigned long long)pc->id, (long long)result);
 	free(pc);
 }
 
@@ -176,7 +176,8 @@ static void adm_tick(struct sanfsd *d, uint64_t now)
 	for (size_t i = 0; i < n; i++) {
 		if (m[i].id == d->conf.id) {
 			if (m[i].state != CONS_MEMBER_FENCED &&
-			    (m[i].state != CONS_MEMBER_ACTIVE || m[i].incarnation != d->incarnation))
+			    (m[i].state != CONS_MEMBER_ACTIVE ||
+			     m[i].incarnation != d->incarnation))
 				propose_active(d, &m[i], d->incarnation);
 			continue;
 		}
@@ -185,7 +186,8 @@ static void adm_tick(struct sanfsd *d, uint64_t now)
 			continue;
 		if (!p->last_heard_ms)
 			p->last_heard_ms = now; /* grace from the election */
-		if (m[i].state == CONS_MEMBER_ACTIVE && now - p->last_heard_ms > d->conf.hb_timeout_ms) {
+		if (m[i].state == CONS_MEMBER_ACTIVE &&
+		    now - p->last_heard_ms > d->conf.hb_timeout_ms) {
 			char reason[96];
 			snprintf(reason, sizeof(reason), "no heartbeat for %llu ms",
 				 (unsigned long long)(now - p->last_heard_ms));
@@ -207,7 +209,8 @@ void memb_on_hb(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
 	}
 	if (!cons_is_authoritative(d->cons)) {
 		json_t *r = aproto_err("notleader", "not the administrator");
-		json_object_set_new(r, "leader", json_integer((json_int_t)cons_leader(d->cons, NULL, 0)));
+		json_object_set_new(r, "leader",
+				    json_integer((json_int_t)cons_leader(d->cons, NULL, 0)));
 		ctl_reply(in, r);
 		return;
 	}
@@ -250,8 +253,8 @@ static void on_join_added(void *data, int status)
 		log_warn("memb", "admitting node %llu failed: %s", (unsigned long long)jc->id,
 			 strerror(-status));
 		ctl_reply(jc->in, aproto_err(status == -EEXIST ? ADMIN_E_EXISTS : ADMIN_E_NOQUORUM,
-					     "cannot add node %llu: %s",
-					     (unsigned long long)jc->id, strerror(-status)));
+					     "cannot add node %llu: %s", (unsigned long long)jc->id,
+					     strerror(-status)));
 	} else {
 		log_info("memb", "node %llu admitted as a voter", (unsigned long long)jc->id);
 		ctl_reply(jc->in, aproto_ok());
@@ -295,7 +298,8 @@ void memb_on_join(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *ms
 		json_t *f = json_pack("{s:s,s:I,s:s,s:b}", "t", "join", "id", (json_int_t)id,
 				      "address", addr, "fwd", 1);
 		if (ctl_request(d->ctl, lctl, f, 15000, on_join_forwarded, in))
-			ctl_reply(in, aproto_err(ADMIN_E_NOQUORUM, "cannot reach the administrator"));
+			ctl_reply(in,
+				  aproto_err(ADMIN_E_NOQUORUM, "cannot reach the administrator"));
 		json_decref(f);
 		return;
 	}
@@ -308,8 +312,9 @@ void memb_on_join(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *ms
 		if (!strcmp(m.address, addr))
 			ctl_reply(in, aproto_ok());
 		else
-			ctl_reply(in, aproto_err(ADMIN_E_EXISTS, "node %llu is already a member at %s",
-						 (unsigned long long)id, m.address));
+			ctl_reply(in,
+				  aproto_err(ADMIN_E_EXISTS, "node %llu is already a member at %s",
+					     (unsigned long long)id, m.address));
 		return;
 	}
 	struct join_ctx *jc = malloc(sizeof(*jc));
@@ -357,8 +362,8 @@ static void send_join(struct sanfsd *d, uint64_t now)
 	    sanfsd_ctl_addr_of(d->conf.join_address, jctl, sizeof(jctl)))
 		return;
 	d->last_join_ms = now;
-	json_t *m = json_pack("{s:s,s:I,s:s}", "t", "join", "id", (json_int_t)d->conf.id,
-			      "address", d->conf.address);
+	json_t *m = json_pack("{s:s,s:I,s:s}", "t", "join", "id", (json_int_t)d->conf.id, "address",
+			      d->conf.address);
 	if (m && ctl_request(d->ctl, jctl, m, 20000, on_join_reply, d) == 0)
 		d->join_inflight = true;
 	json_decref(m);

@@ -167,9 +167,9 @@ static json_t *fs_json(struct sanfsd *d)
 		json_t *slots = json_array();
 		for (uint32_t s = 0; s < v[i].nslots && s < CONS_MAX_SLOTS; s++)
 			if (v[i].slot_owner[s])
-				json_array_append_new(
-					slots, json_pack("{s:i,s:I}", "slot", (int)s, "node",
-							 (json_int_t)v[i].slot_owner[s]));
+				json_array_append_new(slots,
+						      json_pack("{s:i,s:I}", "slot", (int)s, "node",
+								(json_int_t)v[i].slot_owner[s]));
 		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:i,s:o}", "uuid", u, "label",
 						   v[i].label, "device", du, "slots",
 						   (int)v[i].nslots, "mounted", slots));
@@ -186,11 +186,11 @@ static json_t *fences_json(struct sanfsd *d)
 	if (cons_get_fences(d->cons, &f, &n))
 		return a;
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_pack("{s:I,s:I,s:I,s:I,s:s}", "id",
-						   (json_int_t)f[i].node_id, "incarnation",
-						   (json_int_t)f[i].incarnation, "generation",
-						   (json_int_t)f[i].generation, "date_ms",
-						   (json_int_t)f[i].date_ms, "reason", f[i].reason));
+		json_array_append_new(
+		    a, json_pack("{s:I,s:I,s:I,s:I,s:s}", "id", (json_int_t)f[i].node_id,
+				 "incarnation", (json_int_t)f[i].incarnation, "generation",
+				 (json_int_t)f[i].generation, "date_ms", (json_int_t)f[i].date_ms,
+				 "reason", f[i].reason));
 	free(f);
 	return a;
 }
@@ -300,7 +300,7 @@ static void on_forwarded(void *data, int status, json_t *reply)
 	} else {
 		json_t *r = json_object_get(reply, "reply");
 		op_finish(o, json_is_object(r) ? json_deep_copy(r)
-						: aproto_err(ADMIN_E_INTERNAL, "bad forward reply"));
+					       : aproto_err(ADMIN_E_INTERNAL, "bad forward reply"));
 	}
 	op_unref(o);
 }
@@ -357,13 +357,13 @@ static void on_commit_timeout(uv_timer_t *t)
 
 static json_t *errno_reply(const char *what, int e)
 {
-	const char *code = e == -ENOENT	 ? ADMIN_E_NOTFOUND
+	const char *code = e == -ENOENT	  ? ADMIN_E_NOTFOUND
 			   : e == -EEXIST ? ADMIN_E_EXISTS
 			   : e == -EBUSY  ? ADMIN_E_BUSY
 			   : e == -EINVAL ? ADMIN_E_INVALID
 			   : (e == -EREMOTE || e == -ENOTCONN || e == -ECANCELED)
-				   ? ADMIN_E_NOQUORUM
-				   : ADMIN_E_INTERNAL;
+			       ? ADMIN_E_NOQUORUM
+			       : ADMIN_E_INTERNAL;
 	return aproto_err(code, "%s: %s", what,
 			  e == -EREMOTE || e == -ENOTCONN ? "leadership lost" : strerror(-e));
 }
@@ -509,7 +509,8 @@ static void op_device_change(struct op *o, const char *op)
 			free(v);
 		}
 		if (!found) {
-			op_finish(o, aproto_err(ADMIN_E_NOTFOUND, "no device labelled '%s'", label));
+			op_finish(o,
+				  aproto_err(ADMIN_E_NOTFOUND, "no device labelled '%s'", label));
 			return;
 		}
 		o->cmd.type = CONS_CMD_DEVICE_DEL;
@@ -538,15 +539,16 @@ static void sync_one_done(struct op *o, uint64_t id, int status, const char *msg
 		o->sync_ok[o->nsync_ok++] = id;
 	if (status && !o->sync_status) {
 		o->sync_status = status;
-		snprintf(o->sync_msg, sizeof(o->sync_msg), "node %llu: %s",
-			 (unsigned long long)id, msg);
+		snprintf(o->sync_msg, sizeof(o->sync_msg), "node %llu: %s", (unsigned long long)id,
+			 msg);
 	}
 	if (--o->sync_pending)
 		return;
 	const char *phase = o->phase;
 	if (!strcmp(phase, "pre")) {
 		if (o->sync_status)
-			ccd_fail(o, aproto_err(ADMIN_E_SYNC, "update not applied: %s", o->sync_msg));
+			ccd_fail(o,
+				 aproto_err(ADMIN_E_SYNC, "update not applied: %s", o->sync_msg));
 		else
 			propose(o);
 	} else if (!strcmp(phase, "post")) {
@@ -621,9 +623,9 @@ static void sync_phase(struct op *o, const char *phase)
 			rc = cons_get_member(d->cons, ids[i], &pm);
 			if (!rc)
 				rc = sanfsd_ctl_addr_of(pm.address, pctl, sizeof(pctl));
-			json_t *msg = json_pack("{s:s,s:s,s:s,s:s,s:s}", "t", "sync", "phase", phase,
-						"op", o->ccd_op, "key", o->ccd_key, "text",
-						o->ccd_text);
+			json_t *msg =
+			    json_pack("{s:s,s:s,s:s,s:s,s:s}", "t", "sync", "phase", phase, "op",
+				      o->ccd_op, "key", o->ccd_key, "text", o->ccd_text);
 			if (!rc)
 				rc = ctl_request(d->ctl, pctl, msg, d->sync_timeout_ms + 2000,
 						 on_peer_sync, sp);
@@ -670,7 +672,8 @@ static void op_ccd_change(struct op *o, const char *op)
 		}
 		unsigned bad = 0;
 		if (ccd_text_parse(text, strlen(text), NULL, NULL, &bad)) {
-			op_finish(o, aproto_err(ADMIN_E_INVALID, "checkpoint line %u is invalid", bad));
+			op_finish(
+			    o, aproto_err(ADMIN_E_INVALID, "checkpoint line %u is invalid", bad));
 			return;
 		}
 		o->cmd.type = CONS_CMD_CCD_RESTORE;
@@ -705,19 +708,20 @@ static void op_ccd_change(struct op *o, const char *op)
 			return;
 		} else if (ccd_row_check(text, ccd_format_check(fmt))) {
 			op_finish(o, aproto_err(ADMIN_E_INVALID,
-						"row '%s' does not match the format '%s' of %s", text,
-						fmt, key));
+						"row '%s' does not match the format '%s' of %s",
+						text, fmt, key));
 			return;
 		} else {
-			o->cmd.type = !strcmp(op, "config.add") ? CONS_CMD_CCD_ADD
-								: CONS_CMD_CCD_REMOVE;
+			o->cmd.type =
+			    !strcmp(op, "config.add") ? CONS_CMD_CCD_ADD : CONS_CMD_CCD_REMOVE;
 			o->ccd_op = !strcmp(op, "config.add") ? "add" : "remove";
 		}
 		snprintf(o->cmd.u.ccd.key, sizeof(o->cmd.u.ccd.key), "%s", key);
 		snprintf(o->cmd.u.ccd.text, sizeof(o->cmd.u.ccd.text), "%s", text);
 	}
 	if (ccd_busy) {
-		op_finish(o, aproto_err(ADMIN_E_BUSY, "another configuration update is in progress"));
+		op_finish(o,
+			  aproto_err(ADMIN_E_BUSY, "another configuration update is in progress"));
 		o->ccd_op = NULL;
 		return;
 	}
@@ -747,9 +751,10 @@ static void verify_done(struct verify *v)
 	{
 		json_t *r = json_object_get(rec, "record");
 		if (!r || json_integer_value(json_object_get(r, "checksum")) != v->mine.checksum ||
-		    json_integer_value(json_object_get(r, "length")) != (json_int_t)v->mine.length ||
+		    json_integer_value(json_object_get(r, "length")) !=
+			(json_int_t)v->mine.length ||
 		    json_integer_value(json_object_get(r, "generation")) !=
-			    (json_int_t)v->mine.generation)
+			(json_int_t)v->mine.generation)
 			consistent = false;
 	}
 	json_t *r = aproto_ok();
@@ -773,8 +778,8 @@ static void on_verify_peer(void *data, int status, json_t *reply)
 	if (r)
 		json_object_set(e, "record", r);
 	else
-		json_object_set_new(e, "error", json_string(status ? strerror(-status)
-								   : "no record"));
+		json_object_set_new(e, "error",
+				    json_string(status ? strerror(-status) : "no record"));
 	json_array_append_new(vp->v->records, e);
 	verify_done(vp->v);
 	free(vp);
@@ -822,8 +827,8 @@ static void op_config_verify(struct op *o)
 static bool is_change(const char *op)
 {
 	static const char *const changes[] = {
-		"node.remove",	 "node.fence", "node.unfence",	"device.add",	  "device.remove",
-		"config.format", "config.add", "config.remove", "config.restore", NULL};
+	    "node.remove",   "node.fence", "node.unfence",  "device.add",     "device.remove",
+	    "config.format", "config.add", "config.remove", "config.restore", NULL};
 	for (int i = 0; changes[i]; i++)
 		if (!strcmp(op, changes[i]))
 			return true;
@@ -839,7 +844,8 @@ void ops_handle(struct sanfsd *d, json_t *req, bool forwarded, ops_done_fn done,
 		return;
 	}
 	if (!strcmp(op, "ping"))
-		r = json_pack("{s:b,s:i,s:s}", "ok", 1, "id", (int)d->conf.id, "name", d->conf.name);
+		r = json_pack("{s:b,s:i,s:s}", "ok", 1, "id", (int)d->conf.id, "name",
+			      d->conf.name);
 	else if (!strcmp(op, "status"))
 		r = op_status(d);
 	else if (!strcmp(op, "node.list")) {
@@ -874,7 +880,8 @@ void ops_handle(struct sanfsd *d, json_t *req, bool forwarded, ops_done_fn done,
 	uint64_t leader = cons_leader(d->cons, NULL, 0);
 	if (leader != d->conf.id) {
 		if (forwarded)
-			op_finish(o, aproto_err(ADMIN_E_NOQUORUM, "not the administrator any more"));
+			op_finish(o,
+				  aproto_err(ADMIN_E_NOQUORUM, "not the administrator any more"));
 		else
 			forward(o);
 		return;

@@ -53,9 +53,9 @@ struct sanfsd {
 	uint64_t incarnation;
 	uint64_t hb_seq;
 	bool hb_inflight;
-	uint64_t leader_ack_ms;	 /* last heartbeat reply from the leader */
+	uint64_t leader_ack_ms;	  /* last heartbeat reply from the leader */
 	uint64_t fenced_self_inc; /* incarnation we saw fenced (0 none) */
-	bool joined;		 /* this node is in the Raft configuration */
+	bool joined;		  /* this node is in the Raft configuration */
 	bool join_inflight;
 	uint64_t last_join_ms;
 	uv_timer_t tick;

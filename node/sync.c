@@ -17,7 +17,7 @@ struct sync_job {
 	uv_loop_t *loop;
 	char **files;
 	int nfiles, next;
-	char *args[4]; /* phase op key text */
+	char *args[4];	    /* phase op key text */
 	uv_process_t *proc; /* the running one; each spawn has its own */
 	uv_timer_t timer;
 	int running;
@@ -112,10 +112,10 @@ static void start_next(struct sync_job *j)
 	}
 	const char *f = j->files[j->next++];
 	char *argv[] = {(char *)f, j->args[0], j->args[1], j->args[2], j->args[3], NULL};
-	uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE},
-				      {.flags = UV_INHERIT_FD, .data.fd = 2}};
+	uv_stdio_container_t io[3] = {
+	    {.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = 2}};
 	uv_process_options_t o = {
-		.exit_cb = on_exit_cb, .file = f, .args = argv, .stdio_count = 3, .stdio = io};
+	    .exit_cb = on_exit_cb, .file = f, .args = argv, .stdio_count = 3, .stdio = io};
 	struct sync_proc *sp = calloc(1, sizeof(*sp));
 	int rc = sp ? uv_spawn(j->loop, &sp->p, &o) : UV_ENOMEM;
 	if (sp) {
