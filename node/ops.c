@@ -533,6 +533,8 @@ static void ccd_fail(struct op *o, json_t *reply)
 	op_finish(o, reply);
 }
 
+static void sync_dec(struct op *o);
+
 static void sync_one_done(struct op *o, uint64_t id, int status, const char *msg)
 {
 	if (status == 0 && !strcmp(o->phase, "pre") && o->nsync_ok < MEMB_MAX_PEERS)
@@ -542,6 +544,11 @@ static void sync_one_done(struct op *o, uint64_t id, int status, const char *msg
 		snprintf(o->sync_msg, sizeof(o->sync_msg), "node %llu: %s", (unsigned long long)id,
 			 msg);
 	}
+	sync_dec(o);
+}
+
+static void sync_dec(struct op *o)
+{
 	if (--o->sync_pending)
 		return;
 	const char *phase = o->phase;
@@ -642,7 +649,7 @@ static void sync_phase(struct op *o, const char *phase)
 		o->sync_pending = 0; /* fire and forget: nobody waits for the abort */
 		return;
 	}
-	sync_one_done(o, d->conf.id, 0, ""); /* drop the +1 */
+	sync_dec(o); /* drop the +1 */
 }
 
 static void ccd_after_commit(struct op *o, int status, int64_t result)
