@@ -1,0 +1,309 @@
+/* blockdev: open, whole-range I/O, flush and the I/O gate (bdev.h).
+ *
+ * Every request is checked against the gate first, so a fenced node never
+ * reaches the device (DESIGN §6: "it fences itself in the blockdev gate").
+ * Then the test-only fault hooks run (bdev_fault.c), then pread/pwrite loops
+ * that retry on EINTR and continue after short transfers. */
+#include "blockdev/bdev_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "blockdev/bdev_fault_int.h"
+#include "common/log.h"
+
+#define SUB "bdev"
+
+/* bdev_find opens every candidate device quietly: a scan meets devices
+ * without media or permission, which are no error of the caller. */
+#define open_err(flags, ...) log_msg(((flags)&BDEV_QUIET) ? LOG_DEBUG : LOG_ERROR, SUB, __VA_ARGS__)
+
+static unsigned file_dio_align(int fd)
+{
+#ifdef STATX_DIOALIGN
+	struct statx stx;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) && stx.stx_dio_offset_align > 0) {
+		unsigned a = stx.stx_dio_offset_align;
+		if (stx.stx_dio_mem_align > a)
+			a = stx.stx_dio_mem_align;
+		return a;
+	}
+#else
+	(void)fd;
+#endif
+	return 512;
+}
+
+int bdev_open(const char *path, unsigned flags, struct bdev **out)
+{
+	*out = NULL;
+	if (!path || !*path)
+		return -EINVAL;
+	if (strlen(path) >= sizeof(((struct bdev *)0)->path)) {
+		open_err(flags, "%.64s...: path too long", path);
+		return -ENAMETOOLONG;
+	}
+	struct stat pst;
+	if (stat(path, &pst) == 0 && !S_ISBLK(pst.st_mode) && !S_ISREG(pst.st_mode)) {
+		open_err(flags, "%s: not a block device or regular file", path);
+		return -ENOTBLK;
+	}
+	int oflags = O_CLOEXEC | ((flags & BDEV_RDONLY) ? O_RDONLY : O_RDWR);
+	if (!(flags & BDEV_BUFFERED))
+		oflags |= O_DIRECT;
+	int fd = open(path, oflags);
+	if (fd < 0) {
+		int err = errno;
+		if (err == EINVAL && !(flags & BDEV_BUFFERED))
+			open_err(flags, "%s: O_DIRECT refused (tmpfs or overlayfs?): %s", path,
+				 strerror(err));
+		else
+			open_err(flags, "%s: open: %s", path, strerror(err));
+		return -err;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		open_err(flags, "%s: fstat: %s", path, strerror(err));
+		close(fd);
+		return -err;
+	}
+	uint64_t size;
+	unsigned align;
+	bool isblk = S_ISBLK(st.st_mode);
+	if (isblk) {
+		int ssz = 0;
+		if (ioctl(fd, BLKGETSIZE64, &size) < 0 || ioctl(fd, BLKSSZGET, &ssz) < 0) {
+			int err = errno;
+			open_err(flags, "%s: size/sector ioctl: %s", path, strerror(err));
+			close(fd);
+			return -err;
+		}
+		align = ssz > 0 ? (unsigned)ssz : 512;
+	} else if (S_ISREG(st.st_mode)) {
+		size = (uint64_t)st.st_size;
+		align = file_dio_align(fd);
+	} else {
+		open_err(flags, "%s: not a block device or regular file", path);
+		close(fd);
+		return -ENOTBLK;
+	}
+	if (align < 512)
+		align = 512;
+	if (align & (align - 1) || align > 4096) {
+		open_err(flags, "%s: unsupported I/O alignment %u", path, align);
+		close(fd);
+		return -EINVAL;
+	}
+	struct bdev *dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		close(fd);
+		return -ENOMEM;
+	}
+	dev->fd = fd;
+	dev->flags = flags;
+	dev->align = align;
+	dev->size = size & ~(uint64_t)(align - 1);
+	dev->is_blockdev = isblk;
+	atomic_init(&dev->gate_err, 0);
+	atomic_init(&dev->faults_armed, false);
+	pthread_mutex_init(&dev->fault_lock, NULL);
+	strcpy(dev->path, path);
+	int rc = bdev_fault_env_load(dev);
+	if (rc < 0) {
+		bdev_close(dev);
+		return rc;
+	}
+	log_debug(SUB, "%s: opened, %llu bytes, align %u%s", path, (unsigned long long)dev->size,
+		  align, (flags & BDEV_BUFFERED) ? ", buffered" : "");
+	*out = dev;
+	return 0;
+}
+
+void bdev_close(struct bdev *dev)
+{
+	if (!dev)
+		return;
+	bdev_fault_clear(dev);
+	pthread_mutex_destroy(&dev->fault_lock);
+	close(dev->fd);
+	free(dev);
+}
+
+const char *bdev_path(const struct bdev *dev)
+{
+	return dev->path;
+}
+
+uint64_t bdev_size(const struct bdev *dev)
+{
+	return dev->size;
+}
+
+unsigned bdev_align(const struct bdev *dev)
+{
+	return dev->align;
+}
+
+/* The checks every request passes: gate, bounds, alignment. */
+static int io_check(struct bdev *dev, const char *op, uint64_t off, const void *buf, size_t len)
+{
+	int gate = atomic_load(&dev->gate_err);
+	if (gate)
+		return -gate;
+	uint64_t mask = dev->align - 1;
+	if ((off & mask) || (len & mask) || ((uintptr_t)buf & mask)) {
+		log_error(SUB, "%s: %s of %zu bytes at %llu: not aligned to %u", dev->path, op, len,
+			  (unsigned long long)off, dev->align);
+		return -EINVAL;
+	}
+	if (off > dev->size || len > dev->size - off) {
+		log_error(SUB, "%s: %s of %zu bytes at %llu: beyond the end (%llu)", dev->path, op,
+			  len, (unsigned long long)off, (unsigned long long)dev->size);
+		return -ERANGE;
+	}
+	return 0;
+}
+
+int bdev_pread_raw(struct bdev *dev, uint64_t off, void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(dev->fd, (char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			log_error(SUB, "%s: read of %zu bytes at %llu: %s", dev->path, len - done,
+				  (unsigned long long)(off + done), strerror(err));
+			return -err;
+		}
+		if (n == 0) {
+			log_error(SUB, "%s: read at %llu: unexpected end of device", dev->path,
+				  (unsigned long long)(off + done));
+			return -EIO;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int bdev_pwrite_raw(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n =
+		    pwrite(dev->fd, (const char *)buf + done, len - done, (off_t)(off + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			log_error(SUB, "%s: write of %zu bytes at %llu: %s", dev->path, len - done,
+				  (unsigned long long)(off + done), strerror(err));
+			return -err;
+		}
+		if (n == 0) {
+			log_error(SUB, "%s: write at %llu: no progress", dev->path,
+				  (unsigned long long)(off + done));
+			return -EIO;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
+{
+	int rc = io_check(dev, "read", off, buf, len);
+	if (rc < 0 || len == 0)
+		return rc;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		rc = bdev_fault_before_read(dev, off, len);
+		if (rc < 0)
+			return rc;
+	}
+	return bdev_pread_raw(dev, off, buf, len);
+}
+
+int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+{
+	if (dev->flags & BDEV_RDONLY)
+		return -EROFS;
+	int rc = io_check(dev, "write", off, buf, len);
+	if (rc < 0 || len == 0)
+		return rc;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		/* May write a torn prefix itself and return -EIO. */
+		rc = bdev_fault_before_write(dev, off, buf, len);
+		if (rc < 0)
+			return rc;
+	}
+	return bdev_pwrite_raw(dev, off, buf, len);
+}
+
+int bdev_flush(struct bdev *dev)
+{
+	int gate = atomic_load(&dev->gate_err);
+	if (gate)
+		return -gate;
+	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
+		int rc = bdev_fault_before_flush(dev);
+		if (rc < 0)
+			return rc;
+	}
+	/* fdatasync on a block device issues a cache flush (REQ_PREFLUSH); on an
+	 * image file it flushes the file's data and the host device's cache. */
+	while (fdatasync(dev->fd) < 0) {
+		if (errno == EINTR)
+			continue;
+		int err = errno;
+		log_error(SUB, "%s: flush: %s", dev->path, strerror(err));
+		return -err;
+	}
+	return 0;
+}
+
+void *bdev_alloc(size_t len)
+{
+	if (len == 0)
+		len = BDEV_BUF_ALIGN;
+	size_t rounded = (len + BDEV_BUF_ALIGN - 1) & ~(size_t)(BDEV_BUF_ALIGN - 1);
+	if (rounded < len)
+		return NULL;
+	void *p = NULL;
+	if (posix_memalign(&p, BDEV_BUF_ALIGN, rounded) != 0)
+		return NULL;
+	memset(p, 0, rounded);
+	return p;
+}
+
+void bdev_free(void *p)
+{
+	free(p);
+}
+
+void bdev_gate_close(struct bdev *dev, int err)
+{
+	if (err <= 0)
+		err = EIO;
+	if (atomic_exchange(&dev->gate_err, err) == 0)
+		log_warn(SUB, "%s: I/O gate closed (%s)", dev->path, strerror(err));
+}
+
+void bdev_gate_open(struct bdev *dev)
+{
+	if (atomic_exchange(&dev->gate_err, 0) != 0)
+		log_info(SUB, "%s: I/O gate opened", dev->path);
+}
+
+bool bdev_gate_is_open(const struct bdev *dev)
+{
+	return atomic_load(&((struct bdev *)dev)->gate_err) == 0;
+}

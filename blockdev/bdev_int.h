@@ -1,0 +1,33 @@
+/* blockdev/ private: the layout of struct bdev, shared by the files of this
+ * folder only. Other folders see struct bdev as opaque (bdev.h). */
+#ifndef SANFS_BLOCKDEV_BDEV_INT_H
+#define SANFS_BLOCKDEV_BDEV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "blockdev/bdev.h"
+
+/* Private open flag: failures are logged at debug level only (bdev_find). */
+#define BDEV_QUIET (1u << 16)
+
+struct bdev {
+	int fd;
+	unsigned flags;	     /* enum bdev_open_flags */
+	unsigned align;	     /* required I/O alignment, bytes, power of two >= 512 */
+	uint64_t size;	     /* bytes, a multiple of align */
+	bool is_blockdev;    /* S_ISBLK */
+	atomic_int gate_err; /* 0: gate open; else the positive errno every I/O fails with */
+	/* Test-only fault injection (bdev_fault.c); faults_armed lets the hot
+	 * path skip the mutex when no fault was ever added. */
+	atomic_bool faults_armed;
+	pthread_mutex_t fault_lock;
+	struct bdev_fault *faults; /* nfaults rules, in the order added */
+	size_t nfaults;
+	uint64_t fault_hits; /* I/Os failed, torn or delayed by a rule */
+	char path[4096];
+};
+
+#endif

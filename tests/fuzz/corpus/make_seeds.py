@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Regenerate the seed corpora of the blockdev fuzz targets (committed; run
+only when a format changes). Each seed is a mode byte (bit 0: recompute the
+CRC) followed by a 4096-byte block, as tests/fuzz/fuzz_common.h expects.
+Layouts: blockdev/bdev.h."""
+import os
+import struct
+
+POLY = 0x82F63B78
+TABLE = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ POLY if c & 1 else c >> 1
+    TABLE.append(c)
+
+
+def crc32c(data):
+    c = 0xFFFFFFFF
+    for b in data:
+        c = TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def seal(block):
+    block[4092:4096] = struct.pack('<I', crc32c(bytes(block[:4092])))
+    return bytes(block)
+
+
+def label(name, version=1):
+    b = bytearray(4096)
+    b[0:8] = b'SANFSLBL'
+    struct.pack_into('<II', b, 8, version, 0)
+    b[16:32] = bytes(range(0x10, 0x20))
+    b[32:32 + len(name)] = name
+    struct.pack_into('<QQ', b, 96, 1 << 30, 1700000000 * 10**9)
+    return seal(b)
+
+
+def hb(state, off, host, mode=2):
+    b = bytearray(4096)
+    b[0:8] = b'SANFS-HB'
+    struct.pack_into('<IIQ', b, 8, 1, state, off)
+    b[24:40] = bytes(range(0x40, 0x50))
+    struct.pack_into('<IIQQQQIII', b, 40, 3, 2, 5, 77, 1700000000 * 10**9, 12, 999, mode, 1)
+    b[96:96 + len(host)] = host
+    return seal(b)
+
+
+def write(target, name, mode, block):
+    """mode None: raw bytes (probe_foreign), else a mode byte first."""
+    d = os.path.join(os.path.dirname(os.path.abspath(__file__)), target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), 'wb') as f:
+        f.write(block if mode is None else bytes([mode]) + block)
+
+
+write('label_decode', 'valid', 0, label(b'data0'))
+write('label_decode', 'valid-long', 0, label(b'x' * 63))
+write('label_decode', 'newer-fixcrc', 1, label(b'v2', version=2)[:4092])
+write('label_decode', 'zero', 0, bytes(64))
+write('hb_decode', 'live', 0, hb(1, 65536, b'node-3'))
+write('hb_decode', 'fenced', 0, hb(3, 0, b'h', mode=1))
+write('hb_decode', 'badmode-fixcrc', 1, hb(2, 4096, b'n', mode=9)[:4092])
+write('hb_decode', 'zero', 0, bytes(16))
+# probe_foreign takes raw device bytes: an ext4-like and a GPT-like start.
+ext = bytearray(2048)
+ext[1024 + 56:1024 + 58] = b'\x53\xef'
+write('probe_foreign', 'ext', None, bytes(ext))
+gpt = bytearray(1024)
+gpt[510:512] = b'\x55\xaa'
+gpt[512:520] = b'EFI PART'
+write('probe_foreign', 'gpt', None, bytes(gpt))
+write('probe_foreign', 'label', None, label(b'p'))
