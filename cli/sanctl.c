@@ -12,6 +12,7 @@ int cmd_join(const struct sanctl_globals *g, int argc, char **argv);      /* nod
 int cmd_status(const struct sanctl_globals *g, int argc, char **argv);    /* node */
 int cmd_node(const struct sanctl_globals *g, int argc, char **argv);      /* node */
 int cmd_config(const struct sanctl_globals *g, int argc, char **argv);    /* node */
+int cmd_device(const struct sanctl_globals *g, int argc, char **argv);    /* node */
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
@@ -19,6 +20,7 @@ static const struct sanctl_cmd commands[] = {
 	{"join", cmd_join, "prepare this node to join a cluster (with a join token)"},
 	{"status", cmd_status, "members, administrator, SAN generation, devices, fences"},
 	{"node", cmd_node, "list | remove ID | fence ID | unfence ID"},
+	{"device", cmd_device, "add DEVICE | list | remove LABEL (the device registry)"},
 	{"config", cmd_config, "cluster configuration database (format/add/query/...)"},
 	{NULL, NULL, NULL},
 };
