@@ -824,7 +824,11 @@ int64_t store_apply(struct store *s, const void *buf, size_t len)
 {
 	struct cons_cmd cmd;
 	if (cons_cmd_decode(buf, len, &cmd)) {
-		log_error("consensus", "apply: undecodable command of %zu bytes skipped", len);
+		const uint8_t *b = buf;
+		log_error("consensus",
+			  "apply: undecodable command of %zu bytes skipped (%02x %02x %02x %02x)",
+			  len, len > 0 ? b[0] : 0, len > 1 ? b[1] : 0, len > 2 ? b[2] : 0,
+			  len > 3 ? b[3] : 0);
 		return -EINVAL;
 	}
 	return store_apply_cmd(s, &cmd);

@@ -8,10 +8,11 @@
  * Handshake (challenge-response, mutual; libsodium crypto_auth =
  * HMAC-SHA512-256, compared in constant time by crypto_auth_verify):
  *
- *   client -> server  HELLO  "SNA1" | cluster_id[16] | client_id u64 | nc[32]
+ *   client -> server  HELLO  "SNA1" | cluster_id[16] | client_id u64 | nc[32] |
+ *                            client_address[64] (NUL-padded, may be empty)
  *   server -> client  CHAL   "SNA2" | server_id u64 | ns[32] |
  *                            mac_s = HMAC(key, "S" | cluster_id | client_id |
- *                                         server_id | nc | ns)
+ *                                         server_id | nc | ns | client_address)
  *   client -> server  RESP   "SNA3" | mac_c = HMAC(key, "C" | same fields)
  *   server -> client  OK     "SNA4"
  *
@@ -73,7 +74,8 @@ struct auth_hs; /* one handshake in progress; private */
 typedef void (*auth_hs_cb)(void *data, uv_stream_t *stream, int status, uint64_t peer_id);
 
 /* Run the handshake on an open stream (TCP, pipe). While it runs the
- * handshake reads and writes the stream: the caller must not. The caller owns
+ * handshake reads and writes the stream: the caller must not (stream->data
+ * is borrowed, and restored before cb runs). The caller owns
  * the stream before, during and after: the handshake never closes it (on
  * failure the caller closes it). self_id is this node's id (sent, and bound
  * into the MACs). timeout_ms 0 means 3000. key is copied. *out (may be NULL)
@@ -83,13 +85,24 @@ int auth_hs_start(uv_stream_t *stream, const struct auth_key *key, enum auth_rol
 		  uint64_t self_id, unsigned timeout_ms, auth_hs_cb cb, void *data,
 		  struct auth_hs **out);
 
+/* Same, with addresses: the client announces self_address (its listening
+ * "IP:PORT", < AUTH_ADDR_MAX bytes; NULL = none), bound into the MACs; the
+ * server's cb receives it as peer_address ("" from a client that announced
+ * none, and always "" on the client side). peer_address is valid during cb. */
+#define AUTH_ADDR_MAX 64
+typedef void (*auth_hs_addr_cb)(void *data, uv_stream_t *stream, int status, uint64_t peer_id,
+				const char *peer_address);
+int auth_hs_start_addr(uv_stream_t *stream, const struct auth_key *key, enum auth_role role,
+		       uint64_t self_id, const char *self_address, unsigned timeout_ms,
+		       auth_hs_addr_cb cb, void *data, struct auth_hs **out);
+
 /* Stop a handshake in progress: its cb runs before this returns with
  * -ECANCELED, and the stream is left idle (reading stopped) for the caller to
  * close. */
 void auth_hs_cancel(struct auth_hs *hs);
 
 /* Pure helpers of the handshake, exposed for tests and fuzzing. */
-#define AUTH_HELLO_BYTES (4 + AUTH_CLUSTER_ID_BYTES + 8 + 32)
+#define AUTH_HELLO_BYTES (4 + AUTH_CLUSTER_ID_BYTES + 8 + 32 + 64)
 #define AUTH_CHAL_BYTES	 (4 + 8 + 32 + 32)
 #define AUTH_RESP_BYTES	 (4 + 32)
 #define AUTH_OK_BYTES	 4

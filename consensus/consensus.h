@@ -12,6 +12,9 @@
  * thread. Functions marked [any] are thread-safe; [worker] ones block and must
  * NOT be called on the loop thread (they return -EDEADLK if they are).
  *
+ * The process must ignore SIGPIPE (signal(SIGPIPE, SIG_IGN)): libuv writes to
+ * peer sockets that may close at any time and reports EPIPE only then.
+ *
  * Errors: 0 or a negative errno. Raft errors map to errno: not the leader
  * -EREMOTE (ask cons_leader and send the request there), leadership lost
  * while the entry was in flight -ENOTCONN (outcome unknown, the entry may
@@ -292,8 +295,12 @@ typedef void (*cons_change_cb)(void *data, int status);
 
 /* Add id@address as a Raft voter (raft_add, then raft_assign VOTER once it
  * caught up) and commit MEMBER_PUT {id, address, JOINING, incarnation 0}.
- * cb(0) when all three are done. -EEXIST if id is in the configuration. The
- * joining member must be running (cons_start without bootstrap). [loop] */
+ * cb(0) when all three are done. Retrying after a failure resumes: an id
+ * already in the configuration at the same address is promoted if needed and
+ * recorded; at another address it is -EEXIST. The joining member must be
+ * running (cons_start without bootstrap). A member that never catches up (not
+ * reachable, wrong key) fails the promotion (cb -ENOTCONN) and stays a
+ * non-voter until cons_member_remove. [loop] */
 int cons_member_add(struct cons *c, uint64_t id, const char *address, cons_change_cb cb,
 		    void *data);
 /* Promote an existing non-voter (standby/spare) to voter. [loop] */

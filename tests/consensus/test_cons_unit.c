@@ -14,8 +14,10 @@
 #include "common/crc32c.h"
 #include "consensus/ccd.h"
 #include "consensus/consensus.h"
+#include "consensus/cons_int.h"
 #include "consensus/store.h"
 
+static char top_dir[64];
 static char tmpl_dir[256];
 
 static struct store *new_store(void)
@@ -30,7 +32,9 @@ static struct store *new_store(void)
 
 static void setup(void)
 {
-	snprintf(tmpl_dir, sizeof(tmpl_dir), "/var/tmp/sanfs-cons-unit-XXXXXX");
+	/* Under the run's top directory, which main removes even when a test
+	 * failed before its teardown. */
+	snprintf(tmpl_dir, sizeof(tmpl_dir), "%s/t-XXXXXX", top_dir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpl_dir));
 }
 
@@ -613,6 +617,42 @@ START_TEST(ccd_text_format)
 }
 END_TEST
 
+/* The Raft entry envelope: libraft moves payloads in 8-byte units, so
+ * commands travel length-prefixed and zero-padded (cons.c). */
+START_TEST(entry_envelope)
+{
+	uint8_t cmd[64];
+	for (size_t i = 0; i < sizeof(cmd); i++)
+		cmd[i] = (uint8_t)(i * 7 + 1);
+	for (size_t len = 0; len <= sizeof(cmd); len++) {
+		struct raft_buffer e, back;
+		ck_assert_int_eq(cons_entry_wrap(cmd, len, &e), 0);
+		ck_assert_uint_eq(e.len % 8, 0);
+		ck_assert_uint_ge(e.len, len + 8);
+		ck_assert_uint_lt(e.len, len + 16);
+		ck_assert_int_eq(cons_entry_unwrap(&e, &back), 0);
+		ck_assert_uint_eq(back.len, len);
+		if (len)
+			ck_assert_mem_eq(back.base, cmd, len);
+		/* Damage: odd length, length field past the end, non-zero pad. */
+		struct raft_buffer bad = e;
+		bad.len = e.len - 1;
+		ck_assert_int_eq(cons_entry_unwrap(&bad, &back), -EINVAL);
+		uint8_t *b = e.base;
+		b[0] ^= 0x40;
+		ck_assert_int_eq(cons_entry_unwrap(&e, &back), -EINVAL);
+		b[0] ^= 0x40;
+		if (e.len > len + 8) {
+			b[e.len - 1] = 1;
+			ck_assert_int_eq(cons_entry_unwrap(&e, &back), -EINVAL);
+		}
+		raft_free(e.base);
+	}
+	struct raft_buffer tiny = {.base = cmd, .len = 4}, back;
+	ck_assert_int_eq(cons_entry_unwrap(&tiny, &back), -EINVAL);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("consensus-unit");
@@ -627,15 +667,25 @@ static Suite *suite(void)
 	tcase_add_test(tc, ccd_wildcards);
 	tcase_add_test(tc, ccd_store_and_record);
 	tcase_add_test(tc, ccd_text_format);
+	tcase_add_test(tc, entry_envelope);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
 int main(void)
 {
+	char rm[300];
+	snprintf(top_dir, sizeof(top_dir), "/var/tmp/sanfs-cons-unit-XXXXXX");
+	if (!mkdtemp(top_dir)) {
+		perror("mkdtemp /var/tmp");
+		return 1;
+	}
 	SRunner *sr = srunner_create(suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", top_dir);
+	if (system(rm) != 0)
+		fprintf(stderr, "could not remove %s\n", top_dir);
 	return failed ? 1 : 0;
 }
