@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blockdev/bdev_fault_int.h"
@@ -113,6 +114,7 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	dev->size = size & ~(uint64_t)(align - 1);
 	dev->is_blockdev = isblk;
 	atomic_init(&dev->gate_err, 0);
+	atomic_init(&dev->inflight, 0);
 	atomic_init(&dev->faults_armed, false);
 	pthread_mutex_init(&dev->fault_lock, NULL);
 	strcpy(dev->path, path);
@@ -152,12 +154,28 @@ unsigned bdev_align(const struct bdev *dev)
 	return dev->align;
 }
 
-/* The checks every request passes: gate, bounds, alignment. */
+/* Enter the gate: count the request as in flight, then look at the gate.
+ * Both are sequentially consistent, so bdev_gate_drain either sees this
+ * request counted or this request sees the gate closed. */
+static int gate_enter(struct bdev *dev)
+{
+	atomic_fetch_add(&dev->inflight, 1);
+	int gate = atomic_load(&dev->gate_err);
+	if (gate) {
+		atomic_fetch_sub(&dev->inflight, 1);
+		return -gate;
+	}
+	return 0;
+}
+
+static void gate_exit(struct bdev *dev)
+{
+	atomic_fetch_sub(&dev->inflight, 1);
+}
+
+/* The checks every request passes after the gate: bounds, alignment. */
 static int io_check(struct bdev *dev, const char *op, uint64_t off, const void *buf, size_t len)
 {
-	int gate = atomic_load(&dev->gate_err);
-	if (gate)
-		return -gate;
 	uint64_t mask = dev->align - 1;
 	if ((off & mask) || (len & mask) || ((uintptr_t)buf & mask)) {
 		log_error(SUB, "%s: %s of %zu bytes at %llu: not aligned to %u", dev->path, op, len,
@@ -219,7 +237,7 @@ int bdev_pwrite_raw(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	return 0;
 }
 
-int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
+static int do_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 {
 	int rc = io_check(dev, "read", off, buf, len);
 	if (rc < 0 || len == 0)
@@ -232,10 +250,8 @@ int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	return bdev_pread_raw(dev, off, buf, len);
 }
 
-int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+static int do_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 {
-	if (dev->flags & BDEV_RDONLY)
-		return -EROFS;
 	int rc = io_check(dev, "write", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
@@ -248,11 +264,8 @@ int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	return bdev_pwrite_raw(dev, off, buf, len);
 }
 
-int bdev_flush(struct bdev *dev)
+static int do_flush(struct bdev *dev)
 {
-	int gate = atomic_load(&dev->gate_err);
-	if (gate)
-		return -gate;
 	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
 		int rc = bdev_fault_before_flush(dev);
 		if (rc < 0)
@@ -268,6 +281,48 @@ int bdev_flush(struct bdev *dev)
 		return -err;
 	}
 	return 0;
+}
+
+int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
+{
+	int rc = gate_enter(dev);
+	if (rc < 0)
+		return rc;
+	rc = do_read(dev, off, buf, len);
+	gate_exit(dev);
+	return rc;
+}
+
+int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+{
+	if (dev->flags & BDEV_RDONLY)
+		return -EROFS;
+	int rc = gate_enter(dev);
+	if (rc < 0)
+		return rc;
+	rc = do_write(dev, off, buf, len);
+	gate_exit(dev);
+	return rc;
+}
+
+int bdev_flush(struct bdev *dev)
+{
+	int rc = gate_enter(dev);
+	if (rc < 0)
+		return rc;
+	rc = do_flush(dev);
+	gate_exit(dev);
+	return rc;
+}
+
+int bdev_write_past_gate(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+{
+	if (dev->flags & BDEV_RDONLY)
+		return -EROFS;
+	int rc = do_write(dev, off, buf, len);
+	if (rc == 0)
+		rc = do_flush(dev);
+	return rc;
 }
 
 void *bdev_alloc(size_t len)
@@ -301,6 +356,26 @@ void bdev_gate_open(struct bdev *dev)
 {
 	if (atomic_exchange(&dev->gate_err, 0) != 0)
 		log_info(SUB, "%s: I/O gate opened", dev->path);
+}
+
+int bdev_gate_drain(struct bdev *dev, unsigned timeout_ms)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		if (atomic_load(&dev->inflight) == 0)
+			return 0;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		int64_t ms = (int64_t)(now.tv_sec - start.tv_sec) * 1000 +
+			     (now.tv_nsec - start.tv_nsec) / 1000000;
+		if (ms >= (int64_t)timeout_ms) {
+			log_warn(SUB, "%s: %d I/O(s) still in flight after %u ms", dev->path,
+				 atomic_load(&dev->inflight), timeout_ms);
+			return -ETIMEDOUT;
+		}
+		struct timespec ts = {0, 200 * 1000};
+		nanosleep(&ts, NULL);
+	}
 }
 
 bool bdev_gate_is_open(const struct bdev *dev)

@@ -71,10 +71,18 @@ size_t bdev_pool_buf_size(const struct bdev_pool *pool);
 unsigned bdev_pool_count(const struct bdev_pool *pool);
 unsigned bdev_pool_available(struct bdev_pool *pool); /* free buffers right now */
 
-/* The I/O gate. */
+/* The I/O gate (DESIGN §6: a node that lost its lease "fences itself in the
+ * blockdev gate"). bdev_gate_close never blocks: requests that start after
+ * it returns fail with -err; requests already past the gate finish.
+ * bdev_gate_drain waits until none is in flight any more (0) or timeout_ms
+ * passed (-ETIMEDOUT): after close + drain returned 0, this bdev issues no
+ * more I/O to the device. It blocks: call it off the libuv loop thread.
+ * The only I/O a closed gate lets through is the FENCED heartbeat notice
+ * (bdev_hb_write with BDEV_HB_PAST_GATE). */
 void bdev_gate_close(struct bdev *dev, int err); /* err: positive errno, 0 = EIO */
 void bdev_gate_open(struct bdev *dev);
 bool bdev_gate_is_open(const struct bdev *dev);
+int bdev_gate_drain(struct bdev *dev, unsigned timeout_ms);
 
 /* ---- Device label (block 0) ----
  *
@@ -243,8 +251,13 @@ int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *
 /* Read / write the heartbeat block at off (a multiple of 4096). write does
  * one O_DIRECT write, which other hosts sharing the device see at once;
  * with BDEV_HB_FLUSH it also flushes the device cache (use it for state
- * changes that must survive power loss: CLEAN, FENCED). */
-#define BDEV_HB_FLUSH 1u
+ * changes that must survive power loss: CLEAN, FENCED).
+ * BDEV_HB_PAST_GATE: write (and flush) even through a closed gate, so a
+ * node that fenced itself can still say so (DESIGN §6: "it writes FENCED to
+ * its heartbeat block"). Only for hb->state == BDEV_HB_FENCED (else
+ * -EINVAL). */
+#define BDEV_HB_FLUSH	  1u
+#define BDEV_HB_PAST_GATE 2u
 int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb);
 int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsigned flags);
 /* true when a is newer than b: (incarnation, sequence) compared in order. */

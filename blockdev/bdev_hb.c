@@ -176,10 +176,17 @@ int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsi
 	int rc = hb_check_off(dev, off);
 	if (rc < 0)
 		return rc;
+	if ((flags & BDEV_HB_PAST_GATE) && hb->state != BDEV_HB_FENCED)
+		return -EINVAL;
 	uint8_t *b = bdev_alloc(BDEV_HB_BYTES);
 	if (!b)
 		return -ENOMEM;
 	rc = bdev_hb_encode(hb, off, b);
+	if (rc == 0 && (flags & BDEV_HB_PAST_GATE)) {
+		rc = bdev_write_past_gate(dev, off, b, BDEV_HB_BYTES);
+		bdev_free(b);
+		return rc;
+	}
 	if (rc == 0)
 		rc = bdev_write(dev, off, b, BDEV_HB_BYTES);
 	if (rc == 0 && (flags & BDEV_HB_FLUSH))

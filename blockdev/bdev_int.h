@@ -20,6 +20,7 @@ struct bdev {
 	uint64_t size;	     /* bytes, a multiple of align */
 	bool is_blockdev;    /* S_ISBLK */
 	atomic_int gate_err; /* 0: gate open; else the positive errno every I/O fails with */
+	atomic_int inflight; /* requests past the gate and not yet finished */
 	/* Test-only fault injection (bdev_fault.c); faults_armed lets the hot
 	 * path skip the mutex when no fault was ever added. */
 	atomic_bool faults_armed;
@@ -29,5 +30,9 @@ struct bdev {
 	uint64_t fault_hits; /* I/Os failed, torn or delayed by a rule */
 	char path[4096];
 };
+
+/* Write and flush without passing the gate (faults still apply): only for
+ * the FENCED notice of bdev_hb_write (BDEV_HB_PAST_GATE). */
+int bdev_write_past_gate(struct bdev *dev, uint64_t off, const void *buf, size_t len);
 
 #endif

@@ -2,6 +2,7 @@
  * writes, torn multi-sector writes, latency, SANFS_BDEV_FAULTS parsing and
  * its effect at bdev_open. Each checks the device contents too. */
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "blockdev/bdev.h"
@@ -167,6 +168,47 @@ START_TEST(gate_before_faults)
 }
 END_TEST
 
+struct slow_write {
+	struct bdev *dev;
+	uint8_t *buf;
+	int rc;
+};
+
+static void *slow_write_run(void *arg)
+{
+	struct slow_write *w = arg;
+	w->rc = bdev_write(w->dev, 0, w->buf, 4096);
+	return NULL;
+}
+
+/* close + drain: a write already past the gate finishes, drain waits for
+ * it, and nothing starts afterwards (the fencing guarantee of bdev.h). */
+START_TEST(gate_drain_waits_for_inflight)
+{
+	ck_assert_int_eq(bdev_gate_drain(dev, 0), 0);
+	struct bdev_fault f = {.kind = BDEV_FAULT_DELAY, .ops = BDEV_FAULT_WRITE, .us = 400000};
+	ck_assert_int_eq(bdev_fault_add(dev, &f), 0);
+	memset(buf, 0x3c, 4096);
+	struct slow_write w = {.dev = dev, .buf = buf, .rc = 1};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_write_run, &w), 0);
+	struct timespec ts = {0, 100 * 1000 * 1000};
+	nanosleep(&ts, NULL); /* the writer is now sleeping past the gate */
+	bdev_gate_close(dev, 0);
+	ck_assert_int_eq(bdev_gate_drain(dev, 10), -ETIMEDOUT);
+	double t0 = now_ms();
+	ck_assert_int_eq(bdev_gate_drain(dev, 5000), 0);
+	ck_assert_msg(now_ms() - t0 > 100, "drain returned before the write finished");
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	uint8_t peek[4096];
+	tb_peek(img, 0, peek, sizeof(peek));
+	ck_assert_uint_eq(peek[0], 0x3c);
+	ck_assert_int_eq(bdev_write(dev, 0, buf, 4096), -EIO);
+	ck_assert_int_eq(bdev_gate_drain(dev, 0), 0);
+}
+END_TEST
+
 START_TEST(parse_spec)
 {
 	struct bdev_fault r[8];
@@ -252,6 +294,7 @@ Suite *fault_suite(void)
 {
 	Suite *s = suite_create("fault");
 	TCase *tc = tcase_create("fault");
+	tcase_set_timeout(tc, 60);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, eio_range_read_write);
 	tcase_add_test(tc, eio_range_write_only);
@@ -259,6 +302,7 @@ Suite *fault_suite(void)
 	tcase_add_test(tc, torn_write);
 	tcase_add_test(tc, delay);
 	tcase_add_test(tc, gate_before_faults);
+	tcase_add_test(tc, gate_drain_waits_for_inflight);
 	tcase_add_test(tc, parse_spec);
 	tcase_add_test(tc, env_at_open);
 	suite_add_tcase(s, tc);

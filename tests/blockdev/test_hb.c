@@ -195,6 +195,18 @@ START_TEST(hb_read_write_image)
 	bdev_gate_close(dev, 0);
 	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, 0), -EIO);
 	ck_assert_int_eq(bdev_hb_read(dev, 65536, &d), -EIO);
+	/* A fenced node may still announce it, and only that. */
+	h.state = BDEV_HB_LIVE;
+	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, BDEV_HB_PAST_GATE), -EINVAL);
+	h.state = BDEV_HB_FENCED;
+	h.sequence = 2000;
+	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, BDEV_HB_PAST_GATE), 0);
+	ck_assert(!bdev_gate_is_open(dev));
+	ck_assert_int_eq(bdev_open(img, BDEV_RDONLY, &other), 0);
+	ck_assert_int_eq(bdev_hb_read(other, 65536, &d), 0);
+	ck_assert_int_eq(d.state, BDEV_HB_FENCED);
+	ck_assert_uint_eq(d.sequence, 2000);
+	bdev_close(other);
 	bdev_close(dev);
 	unlink(img);
 }
@@ -204,6 +216,7 @@ Suite *hb_suite(void)
 {
 	Suite *s = suite_create("hb");
 	TCase *tc = tcase_create("hb");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, hb_roundtrip_layout);
 	tcase_add_test(tc, hb_encode_refuses_bad_fields);
 	tcase_add_test(tc, hb_decode_errors);

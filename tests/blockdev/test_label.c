@@ -257,6 +257,7 @@ Suite *label_suite(void)
 {
 	Suite *s = suite_create("label");
 	TCase *tc = tcase_create("label");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, label_valid_strings);
 	tcase_add_test(tc, label_roundtrip_and_layout);
 	tcase_add_test(tc, label_decode_errors);

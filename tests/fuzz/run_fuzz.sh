@@ -8,6 +8,11 @@ exe=$1 name=$2 seeds=$3 out=$4
 secs=${SANFS_FUZZ_SECONDS:-20}
 work="$out/corpus-$name"
 mkdir -p "$work"
-[ -d "$seeds" ] || { echo "fuzz $name: no seed corpus at $seeds" >&2; exit 1; }
+dirs=("$work")
+if [ -d "$seeds" ]; then
+	dirs+=("$seeds")
+else
+	echo "fuzz $name: warning: no seed corpus at $seeds (add 2-5 small seeds)" >&2
+fi
 exec "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-	-artifact_prefix="$out/crash-$name-" "$work" "$seeds"
+	-artifact_prefix="$out/crash-$name-" "${dirs[@]}"

@@ -72,3 +72,8 @@ gpt[510:512] = b'\x55\xaa'
 gpt[512:520] = b'EFI PART'
 write('probe_foreign', 'gpt', None, bytes(gpt))
 write('probe_foreign', 'label', None, label(b'p'))
+# fault_parse takes a SANFS_BDEV_FAULTS value.
+write('fault_parse', 'all-kinds', None,
+      b'eio,off=1M,len=64K,ops=w;torn,n=3,dev=loop5;delay,us=500;eio_after,n=2,ops=rw')
+write('fault_parse', 'bad', None, b'eio,off=1X')
+write('fault_parse', 'filtered', None, b'torn,n=1,dev=sdz;eio,off=0,len=4K,ops=r')
