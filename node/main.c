@@ -243,7 +243,7 @@ static int run(struct sanfsd *d, bool foreground)
 	    .address = d->conf.address,
 	    .state_dir = d->state_dir,
 	    .key = d->key,
-	    .election_timeout_ms = 1000,
+	    .election_timeout_ms = d->conf.election_ms,
 	    .heartbeat_timeout_ms = 100,
 	    .on_event = on_cons_event,
 	    .cb_data = d,

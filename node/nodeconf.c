@@ -143,6 +143,9 @@ void nconf_init_defaults(struct node_conf *c)
 	strcpy(c->key_file, "cluster.key");
 	c->hb_interval_ms = 100;
 	c->hb_timeout_ms = 1000;
+	/* libraft randomises the election timeout in [T, 2T]: 750 ms puts a
+	 * new ADM well inside 3 s of a crash (issue 3). */
+	c->election_ms = 750;
 }
 
 static char *trim(char *s)
@@ -242,6 +245,10 @@ int nconf_load(const char *dir, struct node_conf *c, char *err, size_t errlen)
 			rc = parse_ms(v, 100, 600000, &c->hb_timeout_ms);
 			if (rc)
 				snprintf(e2, sizeof(e2), "timeout_ms must be 100..600000");
+		} else if (!strcmp(k, "election_ms")) {
+			rc = parse_ms(v, 100, 60000, &c->election_ms);
+			if (rc)
+				snprintf(e2, sizeof(e2), "election_ms must be 100..60000");
 		} else {
 			rc = -EINVAL;
 			snprintf(e2, sizeof(e2), "unknown key '%.64s'", k);
@@ -286,7 +293,8 @@ int nconf_save(const char *dir, const struct node_conf *c, char *err, size_t err
 	fprintf(f, "bootstrap = %d\n", c->bootstrap ? 1 : 0);
 	if (c->join_address[0])
 		fprintf(f, "join = %s\n", c->join_address);
-	fprintf(f, "heartbeat_ms = %u\ntimeout_ms = %u\n", c->hb_interval_ms, c->hb_timeout_ms);
+	fprintf(f, "heartbeat_ms = %u\ntimeout_ms = %u\nelection_ms = %u\n", c->hb_interval_ms,
+		c->hb_timeout_ms, c->election_ms);
 	int rc = 0;
 	if (fflush(f) || fsync(fileno(f)))
 		rc = -errno;

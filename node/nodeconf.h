@@ -42,6 +42,7 @@ struct node_conf {
 	char join_address[NCONF_ADDR_MAX];   /* node to ask for admission, or "" */
 	unsigned hb_interval_ms;	     /* network heartbeat period (100) */
 	unsigned hb_timeout_ms;		     /* silence before failure (1000) */
+	unsigned election_ms;		     /* Raft election timeout (750) */
 };
 
 /* Parsing and validation of single values. */

@@ -17,12 +17,21 @@ ctl 2 config add site dc:paris || fail "add through a follower (forwarded to the
 gen=$(field 2 generation)
 kill9 1
 t0=$(date +%s%N)
-wait_for 5 bash -c "a=\$($SANCTL --state $T/n2 status --json 2>/dev/null | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d[\"adm\"] if d[\"adm\"]!=1 and d[\"quorum\"] else 0)'); [ \"\$a\" -gt 1 ]" ||
-	fail "no new ADM"
+new_adm() { # prints the ADM node 2 or 3 reports, when it is not 1
+	local n a
+	for n in 2 3; do
+		a=$("$SANCTL" --state "$T/n$n" status 2>/dev/null | sed -n 's/^administrator: \([0-9]*\).*/\1/p')
+		[ -n "$a" ] && [ "$a" != 1 ] && [ "$a" != 0 ] && { echo "$a"; return 0; }
+	done
+	return 1
+}
+wait_for 10 new_adm || fail "no new ADM"
 ms=$((($(date +%s%N) - t0) / 1000000))
 echo "new ADM after ${ms} ms"
 [ "$ms" -le 3000 ] || fail "new ADM took ${ms} ms (> 3 s)"
-[ "$(field 2 generation)" -gt "$gen" ] || fail "generation not incremented by the takeover"
+wait_for 3 bash -c "[ \$($SANCTL --state $T/n2 status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"generation\"])') -gt $gen ]" ||
+	fail "generation not incremented by the takeover"
+wait_for 5 is_eq True field 2 quorum || fail "node 2 without quorum under the new ADM"
 wait_for 5 is_eq fenced member_state 2 1 || fail "dead ADM not fenced"
 ctl 2 status --json | grep -q '"reason": "no heartbeat' || fail "no fence table entry"
 
