@@ -886,6 +886,16 @@ void ops_handle(struct sanfsd *d, json_t *req, bool forwarded, ops_done_fn done,
 	o->refs = 2; /* the caller's until op_finish, and the timer's */
 	uint64_t leader = cons_leader(d->cons, NULL, 0);
 	if (leader != d->conf.id) {
+		/* A node that has not heard the ADM within the failure time-out
+		 * is in a minority (or an election): say so at once rather than
+		 * after a forward time-out. */
+		if (!forwarded && !memb_have_quorum(d)) {
+			op_finish(o, aproto_err(ADMIN_E_NOQUORUM,
+						"this node has not heard the administrator for "
+						"%u ms (in a minority or electing)",
+						d->conf.hb_timeout_ms));
+			return;
+		}
 		if (forwarded)
 			op_finish(o,
 				  aproto_err(ADMIN_E_NOQUORUM, "not the administrator any more"));
