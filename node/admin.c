@@ -35,6 +35,9 @@ struct admin_client {
 	int closing;
 	int open_handles;
 	int close_after_write;
+	int in_loop; /* client_process is running: replies are batched */
+	char *out;   /* replies not yet handed to uv_write */
+	size_t outlen, outcap;
 };
 
 struct admin_req {
@@ -64,6 +67,7 @@ static void client_handle_closed(uv_handle_t *h)
 		return;
 	struct admin_srv *srv = c->srv;
 	free(c->buf);
+	free(c->out);
 	free(c);
 	srv->allocated--;
 	srv_maybe_free(srv);
@@ -110,6 +114,28 @@ static void on_written(uv_write_t *w, int status)
 	}
 }
 
+/* Hand the batched replies to libuv (one write for many pipelined replies). */
+static void client_flush(struct admin_client *c)
+{
+	if (!c->outlen || c->closing)
+		return;
+	struct write_req *wr = malloc(sizeof(*wr));
+	if (!wr) {
+		client_close(c);
+		return;
+	}
+	wr->c = c;
+	wr->data = c->out;
+	uv_buf_t b = uv_buf_init(c->out, (unsigned)c->outlen);
+	c->out = NULL;
+	c->outlen = c->outcap = 0;
+	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
+		free(wr->data);
+		free(wr);
+		client_close(c);
+	}
+}
+
 static void client_send(struct admin_client *c, json_t *reply)
 {
 	size_t len;
@@ -119,22 +145,25 @@ static void client_send(struct admin_client *c, json_t *reply)
 		client_close(c);
 		return;
 	}
-	struct write_req *wr = malloc(sizeof(*wr));
-	if (!wr) {
-		free(line);
-		client_close(c);
-		return;
+	if (c->outlen + len > c->outcap) {
+		size_t ncap = c->outcap ? c->outcap : 4096;
+		while (ncap < c->outlen + len)
+			ncap *= 2;
+		char *nb = realloc(c->out, ncap);
+		if (!nb) {
+			free(line);
+			client_close(c);
+			return;
+		}
+		c->out = nb;
+		c->outcap = ncap;
 	}
-	wr->c = c;
-	wr->data = line;
-	uv_buf_t b = uv_buf_init(line, (unsigned)len);
-	if (uv_write(&wr->w, (uv_stream_t *)&c->pipe, &b, 1, on_written) < 0) {
-		free(line);
-		free(wr);
-		client_close(c);
-	}
+	memcpy(c->out + c->outlen, line, len);
+	c->outlen += len;
+	free(line);
+	if (!c->in_loop)
+		client_flush(c);
 }
-
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct admin_client *c = h->data;
@@ -172,45 +201,58 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void client_process(struct admin_client *c)
 {
 	char err[256];
-	if (c->closing || c->pending)
-		return;
-	char *nl = memchr(c->buf, '\n', c->len);
-	if (!nl) {
-		if (c->len > ADMIN_LINE_MAX || (c->len == c->cap && c->cap >= ADMIN_LINE_MAX)) {
-			log_warn("admin", "admin request longer than %d bytes: closing",
-				 ADMIN_LINE_MAX);
-			uv_read_stop((uv_stream_t *)&c->pipe);
-			c->close_after_write = 1;
-			client_send(c, aproto_err(ADMIN_E_INVALID, "request longer than %d bytes",
-						  ADMIN_LINE_MAX));
+	if (c->in_loop)
+		return; /* the running loop picks the next request up */
+	c->in_loop = 1;
+	while (!c->closing && !c->pending && !c->close_after_write) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (!nl) {
+			if (c->len > ADMIN_LINE_MAX ||
+			    (c->len == c->cap && c->cap >= ADMIN_LINE_MAX)) {
+				log_warn("admin", "admin request longer than %d bytes: closing",
+					 ADMIN_LINE_MAX);
+				c->close_after_write = 1;
+				client_send(c, aproto_err(ADMIN_E_INVALID,
+							  "request longer than %d bytes",
+							  ADMIN_LINE_MAX));
+			}
+			break;
 		}
-		return;
+		size_t linelen = (size_t)(nl - c->buf) + 1;
+		json_t *msg;
+		int rc = aproto_parse_request(c->buf, linelen, &msg, err, sizeof(err));
+		memmove(c->buf, c->buf + linelen, c->len - linelen);
+		c->len -= linelen;
+		if (rc) {
+			log_warn("admin", "bad admin request: %s", err);
+			c->close_after_write = 1;
+			client_send(c, aproto_err(ADMIN_E_INVALID, "%s", err));
+			break;
+		}
+		struct admin_req *r = calloc(1, sizeof(*r));
+		if (!r) {
+			json_decref(msg);
+			client_close(c);
+			break;
+		}
+		r->client = c;
+		r->msg = msg;
+		c->pending = r;
+		c->srv->fn(c->srv->data, r, msg); /* may reply at once */
 	}
-	size_t linelen = (size_t)(nl - c->buf) + 1;
-	json_t *msg;
-	int rc = aproto_parse_request(c->buf, linelen, &msg, err, sizeof(err));
-	memmove(c->buf, c->buf + linelen, c->len - linelen);
-	c->len -= linelen;
-	if (rc) {
-		log_warn("admin", "bad admin request: %s", err);
+	c->in_loop = 0;
+	if (c->closing)
+		return;
+	client_flush(c);
+	if (c->closing)
+		return;
+	/* Read more only when nothing is in flight: bounded memory, and replies
+	 * stay in request order. */
+	if (c->pending || c->close_after_write)
 		uv_read_stop((uv_stream_t *)&c->pipe);
-		c->close_after_write = 1;
-		client_send(c, aproto_err(ADMIN_E_INVALID, "%s", err));
-		return;
-	}
-	struct admin_req *r = calloc(1, sizeof(*r));
-	if (!r) {
-		json_decref(msg);
-		client_close(c);
-		return;
-	}
-	r->client = c;
-	r->msg = msg;
-	c->pending = r;
-	uv_read_stop((uv_stream_t *)&c->pipe);
-	c->srv->fn(c->srv->data, r, msg);
+	else
+		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
-
 json_t *admin_req_msg(struct admin_req *req)
 {
 	return req->msg;
@@ -232,13 +274,10 @@ void admin_reply(struct admin_req *req, json_t *reply)
 	if (c->closing)
 		return;
 	uv_timer_again(&c->idle);
-	/* A pipelined request may already be buffered. */
-	if (memchr(c->buf, '\n', c->len))
-		client_process(c);
-	if (!c->closing && !c->pending)
-		uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
+	/* Outside the loop (a reply that came later): go on with any
+	 * pipelined request, and read again. */
+	client_process(c);
 }
-
 static void on_connection(uv_stream_t *l, int status)
 {
 	struct admin_srv *srv = l->data;

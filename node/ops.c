@@ -45,9 +45,14 @@ struct op {
 	const char *phase;
 	uint64_t sync_ok[MEMB_MAX_PEERS]; /* members whose "pre" succeeded */
 	unsigned nsync_ok;
+	struct op *qnext; /* CCD queue */
 };
 
-static bool ccd_busy; /* one CCD update at a time (SEEDS Sun: never two at once) */
+/* One CCD update at a time (SEEDS Sun: "never two at once"); the others
+ * wait in FIFO order on the ADM. */
+static bool ccd_busy;
+static struct op *ccd_q_head, *ccd_q_tail;
+static bool ccd_quorum_on; /* row quorum:on of key sanfs_ccd, refreshed on apply */
 
 static void op_unref(struct op *o);
 
@@ -246,14 +251,9 @@ static json_t *op_config_query(struct sanfsd *d, json_t *req)
 	if (cons_ccd_format(d->cons, key, fmt, sizeof(fmt)))
 		return aproto_err(ADMIN_E_NOTFOUND, "key '%s' has no format", key);
 	/* config quorum on (key sanfs_ccd, row quorum:on): no stale reads. */
-	char **qr;
-	size_t qn;
-	if (!cons_ccd_query(d->cons, "sanfs_ccd", "quorum:on", &qr, &qn)) {
-		ccd_rows_free(qr, qn);
-		if (qn && !memb_have_quorum(d))
-			return aproto_err(ADMIN_E_NOQUORUM,
-					  "config quorum is on and this node has no quorum");
-	}
+	if (ccd_quorum_on && !memb_have_quorum(d))
+		return aproto_err(ADMIN_E_NOQUORUM,
+				  "config quorum is on and this node has no quorum");
 	char **rows;
 	size_t n;
 	int rc = cons_ccd_query(d->cons, key, pattern, &rows, &n);
@@ -266,8 +266,7 @@ static json_t *op_config_query(struct sanfsd *d, json_t *req)
 	json_t *r = aproto_ok();
 	json_object_set_new(r, "format", json_string(fmt));
 	json_object_set_new(r, "rows", a);
-	json_object_set_new(r, "stale_ok", json_true());
-	json_object_set_new(r, "quorum", json_boolean(memb_have_quorum(d)));
+	json_object_set_new(r, "stale_ok", json_boolean(!ccd_quorum_on));
 	return r;
 }
 
@@ -346,9 +345,20 @@ static void on_ack_poll(uv_timer_t *t)
 		op_finish(o, unacked_reply(o));
 }
 
+static void ccd_release(void);
+
 static void on_commit_timeout(uv_timer_t *t)
 {
 	struct op *o = t->data;
+	if (o->ccd_op && !o->finished) {
+		/* The entry may still commit; its post phase will not run. */
+		op_finish(o, aproto_err(ADMIN_E_NOQUORUM,
+					"%s: not committed within %d ms (outcome unknown: the "
+					"administrator lost its majority?)",
+					o->name, COMMIT_TIMEOUT_MS));
+		ccd_release();
+		return;
+	}
 	op_finish(o, aproto_err(ADMIN_E_NOQUORUM,
 				"%s: not committed within %d ms (the administrator lost its "
 				"majority?)",
@@ -522,6 +532,21 @@ static void op_device_change(struct op *o, const char *op)
 
 static void sync_phase(struct op *o, const char *phase);
 
+/* The running CCD update is over: start the next queued one. */
+static void ccd_release(void)
+{
+	ccd_busy = false;
+	while (!ccd_busy && ccd_q_head) {
+		struct op *o = ccd_q_head;
+		ccd_q_head = o->qnext;
+		if (!ccd_q_head)
+			ccd_q_tail = NULL;
+		ccd_busy = true;
+		sync_phase(o, "pre");
+		op_unref(o); /* the queue's reference */
+	}
+}
+
 static void ccd_fail(struct op *o, json_t *reply)
 {
 	/* Nothing was applied: tell the nodes whose "pre" ran to undo. */
@@ -529,8 +554,8 @@ static void ccd_fail(struct op *o, json_t *reply)
 		o->phase = "abort";
 		sync_phase(o, "abort");
 	}
-	ccd_busy = false;
 	op_finish(o, reply);
+	ccd_release();
 }
 
 static void sync_dec(struct op *o);
@@ -563,8 +588,8 @@ static void sync_dec(struct op *o)
 		json_object_set_new(r, "generation", json_integer((json_int_t)o->gen));
 		if (o->sync_status)
 			json_object_set_new(r, "warning", json_string(o->sync_msg));
-		ccd_busy = false;
 		op_finish(o, r);
+		ccd_release();
 	}
 }
 
@@ -726,15 +751,18 @@ static void op_ccd_change(struct op *o, const char *op)
 		snprintf(o->cmd.u.ccd.key, sizeof(o->cmd.u.ccd.key), "%s", key);
 		snprintf(o->cmd.u.ccd.text, sizeof(o->cmd.u.ccd.text), "%s", text);
 	}
+	o->ccd_key = key;
+	o->ccd_text = text;
 	if (ccd_busy) {
-		op_finish(o,
-			  aproto_err(ADMIN_E_BUSY, "another configuration update is in progress"));
-		o->ccd_op = NULL;
+		o->refs++; /* the queue's */
+		if (ccd_q_tail)
+			ccd_q_tail->qnext = o;
+		else
+			ccd_q_head = o;
+		ccd_q_tail = o;
 		return;
 	}
 	ccd_busy = true;
-	o->ccd_key = key;
-	o->ccd_text = text;
 	sync_phase(o, "pre");
 }
 
@@ -920,7 +948,13 @@ void ops_handle(struct sanfsd *d, json_t *req, bool forwarded, ops_done_fn done,
 
 void ops_on_applied(struct sanfsd *d)
 {
-	(void)d;
+	/* Cache the "config quorum" setting: queries must stay cheap. */
+	char **qr;
+	size_t qn;
+	if (!cons_ccd_query(d->cons, "sanfs_ccd", "quorum:on", &qr, &qn)) {
+		ccd_quorum_on = qn > 0;
+		ccd_rows_free(qr, qn);
+	}
 }
 
 /* ---- Control requests -------------------------------------------------- */
