@@ -250,8 +250,10 @@ static int run(struct sanfsd *d, bool foreground)
 	};
 	int rc = cons_open(d->loop, &cfg, &d->cons);
 	if (rc) {
-		fprintf(stderr, "sanfsd: cannot open the Raft state in %s: %s\n", d->state_dir,
-			strerror(-rc));
+		/* -EINVAL: consensus already logged the one-line reason. */
+		if (rc != -EINVAL)
+			fprintf(stderr, "sanfsd: cannot open the Raft state in %s: %s\n",
+				d->state_dir, strerror(-rc));
 		return 1;
 	}
 	if (d->conf.bootstrap) {

@@ -16,6 +16,32 @@ out=$("$SANCTL" join --state "$T/bad" --id 2 --address 127.0.0.1:9 --token SANFS
 
 bootstrap 1
 gen0=$(field 1 generation)
+
+# sanfsd refuses, with one line: a second daemon on the same state directory,
+# an address in use, a missing key, a state directory of another cluster.
+out=$("$SANFSD" --state "$T/n1" --foreground 2>&1) && fail "second sanfsd on one state dir"
+echo "$out" | grep -q "another sanfsd" || fail "second sanfsd: $out"
+"$SANCTL" bootstrap --state "$T/n9" --id 9 --address "$(addr 1)" >/dev/null 2>&1 || fail "bootstrap n9"
+out=$("$SANFSD" --state "$T/n9" --foreground 2>&1) && fail "sanfsd started on an address in use"
+echo "$out" | grep -q "cannot listen on $(addr 1)" || fail "port in use: $out"
+sed -i "s/^address = .*/address = $(addr 9)/" "$T/n9/node.conf"
+mv "$T/n9/cluster.key" "$T/n9/key.bak"
+out=$("$SANFSD" --state "$T/n9" --foreground 2>&1) && fail "sanfsd started without its key"
+echo "$out" | grep -q "cluster key" || fail "missing key: $out"
+mv "$T/n9/key.bak" "$T/n9/cluster.key"
+echo 0123456789abcdef0123456789abcdef >"$T/n9/cluster.id"
+out=$("$SANFSD" --state "$T/n9" --foreground 2>&1) && fail "sanfsd started on another cluster's state dir"
+echo "$out" | grep -q "belongs to cluster" || fail "other cluster: $out"
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+	shm=$(mktemp -d /dev/shm/sanfs-XXXXXX)
+	"$SANCTL" bootstrap --state "$shm/s" --id 9 --address "$(addr 8)" >/dev/null 2>&1
+	out=$("$SANFSD" --state "$shm/s" --foreground 2>&1)
+	rc=$?
+	rm -rf "$shm"
+	[ $rc != 0 ] || fail "sanfsd started on tmpfs"
+	echo "$out" | grep -q tmpfs || fail "tmpfs not named: $out"
+fi
+for o in "$out"; do [ "$(echo "$o" | wc -l)" = 1 ] || fail "not one line: $o"; done
 [ "$gen0" -ge 1 ] || fail "generation $gen0 after takeover"
 
 ctl 1 config format hosts name:ip:port || fail "format"
