@@ -145,7 +145,8 @@ int bdev_uuid_parse(const char *s, uint8_t uuid[16]);
 /* Find the device whose label or UUID (text form) equals label_or_uuid.
  * paths: NULL-terminated list of candidate paths, or NULL to scan /dev
  * (block devices named loop*, sd*, vd*, nvme*n*, xvd*, dm-*). Candidates
- * that cannot be opened or hold no valid label are skipped; paths naming
+ * that cannot be opened or hold no valid label are skipped, and so are
+ * suspended device-mapper devices (a read would block); paths naming
  * the same device are counted once; where a device-mapper device and one
  * of the devices under it (multipath) both match, the dm device wins.
  * On success the path is copied to out (outlen bytes, NUL-terminated).
@@ -239,13 +240,15 @@ struct bdev_hb {
 };
 
 /* Encode hb as the block at byte offset off into block (BDEV_HB_BYTES, all
- * written). -EINVAL for a state or mode out of range or a hostname that is
- * not printable or longer than 63 bytes. */
+ * written). -EINVAL for an offset that is not a multiple of 4096, a state or
+ * mode out of range or a hostname that is not printable or longer than 63
+ * bytes. */
 int bdev_hb_encode(const struct bdev_hb *hb, uint64_t off, void *block);
 /* Decode len bytes (at least BDEV_HB_BYTES, else -EINVAL) read from byte
  * offset off (UINT64_MAX: do not check the stored offset).
  *   -ENODATA  never written (magic absent): treat as FREE
- *   -EBADMSG  CRC, offset or a field is wrong
+ *   -EBADMSG  CRC, offset (not the expected one, or not a multiple of
+ *             4096) or a field is wrong
  *   -ENOTSUP  a newer format than this code reads */
 int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *hb);
 /* Read / write the heartbeat block at off (a multiple of 4096). write does

@@ -140,6 +140,23 @@ static bool dm_holds(const struct cand *upper, const struct cand *lower)
 	return access(slave, F_OK) == 0;
 }
 
+/* A suspended device-mapper device blocks every read until it is resumed:
+ * a scan must not hang on one (libblkid skips them too). */
+static bool dm_suspended(const struct cand *c)
+{
+	if (!c->blk)
+		return false;
+	char path[128], v[8] = "";
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/suspended", major(c->id_dev),
+		 minor(c->id_dev));
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool susp = fgets(v, sizeof(v), f) && v[0] == '1';
+	fclose(f);
+	return susp;
+}
+
 static bool label_matches(const struct bdev_label *l, const char *want, bool want_is_uuid,
 			  const uint8_t *want_uuid)
 {
@@ -170,6 +187,10 @@ int bdev_find(const char *label_or_uuid, const char *const *paths, char *out, si
 	bool ambiguous = false;
 	for (size_t i = 0; i < c.n; i++) {
 		struct bdev *dev;
+		if (dm_suspended(&c.v[i])) {
+			log_info(SUB, "%s: suspended device-mapper device, skipped", c.v[i].path);
+			continue;
+		}
 		if (bdev_open(c.v[i].path, BDEV_RDONLY | BDEV_QUIET, &dev) < 0)
 			continue;
 		struct bdev_label l;

@@ -68,8 +68,8 @@ const char *bdev_hb_state_name(enum bdev_hb_state s)
 
 int bdev_hb_encode(const struct bdev_hb *hb, uint64_t off, void *block)
 {
-	if (!state_valid((uint32_t)hb->state) || !mode_valid((uint32_t)hb->mode) ||
-	    !host_valid(hb->hostname, BDEV_HB_HOST_MAX))
+	if (off % BDEV_HB_BYTES || !state_valid((uint32_t)hb->state) ||
+	    !mode_valid((uint32_t)hb->mode) || !host_valid(hb->hostname, BDEV_HB_HOST_MAX))
 		return -EINVAL;
 	uint8_t *b = block;
 	memset(b, 0, BDEV_HB_BYTES);
@@ -114,6 +114,11 @@ int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *
 		return -ENOTSUP;
 	}
 	uint64_t stored = le64_get(b + HB_OFF);
+	if (stored % BDEV_HB_BYTES) {
+		log_warn(SUB, "heartbeat at %llu: stored offset %llu is not block-aligned",
+			 (unsigned long long)off, (unsigned long long)stored);
+		return -EBADMSG;
+	}
 	if (off != UINT64_MAX && stored != off) {
 		log_warn(SUB, "heartbeat at %llu: block says it belongs at %llu",
 			 (unsigned long long)off, (unsigned long long)stored);

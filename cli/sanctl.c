@@ -7,6 +7,10 @@
 #include "cli/commands.h"
 #include "common/log.h"
 
+int cmd_mkfs(const struct sanctl_globals *g, int argc, char **argv); /* engine */
+int cmd_fsck(const struct sanctl_globals *g, int argc, char **argv); /* engine */
+int cmd_mount(const struct sanctl_globals *g, int argc, char **argv);
+int cmd_umount(const struct sanctl_globals *g, int argc, char **argv);
 int cmd_bootstrap(const struct sanctl_globals *g, int argc, char **argv); /* node */
 int cmd_join(const struct sanctl_globals *g, int argc, char **argv);      /* node */
 int cmd_status(const struct sanctl_globals *g, int argc, char **argv);    /* node */
@@ -16,6 +20,10 @@ int cmd_device(const struct sanctl_globals *g, int argc, char **argv);    /* nod
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
+	{"mkfs", cmd_mkfs, "write a new sanfs filesystem on a device"},
+	{"fsck", cmd_fsck, "check (and with --repair, fix) a sanfs filesystem"},
+	{"mount", cmd_mount, "mount a filesystem (--local: this host alone)"},
+	{"umount", cmd_umount, "unmount a sanfs filesystem cleanly"},
 	{"bootstrap", cmd_bootstrap, "create a cluster on this node, print a join token"},
 	{"join", cmd_join, "prepare this node to join a cluster (with a join token)"},
 	{"status", cmd_status, "members, administrator, SAN generation, devices, fences"},
@@ -53,7 +61,8 @@ int main(int argc, char **argv)
 			printf("sanctl %s\n", SANFS_VERSION);
 			return 0;
 		} else {
-			fprintf(stderr, "sanctl: unknown option '%s' (see sanctl --help)\n", argv[i]);
+			fprintf(stderr, "sanctl: unknown option '%s' (see sanctl --help)\n",
+				argv[i]);
 			return 2;
 		}
 	}

@@ -61,10 +61,13 @@ void log_vmsg(enum log_level level, const char *subsys, const char *fmt, va_list
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[n%u] %s %s: ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, log_prog, atomic_load(&log_node),
-			 level_names[level < 0 ? 0 : level > LOG_DEBUG ? LOG_DEBUG : level],
+	int n = snprintf(line, sizeof(line),
+			 "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[n%u] %s %s: ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			 ts.tv_nsec / 1000000, log_prog, atomic_load(&log_node),
+			 level_names[level < 0		 ? 0
+				     : level > LOG_DEBUG ? LOG_DEBUG
+							 : level],
 			 subsys ? subsys : "-");
 	if (n < 0)
 		n = 0;

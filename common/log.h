@@ -31,12 +31,12 @@ enum log_level log_get_level(void);
 int log_open_file(const char *path);
 
 void log_msg(enum log_level level, const char *subsys, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *subsys, const char *fmt, va_list ap);
 
 #define log_error(sub, ...) log_msg(LOG_ERROR, sub, __VA_ARGS__)
-#define log_warn(sub, ...) log_msg(LOG_WARN, sub, __VA_ARGS__)
-#define log_info(sub, ...) log_msg(LOG_INFO, sub, __VA_ARGS__)
+#define log_warn(sub, ...)  log_msg(LOG_WARN, sub, __VA_ARGS__)
+#define log_info(sub, ...)  log_msg(LOG_INFO, sub, __VA_ARGS__)
 #define log_debug(sub, ...)                                                                        \
 	do {                                                                                       \
 		if (log_get_level() >= LOG_DEBUG)                                                  \

@@ -23,6 +23,18 @@
  * In local mode (one node, no cluster) the cluster lock is always granted, so
  * callouts never run; the same calls and the same rule hold.
  *
+ * States of one resource's cluster lock on this node (cluster mode):
+ *
+ *   held  busy  wanted   meaning                         next
+ *   NONE  no    -        not held                        a local user asks -> acquire
+ *   NONE  yes   -        dlm_lock in flight              granted -> PR/EX
+ *   PR    no    -        held shared (maybe cached)      EX asked -> convert up (busy)
+ *   EX    no    -        held exclusive (maybe cached)   -
+ *   PR/EX no    mode     another node wants mode: new    last local user gone and min hold
+ *                        local users wait                over -> flush (EX), then
+ *                                                        downconvert to PR if mode allows,
+ *                                                        else invalidate + unlock (busy)
+ *
  * Errors: 0 or negative errno. -EINVAL for an unknown type or mode; -EIO
  * when the node is fenced. */
 #ifndef SANFS_LOCKS_LCL_H
@@ -32,22 +44,22 @@
 
 enum lcl_type {
 	LCL_T_SUPER = 1, /* the superblock and filesystem-wide blocks; number 0 */
-	LCL_T_AG = 2,    /* an allocation group header and its bitmaps; number = AG index */
+	LCL_T_AG = 2,	 /* an allocation group header and its bitmaps; number = AG index */
 	LCL_T_INODE = 3, /* an inode and every block hanging off it; number = inode number */
-	LCL_T_SLOT = 4,  /* a node slot: journal, heartbeat, orphan list; number = slot */
+	LCL_T_SLOT = 4,	 /* a node slot: journal, heartbeat, orphan list; number = slot */
 	LCL_T_MAX = 5,
 };
 
 #define LCL_RES(type, num) (((uint64_t)(type) << 56) | ((uint64_t)(num) & ((1ull << 56) - 1)))
-#define LCL_RES_TYPE(res) ((unsigned)((res) >> 56))
-#define LCL_RES_NUM(res) ((res) & ((1ull << 56) - 1))
+#define LCL_RES_TYPE(res)  ((unsigned)((res) >> 56))
+#define LCL_RES_NUM(res)   ((res) & ((1ull << 56) - 1))
 
 enum lcl_mode {
 	LCL_PR = 1, /* shared: read blocks of the resource */
 	LCL_EX = 2, /* exclusive: read and change them */
 };
 
-struct lcl;        /* one per mounted filesystem */
+struct lcl;	   /* one per mounted filesystem */
 struct lcl_handle; /* one granted lock of one local user */
 
 struct lcl_callouts {
@@ -61,7 +73,39 @@ struct lcl_callouts {
 /* Create a local-only LCL (local mode). Freed by lcl_destroy, which requires
  * every handle released. */
 int lcl_create_local(struct lcl **out);
+
+struct dlm_ls;
+struct lcl_config {
+	uint64_t fsid;	      /* names this filesystem's resources in the DLM */
+	unsigned min_hold_us; /* a granted cluster lock is kept at least this long
+				 before a callback gives it up (against ping-pong); 0: 10 ms */
+	unsigned max_cached;  /* cluster locks kept after their last user (LRU); 0: 65536 */
+};
+/* Create an LCL over a DLM lockspace (cluster mode). The lockspace must
+ * outlive the LCL. Cached cluster locks are kept after their last local user
+ * and given up when another node asks (blocking callback) or the LRU bound
+ * is passed: the type's flush callout runs before EX is given up, then
+ * invalidate before the lock goes (a downconvert EX -> PR keeps the cache). */
+int lcl_create_dlm(struct dlm_ls *ls, const struct lcl_config *cfg, struct lcl **out);
+/* Releases every cached cluster lock (running callouts), then frees. */
 void lcl_destroy(struct lcl *lcl);
+
+/* Statistics for tests and `sanctl locks`. */
+struct lcl_stats {
+	uint64_t cluster_acquires, cluster_releases, downconverts, callbacks, cached;
+};
+void lcl_get_stats(struct lcl *lcl, struct lcl_stats *st);
+
+/* One call per resource this node knows, for `sanctl locks`. */
+struct lcl_res_info {
+	uint64_t res;
+	const char *held; /* cluster mode held: "none", "PR", "EX" */
+	unsigned readers, writers, waiters, pins;
+	int wanted; /* DLM mode another node asked for, 0 if none */
+	int busy;   /* a DLM call or callout is running */
+	int cached; /* kept with no local user (LRU) */
+};
+void lcl_dump(struct lcl *lcl, void (*fn)(void *arg, const struct lcl_res_info *ri), void *arg);
 
 int lcl_set_callouts(struct lcl *lcl, enum lcl_type type, const struct lcl_callouts *c);
 

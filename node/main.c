@@ -20,6 +20,9 @@
 
 #include "common/log.h"
 #include "node/admin_proto.h"
+#ifdef SANFS_HAVE_LOCAL
+#include "node/local.h"
+#endif
 #include "node/sanfsd.h"
 
 uint64_t sanfsd_now_ms(void)
@@ -300,16 +303,18 @@ int main(int argc, char **argv)
 	    {"state", required_argument, NULL, 's'}, {"foreground", no_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
-	/* ==== INTEGRATION POINT: single-host mode ============================
-	 * `sanfsd --local ...` is the fuse helper's local mode (node/local.h).
-	 * Wire it here when node/local.c exists:
-	 *     if (argc > 1 && !strcmp(argv[1], "--local"))
-	 *             return sanfsd_local_main(argc - 1, argv + 1);
-	 * ===================================================================== */
-	if (argc > 1 && !strcmp(argv[1], "--local")) {
+	/* Single-host mode (DESIGN §1): `sanfsd --local ...` is the fuse
+	 * helper's local daemon (node/local.h); it parses its own arguments. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--local"))
+			continue;
+#ifdef SANFS_HAVE_LOCAL
+		return sanfsd_local_main(argc, argv);
+#else
 		fprintf(stderr, "sanfsd: --local: this build has no single-host mode "
-				"(node/local.c not linked)\n");
+				"(built without fs/)\n");
 		return 2;
+#endif
 	}
 	const char *dir = NULL;
 	bool fg = false, verbose = false;

@@ -6,12 +6,16 @@
 #   build:  meson ninja-build pkg-config gcc clang (libFuzzer) libclang-rt-14-dev (sanitizer runtimes)
 #   libs:   libfuse3-dev libraft-dev libuv1-dev liblmdb-dev libsodium-dev (peer authentication)
 #           libacl1-dev (ACL text in tests)
+#   libs:   libjansson-dev (the admin socket's JSON)
 #   tests:  check fuse3 (fusermount3) e2fsprogs util-linux (losetup) iproute2 (netns) jq attr acl python3
+#           xfsprogs btrfs-progs dosfstools fdisk genisoimage cryptsetup-bin (foreign signatures
+#           that mkfs must refuse, made for real in the blockdev tests)
 #   bench:  fio fuse2fs etcd-server etcd-client
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
-      libfuse3-dev libraft-dev libuv1-dev liblmdb-dev libsodium-dev libacl1-dev
+      libfuse3-dev libraft-dev libuv1-dev liblmdb-dev libsodium-dev libacl1-dev libjansson-dev
       check fuse3 e2fsprogs util-linux iproute2 jq attr acl python3 psmisc procps
+      xfsprogs btrfs-progs dosfstools fdisk genisoimage cryptsetup-bin
       fio fuse2fs etcd-server etcd-client)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -102,6 +102,11 @@ START_TEST(hb_decode_errors)
 	ck_assert_int_eq(bdev_hb_encode(&h, 4096, b), 0);
 	ck_assert_int_eq(bdev_hb_decode(b, 4095, 4096, &d), -EINVAL);
 	ck_assert_int_eq(bdev_hb_decode(b, sizeof(b), 8192, &d), -EBADMSG); /* misplaced */
+	ck_assert_int_eq(bdev_hb_encode(&h, 4095, c), -EINVAL);
+	memcpy(c, b, 4096);
+	le64_put(c + 16, 0xffffffffffffefffull); /* not block-aligned */
+	reseal(c);
+	ck_assert_int_eq(bdev_hb_decode(c, sizeof(c), UINT64_MAX, &d), -EBADMSG);
 	for (size_t bit = 64; bit < 4096 * 8; bit += 701) {
 		memcpy(c, b, 4096);
 		c[bit / 8] ^= (uint8_t)(1u << (bit % 8));

@@ -30,7 +30,8 @@ START_TEST(crc32c_chaining_and_alignment)
 	for (size_t off = 0; off < 9; off++) {
 		uint32_t whole = crc32c(0, buf + off, 4096);
 		for (size_t cut = 0; cut <= 4096; cut += 517) {
-			uint32_t part = crc32c(crc32c(0, buf + off, cut), buf + off + cut, 4096 - cut);
+			uint32_t part =
+			    crc32c(crc32c(0, buf + off, cut), buf + off + cut, 4096 - cut);
 			ck_assert_uint_eq(part, whole);
 		}
 	}

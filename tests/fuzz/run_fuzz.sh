@@ -14,5 +14,8 @@ if [ -d "$seeds" ]; then
 else
 	echo "fuzz $name: warning: no seed corpus at $seeds (add 2-5 small seeds)" >&2
 fi
+# libFuzzer's default exit code for a crash is 77, which meson reads as
+# "skipped": make every finding a failure.
 exec "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+	-error_exitcode=1 -timeout_exitcode=1 \
 	-artifact_prefix="$out/crash-$name-" "${dirs[@]}"

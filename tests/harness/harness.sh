@@ -47,8 +47,8 @@ hn_require_root() {
 			return 1
 		fi
 	done
-	if ! ip netns list >/dev/null 2>&1; then
-		echo "SKIP: network namespaces not available"
+	if ! ip netns list >/dev/null 2>&1 || ! unshare -n -m true 2>/dev/null; then
+		echo "SKIP: network or mount namespaces not available (no CAP_SYS_ADMIN?)"
 		return 1
 	fi
 	return 0

@@ -43,18 +43,20 @@ hn_cleanup_stale
 
 # --- an interrupted run: its shell dies by SIGKILL, no trap runs ---
 { bash -c ". '$here/harness.sh'; hn_setup 1 >/dev/null 2>&1; hn_start 1 sleep 1000;
-	hn_loop_create 8M >/dev/null; echo \$HN_RUN_ID > /var/tmp/sanfs-harness-stale.id; kill -9 \$\$"; } 2>/dev/null
-stale=$(cat /var/tmp/sanfs-harness-stale.id 2>/dev/null)
+	hn_loop_create 8M >/dev/null; echo \$HN_RUN_ID \$HN_LAST_PID > /var/tmp/sanfs-harness-stale.id;
+	kill -9 \$\$"; } 2>/dev/null
+read -r stale stale_pid </var/tmp/sanfs-harness-stale.id 2>/dev/null
 rm -f /var/tmp/sanfs-harness-stale.id
-if [ -n "$stale" ] && ip netns list | grep -q "^snh-$stale-"; then
-	ok "interrupted run $stale left its namespaces behind (as expected)"
+if [ -n "$stale" ] && ip netns list | grep -q "^snh-$stale-" && [ -e "/proc/$stale_pid" ]; then
+	ok "interrupted run $stale left its namespaces and process $stale_pid behind (as expected)"
 else
 	fail "could not create an interrupted run"
 fi
 hn_cleanup_stale
 ip netns list | grep -q "^snh-$stale-" && fail "stale namespaces of $stale survive hn_cleanup_stale"
 losetup -n -O BACK-FILE | grep -q "sanfs-harness/$stale/" && fail "stale loop device of $stale survives"
-pgrep -f "^sleep 1000$" >/dev/null && fail "stale process of $stale survives"
+[ -n "$stale_pid" ] && [ -e "/proc/$stale_pid" ] && [ "$(proc_state "$stale_pid")" != Z ] &&
+	fail "stale process $stale_pid of $stale survives"
 [ -e "$HN_BASE/$stale" ] && fail "stale run directory $HN_BASE/$stale survives"
 ok "hn_cleanup_stale removed run $stale"
 
