@@ -4,7 +4,6 @@
 # change at once); a node that does not acknowledge (SIGSTOPped, with a
 # failure time-out longer than the ack time-out) is named in the reply.
 . "$(dirname "$0")/lib.sh"
-MK="$(dirname "$0")/mklabel.py"
 
 bootstrap 1
 sed -i 's/^timeout_ms = .*/timeout_ms = 20000/' "$T/n1/node.conf"
@@ -13,8 +12,8 @@ wait_for 10 is_eq 1 field 1 adm || fail "node 1 not ADM after restart"
 join 2
 join 3
 
-python3 "$MK" "$T/d0.img" data0 $((64 << 20)) || fail mklabel
-python3 "$MK" "$T/d1.img" data1 $((64 << 20)) || fail mklabel
+truncate -s 64M "$T/d0.img"
+"$SANCTL" mkfs "$T/d0.img" --label data0 >/dev/null 2>&1 || fail "mkfs"
 gen=$(field 1 generation)
 out=$(ctl 2 device add "$T/d0.img" 2>&1) || fail "device add: $out"
 echo "$out" | grep -q "did not acknowledge" && fail "unexpected unacked nodes: $out"
