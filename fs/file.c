@@ -67,12 +67,26 @@ static void touch(struct sfs_inode *ip, bool mtime)
 		ip->mtime = now;
 }
 
-/* A bounce buffer for len bytes starting skip bytes into a block. */
-static uint8_t *bounce(uint64_t skip, uint64_t len, size_t *size)
+/* A bounce buffer for len bytes starting skip bytes into a block: a pooled
+ * FILE_IO_CHUNK buffer (no page faults, no zeroing), else a fresh one. */
+static uint8_t *bounce(struct sfs *fs, uint64_t skip, uint64_t len, size_t *size, bool *pooled)
 {
-	uint64_t want = div_up(skip + len) * BS;
-	*size = (size_t)min64(want, FILE_IO_CHUNK);
+	uint8_t *b = inode_iobuf_get(fs);
+	*pooled = b != NULL;
+	if (b) {
+		*size = FILE_IO_CHUNK;
+		return b;
+	}
+	*size = (size_t)min64(div_up(skip + len) * BS, FILE_IO_CHUNK);
 	return bdev_alloc(*size);
+}
+
+static void bounce_put(struct sfs *fs, uint8_t *b, bool pooled)
+{
+	if (pooled)
+		inode_iobuf_put(fs, b);
+	else
+		bdev_free(b);
 }
 
 int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint64_t off,
@@ -90,7 +104,8 @@ int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint6
 	uint8_t *out = buf;
 	uint64_t pos = off, end = off + len;
 	size_t bbsz;
-	uint8_t *bb = bounce(off % BS, len, &bbsz);
+	bool pooled;
+	uint8_t *bb = bounce(fs, off % BS, len, &bbsz, &pooled);
 	if (!bb)
 		return -ENOMEM;
 	int r = 0;
@@ -119,7 +134,7 @@ int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint6
 		memcpy(out + (pos - off), bb + skip, n);
 		pos += n;
 	}
-	bdev_free(bb);
+	bounce_put(fs, bb, pooled);
 	*done = pos - off;
 	return *done ? 0 : r;
 }
@@ -144,7 +159,8 @@ static int write_seg(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint8_
 		if (r)
 			return r;
 		uint64_t se = min64(end, (lb + got) * BS);
-		memset(bb, 0, got * BS);
+		memset(bb, 0, skip); /* new block: zeros around the data */
+		memset(bb + skip + (se - *pos), 0, got * BS - skip - (se - *pos));
 		memcpy(bb + skip, data, se - *pos);
 		r = dev_write(fs, start, bb, got);
 		if (r == 0) {
@@ -167,7 +183,8 @@ static int write_seg(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint8_
 	uint64_t se = min64(end, (lb + nblk) * BS);
 	uint64_t phys = x.pblk + (lb - x.lblk);
 	if (x.flags & SFS_EXT_UNWRITTEN) {
-		memset(bb, 0, nblk * BS);
+		memset(bb, 0, skip);
+		memset(bb + skip + (se - *pos), 0, nblk * BS - skip - (se - *pos));
 		memcpy(bb + skip, data, se - *pos);
 		r = dev_write(fs, phys, bb, nblk);
 		if (r)
@@ -211,7 +228,8 @@ int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len
 	if (len > SFS_MAX_FILE_SIZE - off)
 		len = (size_t)(SFS_MAX_FILE_SIZE - off);
 	size_t bbsz;
-	uint8_t *bb = bounce(off % BS, len, &bbsz);
+	bool pooled;
+	uint8_t *bb = bounce(fs, off % BS, len, &bbsz, &pooled);
 	if (!bb)
 		return -ENOMEM;
 	const uint8_t *src = buf;
@@ -251,7 +269,7 @@ int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len
 		if (broken)
 			pos = tstart; /* nothing of this handle counts */
 	}
-	bdev_free(bb);
+	bounce_put(fs, bb, pooled);
 	*done = pos - off;
 	return *done ? 0 : err;
 }

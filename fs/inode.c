@@ -13,6 +13,7 @@
 #include "fs/alloc.h"
 #include "fs/bcache.h"
 #include "fs/extent.h"
+#include "fs/file.h"
 #include "fs/format.h"
 #include "fs/inode_priv.h"
 #include "fs/jnl.h"
@@ -22,6 +23,7 @@
 
 #define SUB		   "inode"
 #define DEFAULT_MAX_UNUSED 8192
+#define IOPOOL_COUNT	   8	/* file I/O at once without allocating (FUSE workers) */
 #define NBUCKETS	   4096 /* grows with the population (load factor 2) */
 
 struct icache {
@@ -32,7 +34,8 @@ struct icache {
 	struct sfs_inode *lru_head; /* most recently unused */
 	struct sfs_inode *lru_tail; /* oldest: evicted first */
 	unsigned nunused, max_unused;
-	uint64_t gen_next; /* generation numbers */
+	uint64_t gen_next;	  /* generation numbers */
+	struct bdev_pool *iopool; /* file I/O bounce buffers (inode_iobuf_get) */
 };
 
 uint64_t inode_res(uint64_t ino)
@@ -126,9 +129,18 @@ static void lru_add(struct icache *ic, struct sfs_inode *ip)
 	ic->nunused++;
 }
 
+static struct sfs_inode *inode_alloc_struct(void)
+{
+	struct sfs_inode *ip = calloc(1, sizeof(*ip));
+	if (ip)
+		pthread_mutex_init(&ip->rlock, NULL);
+	return ip;
+}
+
 static void inode_free_struct(struct sfs_inode *ip)
 {
 	inode_decoded_release(ip);
+	pthread_mutex_destroy(&ip->rlock);
 	free(ip);
 }
 
@@ -160,6 +172,13 @@ void inode_sfs_ops(struct sfs_ops *ops)
 	ops->setup = inode_setup;
 	ops->teardown = inode_teardown;
 	ops->reclaim = inode_reclaim;
+	ops->invalidate = inode_invalidate_res;
+}
+
+void inode_invalidate_res(struct sfs *fs, uint64_t res)
+{
+	if (LCL_RES_TYPE(res) == LCL_T_INODE)
+		inode_invalidate(fs, LCL_RES_NUM(res));
 }
 
 int inode_setup(struct sfs *fs)
@@ -177,8 +196,21 @@ int inode_setup(struct sfs *fs)
 	ic->max_unused = DEFAULT_MAX_UNUSED;
 	if (getrandom(&ic->gen_next, sizeof(ic->gen_next), 0) != sizeof(ic->gen_next))
 		ic->gen_next = (uint64_t)time(NULL) << 20;
+	if (bdev_pool_create(FILE_IO_CHUNK, IOPOOL_COUNT, &ic->iopool))
+		ic->iopool = NULL; /* the file code then allocates per call */
 	fs->icache = ic;
 	return 0;
+}
+
+void *inode_iobuf_get(struct sfs *fs)
+{
+	struct icache *ic = fs->icache;
+	return ic->iopool ? bdev_pool_tryget(ic->iopool) : NULL;
+}
+
+void inode_iobuf_put(struct sfs *fs, void *buf)
+{
+	bdev_pool_put(fs->icache->iopool, buf);
 }
 
 void inode_teardown(struct sfs *fs)
@@ -195,6 +227,8 @@ void inode_teardown(struct sfs *fs)
 			inode_free_struct(ip);
 		}
 	pthread_mutex_destroy(&ic->mu);
+	if (ic->iopool)
+		bdev_pool_destroy(ic->iopool);
 	free(ic->hash);
 	free(ic);
 	fs->icache = NULL;
@@ -213,20 +247,36 @@ static int inode_read(struct sfs *fs, uint64_t ino, struct sfs_inode *ip)
 		return r;
 	r = inode_decode(b->data, ino, ip);
 	bc_put(b);
+	/* A freed inode's block keeps its last image (nlink 0) until reused:
+	 * only the inode bitmap tells it from an orphan still in use. */
+	if (r == 0 && ip->nlink == 0 && alloc_is_inode(fs, ino) == 0) {
+		inode_decoded_release(ip);
+		return -ENOENT;
+	}
 	return r;
 }
 
 /* Replace the on-disk fields of ip by a fresh read (cache fields kept). */
 static int inode_reread(struct sfs *fs, struct sfs_inode *ip)
 {
+	struct icache *ic = fs->icache;
 	struct sfs_inode tmp;
-	int r = inode_read(fs, ip->ino, &tmp);
-	if (r)
-		return r;
-	inode_decoded_release(ip);
-	memcpy(ip, &tmp, offsetof(struct sfs_inode, refs));
-	ip->stale = false;
-	return 0;
+	int r = 0;
+	pthread_mutex_lock(&ip->rlock);
+	pthread_mutex_lock(&ic->mu);
+	bool stale = ip->stale;
+	pthread_mutex_unlock(&ic->mu);
+	if (stale)
+		r = inode_read(fs, ip->ino, &tmp);
+	if (stale && r == 0) {
+		inode_decoded_release(ip);
+		memcpy(ip, &tmp, offsetof(struct sfs_inode, refs));
+		pthread_mutex_lock(&ic->mu);
+		ip->stale = false;
+		pthread_mutex_unlock(&ic->mu);
+	}
+	pthread_mutex_unlock(&ip->rlock);
+	return r;
 }
 
 int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out)
@@ -255,12 +305,12 @@ int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out)
 	}
 	pthread_mutex_unlock(&ic->mu);
 
-	struct sfs_inode *nip = calloc(1, sizeof(*nip));
+	struct sfs_inode *nip = inode_alloc_struct();
 	if (!nip)
 		return -ENOMEM;
 	int r = inode_read(fs, ino, nip);
 	if (r) {
-		free(nip);
+		inode_free_struct(nip);
 		return r;
 	}
 	pthread_mutex_lock(&ic->mu);
@@ -343,7 +393,7 @@ int inode_create_at(struct sfs *fs, struct txn *t, uint64_t ino, uint32_t mode, 
 	struct icache *ic = fs->icache;
 	if (!type_valid(mode))
 		return -EINVAL;
-	struct sfs_inode *ip = calloc(1, sizeof(*ip));
+	struct sfs_inode *ip = inode_alloc_struct();
 	if (!ip)
 		return -ENOMEM;
 	struct buf *b;
@@ -354,7 +404,7 @@ int inode_create_at(struct sfs *fs, struct txn *t, uint64_t ino, uint32_t mode, 
 			bc_put(b);
 	}
 	if (r) {
-		free(ip);
+		inode_free_struct(ip);
 		return r;
 	}
 	ip->ino = ino;
@@ -444,7 +494,7 @@ void inode_invalidate(struct sfs *fs, uint64_t ino)
 
 int inode_revalidate(struct sfs *fs, struct sfs_inode *ip)
 {
-	return ip->stale ? inode_reread(fs, ip) : 0;
+	return inode_reread(fs, ip);
 }
 
 void inode_note_tid(struct sfs_inode *ip, uint64_t tid)

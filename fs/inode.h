@@ -60,14 +60,16 @@ struct sfs_inode {
 	bool stale;		    /* must be re-read before use (inode_invalidate) */
 	bool dying;		    /* last reference gone with nlink 0: being freed */
 	uint64_t sync_tid;	    /* last transaction that changed the inode */
+	pthread_mutex_t rlock;	    /* serialises re-reads after an invalidation */
 	struct sfs_inode *hnext;    /* hash chain */
 	struct sfs_inode *lru_prev; /* LRU of unreferenced inodes */
 	struct sfs_inode *lru_next;
 };
 
 /* The per-filesystem cache (fs->icache). inode_setup and inode_teardown are
- * the engine's ops.setup/ops.teardown hooks, inode_reclaim its ops.reclaim:
- * inode_sfs_ops() fills the three into a struct sfs_ops. The LRU of unused
+ * the engine's ops.setup/ops.teardown hooks, inode_reclaim its ops.reclaim,
+ * inode_invalidate_res its ops.invalidate: inode_sfs_ops() fills the four
+ * into a struct sfs_ops. The LRU of unused
  * inodes keeps at most max_unused (default 8192; inode_cache_bound). */
 struct icache;
 struct sfs_ops;
@@ -115,6 +117,10 @@ int inode_stat(struct sfs_inode *ip, struct stat *st);
 /* Cluster invalidation (DESIGN §3): the next inode_get/inode_revalidate of
  * ino re-reads its block. Called from the inode type's invalidate callout. */
 void inode_invalidate(struct sfs *fs, uint64_t ino);
+/* ops.invalidate of the engine (sfs.h) for inode resources: calls
+ * inode_invalidate for LCL_T_INODE resources, ignores the others. A part that
+ * installs its own ops.invalidate (FUSE) calls this one from it. */
+void inode_invalidate_res(struct sfs *fs, uint64_t res);
 /* Re-read ip's block if it was invalidated; caller holds PR or EX. */
 int inode_revalidate(struct sfs *fs, struct sfs_inode *ip);
 

@@ -21,4 +21,10 @@ static inline int inode_txn_close(struct txn *t, int r, int clean, uint64_t *tid
 	return r ? r : r2;
 }
 
+struct sfs;
+/* Pooled FILE_IO_CHUNK-byte aligned I/O buffers of the file code (kept in the
+ * inode cache); NULL when all are in use. Contents are garbage. */
+void *inode_iobuf_get(struct sfs *fs);
+void inode_iobuf_put(struct sfs *fs, void *buf);
+
 #endif

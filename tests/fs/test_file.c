@@ -30,6 +30,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	tfs_fsck(&T); /* no block leaked or used twice */
 	tfs_destroy(&T);
 }
 
@@ -265,6 +266,39 @@ START_TEST(copy_range)
 }
 END_TEST
 
+/* Running out of space: a short write, then -ENOSPC, nothing leaked. */
+START_TEST(enospc)
+{
+	uint64_t free0 = tfs_free_blocks(&T);
+	struct sfs_inode *ip = tfs_new(&T, S_IFREG | 0644);
+	uint8_t *buf = malloc(MiB);
+	memset(buf, 7, MiB);
+	uint64_t off = 0;
+	size_t done = MiB;
+	int r = 0;
+	while (done == MiB) {
+		r = file_write(T.fs, ip, buf, MiB, off, &done);
+		ck_assert_int_eq(r, 0);
+		off += done;
+		ck_assert_uint_lt(off, 512 * MiB);
+	}
+	ck_assert_uint_gt(off, 200 * MiB); /* most of the 256 MiB device */
+	r = file_write(T.fs, ip, buf, MiB, off, &done);
+	ck_assert_int_eq(r, -ENOSPC);
+	ck_assert_uint_eq(done, 0);
+	ck_assert_uint_eq(ip->size, off);
+	ck_assert_int_eq(file_fallocate(T.fs, ip, 0, off, MiB), -ENOSPC);
+	/* The data is all there. */
+	rd(ip, buf, MiB, off - MiB, MiB);
+	ck_assert(buf[0] == 7 && buf[MiB - 1] == 7);
+	ck_assert_int_eq(file_truncate(T.fs, ip, 0), 0);
+	ck_assert_uint_eq(ip->blocks, 0);
+	ck_assert_uint_eq(tfs_free_blocks(&T), free0 - 1);
+	free(buf);
+	inode_put(T.fs, ip);
+}
+END_TEST
+
 /* Random operations against an in-memory model of the contents. */
 #define MODEL_MAX (6 * MiB)
 
@@ -382,6 +416,7 @@ int main(void)
 	tcase_add_test(tc, extent_tree_overflow);
 	tcase_add_test(tc, fallocate_modes);
 	tcase_add_test(tc, copy_range);
+	tcase_add_test(tc, enospc);
 	tcase_add_test(tc, random_model);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);

@@ -4,6 +4,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,59 @@ START_TEST(lru_bound)
 }
 END_TEST
 
+/* Many threads getting, putting and invalidating a small set of inodes
+ * through a tiny LRU: every get returns the right inode with its fields. */
+static uint64_t conc_inos[16];
+
+static void *conc_worker(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+	for (int i = 0; i < 3000; i++) {
+		unsigned k = (unsigned)rand_r(&seed) % 16;
+		struct sfs_inode *ip;
+		int r = inode_get(T.fs, conc_inos[k], &ip);
+		if (r)
+			return (void *)(intptr_t)r;
+		if (ip->ino != conc_inos[k] || ip->uid != 1000 + k)
+			return (void *)(intptr_t)-1000;
+		if (rand_r(&seed) % 8 == 0)
+			inode_invalidate(T.fs, conc_inos[(k + 1) % 16]);
+		if (rand_r(&seed) % 4 == 0)
+			ck_assert_int_eq(inode_revalidate(T.fs, ip), 0);
+		inode_put(T.fs, ip);
+	}
+	return NULL;
+}
+
+START_TEST(concurrent_cache)
+{
+	for (unsigned k = 0; k < 16; k++) {
+		struct sfs_inode *ip = tfs_new(&T, S_IFREG | 0644);
+		struct txn *t;
+		ip->uid = 1000 + k;
+		ck_assert_int_eq(txn_begin(T.fs, inode_write_max_blocks(), &t), 0);
+		ck_assert_int_eq(inode_write(T.fs, t, ip), 0);
+		ck_assert_int_eq(txn_end(t, NULL), 0);
+		conc_inos[k] = ip->ino;
+		inode_put(T.fs, ip);
+	}
+	inode_cache_bound(T.fs, 4);
+	pthread_t th[6];
+	for (uintptr_t i = 0; i < 6; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, conc_worker, (void *)(i + 1)), 0);
+	for (int i = 0; i < 6; i++) {
+		void *ret;
+		pthread_join(th[i], &ret);
+		ck_assert_int_eq((int)(intptr_t)ret, 0);
+	}
+	unsigned long cached;
+	unsigned unused;
+	inode_cache_counts(T.fs, &cached, &unused);
+	ck_assert_uint_le(unused, 4);
+	ck_assert_uint_eq(cached, unused); /* nothing left referenced */
+}
+END_TEST
+
 START_TEST(free_at_last_put)
 {
 	uint64_t free0 = tfs_free_blocks(&T);
@@ -128,6 +182,21 @@ START_TEST(free_at_last_put)
 	uint64_t ino = ip->ino;
 	inode_put(T.fs, ip); /* the last close frees everything */
 	ck_assert_uint_eq(tfs_free_blocks(&T), free0);
+	ck_assert_int_eq(inode_get(T.fs, ino, &again), -ENOENT);
+	/* An inode that reached the disk, then was unlinked, checkpointed and
+	 * freed, is gone for good after a remount too. */
+	struct sfs_inode *old = tfs_new(&T, S_IFREG | 0644);
+	uint64_t oino = old->ino;
+	inode_put(T.fs, old);
+	tfs_umount(&T);
+	tfs_mount(&T);
+	ck_assert_int_eq(inode_get(T.fs, oino, &old), 0);
+	tfs_set_nlink(&T, old, 0);
+	ck_assert_int_eq(jnl_checkpoint_all(T.fs), 0);
+	inode_put(T.fs, old);
+	tfs_umount(&T);
+	tfs_mount(&T);
+	ck_assert_int_eq(inode_get(T.fs, oino, &old), -ENOENT);
 	ck_assert_int_eq(inode_get(T.fs, ino, &again), -ENOENT);
 	/* The number can be reused. */
 	struct sfs_inode *n = tfs_new(&T, S_IFREG | 0600);
@@ -250,6 +319,43 @@ START_TEST(corrupt_on_disk)
 }
 END_TEST
 
+/* A corrupt extent tree node met at run time: that file's operations fail
+ * with -EIO, nothing crashes, the rest keeps working. */
+START_TEST(corrupt_tree_node)
+{
+	struct sfs_inode *ip = tfs_new(&T, S_IFREG | 0644), *b;
+	static char buf[4096];
+	size_t done;
+	memset(buf, 3, sizeof(buf));
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(file_write(T.fs, ip, buf, 4096, (uint64_t)i * 8192, &done), 0);
+	ck_assert(ip->lflags & INODE_LF_EXT_TREE);
+	uint64_t ino = ip->ino, root = ip->fork.root;
+	inode_put(T.fs, ip);
+	tfs_umount(&T);
+	int fd = open(T.path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	char c;
+	ck_assert_int_eq(pread(fd, &c, 1, (off_t)(root * 4096 + 200)), 1);
+	c ^= 0x10;
+	ck_assert_int_eq(pwrite(fd, &c, 1, (off_t)(root * 4096 + 200)), 1);
+	close(fd);
+	tfs_mount(&T);
+	ck_assert_int_eq(inode_get(T.fs, ino, &ip), 0); /* the inode block is fine */
+	ck_assert_int_eq(file_read(T.fs, ip, buf, 100, 8192, &done), -EIO);
+	ck_assert_int_eq(file_write(T.fs, ip, buf, 100, 8192 + 4096, &done), -EIO);
+	ck_assert_int_eq(file_truncate(T.fs, ip, 0), -EIO);
+	uint64_t pos;
+	ck_assert_int_eq(file_seek_data_hole(T.fs, ip, 0, SEEK_HOLE, &pos), -EIO);
+	inode_put(T.fs, ip);
+	struct sfs_inode *other = tfs_new(&T, S_IFREG | 0644);
+	ck_assert_int_eq(file_write(T.fs, other, "ok", 2, 0, &done), 0);
+	ck_assert_int_eq(inode_get(T.fs, ino, &b), 0);
+	inode_put(T.fs, b);
+	inode_put(T.fs, other);
+}
+END_TEST
+
 int main(void)
 {
 	log_setup("test_inode_fs", 0, getenv("VERBOSE") ? LOG_DEBUG : LOG_ERROR);
@@ -258,10 +364,12 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, create_stat_cache);
 	tcase_add_test(tc, lru_bound);
+	tcase_add_test(tc, concurrent_cache);
 	tcase_add_test(tc, free_at_last_put);
 	tcase_add_test(tc, orphan_after_crash);
 	tcase_add_test(tc, symlinks);
 	tcase_add_test(tc, corrupt_on_disk);
+	tcase_add_test(tc, corrupt_tree_node);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
