@@ -19,49 +19,6 @@
 #include "fs/jnl_int.h"
 #include "fs/sfs.h"
 
-struct jtxn {
-	uint64_t tid;
-	unsigned handles;
-	unsigned reserved;
-	unsigned nbufs;
-	bool locked;
-	struct buf *bufs; /* via jnext */
-	uint64_t *revokes;
-	unsigned nrev, caprev;
-};
-
-struct txn {
-	struct sfs *fs;
-	struct jtxn *t;
-	unsigned max, added;
-	bool touched; /* txn_add was called */
-};
-
-struct jnl {
-	struct sfs *fs;
-	pthread_mutex_t *mu; /* the cache lock */
-	pthread_cond_t cv;   /* any state change */
-	pthread_cond_t kick; /* wakes the commit thread */
-	pthread_mutex_t ckpt_mu;
-	pthread_t thr;
-	bool thr_started, stop;
-	int aborted; /* 0 or the negative errno that aborted it */
-	unsigned commit_ms;
-
-	struct jtxn *running;
-	uint64_t committed;  /* highest committed tid */
-	uint64_t commit_req; /* highest tid someone waits for */
-
-	uint64_t ring_start, ring_len, jhdr_blkno;
-	uint64_t head, tail, tail_seq;
-	uint64_t ck_tid, ck_end; /* newest committed tid and the head after it */
-	struct sfs_jhdr hdr;
-	struct buf *ck_list; /* buffers with a snapshot to write home */
-	void (*commit_hook)(struct sfs *fs, uint64_t tid);
-
-	uint64_t n_commits, n_commit_blocks, n_ckpts, n_handles;
-};
-
 static struct jtxn *jtxn_new(uint64_t tid)
 {
 	struct jtxn *t = calloc(1, sizeof(*t));
@@ -89,7 +46,7 @@ bool jnl_aborted(struct sfs *fs)
 	return a;
 }
 
-static void abort_locked(struct jnl *j, int err, const char *what)
+void jnl_abort_locked(struct jnl *j, int err, const char *what)
 {
 	if (!j->aborted) {
 		j->aborted = err ? err : -EIO;
@@ -213,7 +170,7 @@ void txn_abort(struct txn *h)
 	struct jnl *j = h->fs->jnl;
 	pthread_mutex_lock(j->mu);
 	if (h->touched)
-		abort_locked(j, -EIO, "a handle failed half-way through its changes");
+		jnl_abort_locked(j, -EIO, "a handle failed half-way through its changes");
 	if (--h->t->handles == 0)
 		pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(j->mu);
@@ -231,7 +188,7 @@ void jnl_revoke_locked(struct sfs *fs, uint64_t blkno)
 		unsigned cap = t->caprev ? t->caprev * 2 : 64;
 		uint64_t *n = realloc(t->revokes, cap * sizeof(*n));
 		if (!n) {
-			abort_locked(j, -ENOMEM, "no memory for a revoke record");
+			jnl_abort_locked(j, -ENOMEM, "no memory for a revoke record");
 			return;
 		}
 		t->revokes = n;
@@ -259,203 +216,6 @@ int jnl_ring_write(struct bdev *dev, uint64_t ring_start, uint64_t ring_len, uin
 	return 0;
 }
 
-static int write_jhdr(struct jnl *j)
-{
-	uint8_t *blk = bdev_alloc(SFS_BLOCK_SIZE);
-	if (!blk)
-		return -ENOMEM;
-	sfs_jhdr_encode(&j->hdr, blk);
-	sfs_blk_seal(blk, j->fs->sb.uuid, SFS_BT_JHDR, j->jhdr_blkno, sfs_owner_slot(j->fs->slot));
-	int rc = bdev_write(j->fs->dev, j->jhdr_blkno * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE);
-	if (!rc)
-		rc = bdev_flush(j->fs->dev);
-	bdev_free(blk);
-	return rc;
-}
-
-/* ---- checkpoint ---- */
-
-struct ckw {
-	struct sfs *fs;
-	struct buf **v;
-	uint8_t **snaps;
-	size_t from, to; /* [from, to) of the sorted arrays */
-	int rc;
-};
-
-#define CKPT_RUN     64 /* blocks per write */
-#define CKPT_THREADS 4	/* writes in flight */
-
-/* Write snapshots [from, to) home, merging adjacent blocks into one write. */
-static void *ckw_run(void *arg)
-{
-	struct ckw *w = arg;
-	uint8_t *stage = NULL;
-	for (size_t i = w->from; i < w->to && !w->rc;) {
-		size_t k = 1;
-		while (i + k < w->to && k < CKPT_RUN && w->v[i + k]->blkno == w->v[i]->blkno + k)
-			k++;
-		const uint8_t *src = w->snaps[i];
-		if (k > 1) {
-			if (!stage)
-				stage = bdev_alloc(CKPT_RUN * SFS_BLOCK_SIZE);
-			if (!stage) {
-				w->rc = -ENOMEM;
-				break;
-			}
-			for (size_t m = 0; m < k; m++)
-				memcpy(stage + m * SFS_BLOCK_SIZE, w->snaps[i + m], SFS_BLOCK_SIZE);
-			src = stage;
-		}
-		w->rc = bdev_write(w->fs->dev, w->v[i]->blkno * SFS_BLOCK_SIZE, src,
-				   k * SFS_BLOCK_SIZE);
-		if (w->rc)
-			log_error("fs", "block %" PRIu64 ": checkpoint write failed: %s",
-				  w->v[i]->blkno, strerror(-w->rc));
-		i += k;
-	}
-	bdev_free(stage);
-	return NULL;
-}
-
-/* Write n sorted snapshots home, several writes in flight when there are many. */
-static int ckpt_write(struct sfs *fs, struct buf **v, uint8_t **snaps, size_t n)
-{
-	struct ckw w[CKPT_THREADS];
-	pthread_t th[CKPT_THREADS];
-	bool started[CKPT_THREADS] = {false};
-	size_t parts = n >= 256 ? CKPT_THREADS : 1;
-	for (size_t p = 0; p < parts; p++) {
-		w[p] = (struct ckw){fs, v, snaps, n * p / parts, n * (p + 1) / parts, 0};
-		if (p > 0 && pthread_create(&th[p], NULL, ckw_run, &w[p]) == 0)
-			started[p] = true;
-		else if (p > 0)
-			ckw_run(&w[p]);
-	}
-	ckw_run(&w[0]);
-	int rc = w[0].rc;
-	for (size_t p = 1; p < parts; p++) {
-		if (started[p])
-			pthread_join(th[p], NULL);
-		if (!rc)
-			rc = w[p].rc;
-	}
-	return rc;
-}
-
-static void ck_push(struct jnl *j, struct buf *b)
-{
-	b->ckprev = NULL;
-	b->cknext = j->ck_list;
-	if (b->cknext)
-		b->cknext->ckprev = b;
-	j->ck_list = b;
-}
-
-void jnl_ck_unlink_locked(struct sfs *fs, struct buf *b)
-{
-	struct jnl *j = fs->jnl;
-	if (b->ckprev)
-		b->ckprev->cknext = b->cknext;
-	else if (j && j->ck_list == b)
-		j->ck_list = b->cknext;
-	if (b->cknext)
-		b->cknext->ckprev = b->ckprev;
-	b->cknext = b->ckprev = NULL;
-}
-
-static int cmp_buf_blkno(const void *a, const void *b)
-{
-	const struct buf *x = *(struct buf *const *)a, *y = *(struct buf *const *)b;
-	return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
-}
-
-/* Write every committed snapshot home, flush, move the tail. Caller holds
- * ckpt_mu and not the cache lock. */
-static int checkpoint_locked(struct jnl *j)
-{
-	struct sfs *fs = j->fs;
-	pthread_mutex_lock(j->mu);
-	if (j->aborted) {
-		pthread_mutex_unlock(j->mu);
-		return -EIO;
-	}
-	uint64_t end = j->ck_end, seq = j->ck_tid + 1;
-	if (end == j->tail) {
-		pthread_mutex_unlock(j->mu);
-		return 0;
-	}
-	size_t n = 0;
-	for (struct buf *b = j->ck_list; b; b = b->cknext)
-		n++;
-	struct buf **v = malloc((n ? n : 1) * sizeof(*v));
-	uint8_t **snaps = malloc((n ? n : 1) * sizeof(*snaps));
-	if (!v || !snaps) {
-		free(v);
-		free(snaps);
-		pthread_mutex_unlock(j->mu);
-		return -ENOMEM;
-	}
-	size_t i = 0;
-	for (struct buf *b = j->ck_list; b; b = b->cknext)
-		v[i++] = b;
-	j->ck_list = NULL;
-	qsort(v, n, sizeof(*v), cmp_buf_blkno);
-	for (i = 0; i < n; i++) {
-		snaps[i] = v[i]->ck;
-		v[i]->ck = NULL;
-		v[i]->cknext = v[i]->ckprev = NULL;
-		v[i]->refs++; /* keep it while we write */
-	}
-	pthread_mutex_unlock(j->mu);
-
-	int rc = ckpt_write(fs, v, snaps, n);
-	if (!rc)
-		rc = bdev_flush(fs->dev);
-	if (!rc) {
-		j->hdr.tail = end % j->ring_len;
-		j->hdr.tail_seq = seq;
-		j->hdr.flags &= ~SFS_JH_CLEAN;
-		rc = write_jhdr(j);
-	}
-
-	pthread_mutex_lock(j->mu);
-	for (i = 0; i < n; i++) {
-		struct buf *b = v[i];
-		if (rc && !b->ck && !(b->flags & BUF_FORGOTTEN)) {
-			/* Put it back: it still has to go home. */
-			b->ck = snaps[i];
-			ck_push(j, b);
-		} else {
-			bdev_free(snaps[i]);
-		}
-		bc_unpin_locked(b);
-		bc_unref_locked(b); /* our temporary reference */
-	}
-	if (rc) {
-		abort_locked(j, rc, "checkpoint failed");
-	} else {
-		j->tail = end;
-		j->tail_seq = seq;
-		j->n_ckpts++;
-	}
-	pthread_cond_broadcast(&j->cv);
-	pthread_mutex_unlock(j->mu);
-	free(v);
-	free(snaps);
-	return rc;
-}
-
-void jnl_ckpt_lock(struct sfs *fs)
-{
-	pthread_mutex_lock(&fs->jnl->ckpt_mu);
-}
-
-void jnl_ckpt_unlock(struct sfs *fs)
-{
-	pthread_mutex_unlock(&fs->jnl->ckpt_mu);
-}
-
 /* ---- commit ---- */
 
 static void put_tags(uint8_t *blk, uint64_t seq, const uint64_t *tags, unsigned count)
@@ -480,7 +240,7 @@ static void commit_locked(struct jnl *j)
 		return;
 	struct jtxn *next = jtxn_new(t->tid + 1);
 	if (!next) {
-		abort_locked(j, -ENOMEM, "no memory for a transaction");
+		jnl_abort_locked(j, -ENOMEM, "no memory for a transaction");
 		return;
 	}
 
@@ -493,7 +253,7 @@ static void commit_locked(struct jnl *j)
 		free(bufs);
 		free(snaps);
 		jtxn_free(next);
-		abort_locked(j, -ENOMEM, "no memory to commit");
+		jnl_abort_locked(j, -ENOMEM, "no memory to commit");
 		return;
 	}
 	int err = 0;
@@ -539,7 +299,7 @@ static void commit_locked(struct jnl *j)
 			err = -ENOSPC;
 		} else if (j->ring_len - (head - j->tail) < total) {
 			pthread_mutex_lock(&j->ckpt_mu);
-			err = checkpoint_locked(j);
+			err = jnl_checkpoint_locked(j);
 			pthread_mutex_unlock(&j->ckpt_mu);
 			if (!err && j->ring_len - (head - j->tail) < total)
 				err = -ENOSPC;
@@ -610,7 +370,7 @@ static void commit_locked(struct jnl *j)
 			if (b->ck)
 				bdev_free(b->ck);
 			else
-				ck_push(j, b);
+				jnl_ck_push_locked(j, b);
 			b->ck = snaps[i];
 			b->ck_tid = t->tid;
 		}
@@ -627,7 +387,7 @@ static void commit_locked(struct jnl *j)
 		pthread_mutex_lock(j->mu);
 	}
 	if (err) {
-		abort_locked(j, err, "commit failed");
+		jnl_abort_locked(j, err, "commit failed");
 	} else {
 		if (n + nrev > 0) {
 			j->head = head + total;
@@ -674,7 +434,7 @@ static void *commit_thread(void *arg)
 		if (!j->aborted && !j->stop && j->head - j->tail > j->ring_len / 2) {
 			pthread_mutex_unlock(j->mu);
 			pthread_mutex_lock(&j->ckpt_mu);
-			checkpoint_locked(j);
+			jnl_checkpoint_locked(j);
 			pthread_mutex_unlock(&j->ckpt_mu);
 			pthread_mutex_lock(j->mu);
 		}
@@ -723,7 +483,7 @@ int jnl_checkpoint_all(struct sfs *fs)
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->jnl->ckpt_mu);
-	rc = checkpoint_locked(fs->jnl);
+	rc = jnl_checkpoint_locked(fs->jnl);
 	pthread_mutex_unlock(&fs->jnl->ckpt_mu);
 	return rc;
 }
@@ -754,7 +514,7 @@ int jnl_flush_res(struct sfs *fs, uint64_t res)
 		rc = jnl_wait(fs, tid);
 	if (!rc && ckpt) {
 		pthread_mutex_lock(&j->ckpt_mu);
-		rc = checkpoint_locked(j);
+		rc = jnl_checkpoint_locked(j);
 		pthread_mutex_unlock(&j->ckpt_mu);
 	}
 	return rc;
@@ -829,7 +589,7 @@ int jnl_start(struct sfs *fs, unsigned commit_ms)
 	pthread_cond_init(&j->kick, NULL);
 	pthread_mutex_init(&j->ckpt_mu, NULL);
 	fs->jnl = j;
-	rc = write_jhdr(j);
+	rc = jnl_write_hdr(j);
 	if (!rc) {
 		rc = -pthread_create(&j->thr, NULL, commit_thread, j);
 		j->thr_started = rc == 0;
@@ -853,7 +613,7 @@ int jnl_stop(struct sfs *fs, bool clean)
 		if (!rc) {
 			pthread_mutex_lock(&j->ckpt_mu);
 			j->hdr.flags |= SFS_JH_CLEAN;
-			rc = write_jhdr(j);
+			rc = jnl_write_hdr(j);
 			pthread_mutex_unlock(&j->ckpt_mu);
 		}
 	}
