@@ -340,3 +340,8 @@ unsigned dir_max_blocks_per_op(void)
 {
 	return btree_max_blocks();
 }
+
+unsigned dir_max_blocks(const struct sfs_inode *dir)
+{
+	return btree_max_blocks_depth(dir->fork.depth);
+}

@@ -67,7 +67,7 @@ static void env_done(struct env *e)
 static int ins(struct env *e, uint64_t hi, uint64_t lo, const void *v, size_t len)
 {
 	struct txn *t;
-	EQ(txn_begin(e->fs, btree_max_blocks(), &t), 0);
+	EQ(txn_begin(e->fs, btree_max_blocks_depth(e->fork.depth), &t), 0);
 	struct btree_key k = {hi, lo};
 	int rc = btree_insert(&e->bt, t, &k, v, len);
 	txn_end(t, NULL);
@@ -77,7 +77,7 @@ static int ins(struct env *e, uint64_t hi, uint64_t lo, const void *v, size_t le
 static int del(struct env *e, uint64_t hi, uint64_t lo)
 {
 	struct txn *t;
-	EQ(txn_begin(e->fs, btree_max_blocks(), &t), 0);
+	EQ(txn_begin(e->fs, btree_max_blocks_depth(e->fork.depth), &t), 0);
 	struct btree_key k = {hi, lo};
 	int rc = btree_delete(&e->bt, t, &k, NULL, 0, NULL);
 	txn_end(t, NULL);
@@ -87,7 +87,7 @@ static int del(struct env *e, uint64_t hi, uint64_t lo)
 static int upd(struct env *e, uint64_t hi, uint64_t lo, const void *v, size_t len)
 {
 	struct txn *t;
-	EQ(txn_begin(e->fs, btree_max_blocks(), &t), 0);
+	EQ(txn_begin(e->fs, btree_max_blocks_depth(e->fork.depth), &t), 0);
 	struct btree_key k = {hi, lo};
 	int rc = btree_update(&e->bt, t, &k, v, len);
 	txn_end(t, NULL);
@@ -277,7 +277,7 @@ static void random_run(unsigned ops, uint64_t keyspace, unsigned maxlen)
 START_TEST(test_random_small_values)
 {
 	seed_init("random_small_values");
-	random_run(60000, 20000, 24);
+	random_run(40000, 20000, 24);
 }
 END_TEST
 
@@ -286,7 +286,7 @@ START_TEST(test_random_big_values)
 	/* Values up to 512 bytes: few records per leaf, deep trees, many
 	 * splits, merges and redistributions. */
 	seed_init("random_big_values");
-	random_run(40000, 3000, BTREE_MAX_VAL);
+	random_run(30000, 3000, BTREE_MAX_VAL);
 }
 END_TEST
 

@@ -123,7 +123,7 @@ static void env_done(struct env *e)
 static struct txn *tb(struct env *e)
 {
 	struct txn *t;
-	EQ(txn_begin(e->fs, dir_max_blocks_per_op(), &t), 0);
+	EQ(txn_begin(e->fs, dir_max_blocks(&e->dir), &t), 0);
 	return t;
 }
 
@@ -639,7 +639,7 @@ static void measure(struct env *e, struct sfs_inode *dir, unsigned have, unsigne
 		    struct lat *out)
 {
 	char n[32];
-	enum { L = 20000, A = 4000 };
+	enum { L = 10000, A = 3000 };
 	struct sfs_inode keep = e->dir;
 	e->dir = *dir;
 	double t0 = now();
@@ -702,7 +702,7 @@ START_TEST(test_million_entries)
 	fill(&e, &big_dir, BIG);
 	EQ(big_dir.fork.nrecs, BIG);
 	struct lat small = {1e9, 1e9, 1e9}, big = {1e9, 1e9, 1e9};
-	for (unsigned r = 0; r < 4; r++) {
+	for (unsigned r = 0; r < 3; r++) {
 		measure(&e, &small_dir, SMALL, r, &small);
 		measure(&e, &big_dir, BIG, r, &big);
 	}
@@ -869,7 +869,7 @@ START_TEST(test_btree_real_engine)
 		size_t len = (size_t)(rnd() % (BTREE_MAX_VAL + 1));
 		bt_val(v, len, k, i);
 		struct txn *t;
-		EQ(txn_begin(e.fs, btree_max_blocks(), &t), 0);
+		EQ(txn_begin(e.fs, btree_max_blocks_depth(fork.depth), &t), 0);
 		int rc;
 		if (op < 5) {
 			rc = btree_insert(&bt, t, &key, v, len);
