@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -165,6 +166,7 @@ static void write_hdr(uint8_t *d, unsigned level, unsigned n, unsigned dstart)
 
 void bn_write_leaf(uint8_t *d, const struct bn_rec *r, unsigned n)
 {
+	assert(bn_recs_used(r, n) <= BN_CAP); /* callers split first */
 	unsigned end = SFS_BLOCK_SIZE;
 	for (unsigned i = 0; i < n; i++)
 		end -= r[i].len;
@@ -184,6 +186,7 @@ void bn_write_leaf(uint8_t *d, const struct bn_rec *r, unsigned n)
 
 void bn_write_int(uint8_t *d, unsigned level, const struct bn_rec *r, unsigned n)
 {
+	assert(n <= BN_INT_MAX && level > 0 && level < BTREE_MAX_DEPTH);
 	write_hdr(d, level, n, 0);
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *s = d + BN_HDR + i * BN_INT_SLOT;
