@@ -15,14 +15,21 @@ uint64_t btree_owner(uint64_t ino)
 	return LCL_RES(LCL_T_INODE, ino);
 }
 
+unsigned btree_max_blocks_depth(unsigned depth)
+{
+	/* Insert/update: the path, one new node per level plus a new root, got
+	 * in at most that many alloc calls. Delete: the path, one sibling per
+	 * level, at most one freed node per level. */
+	if (depth > BTREE_MAX_DEPTH)
+		depth = BTREE_MAX_DEPTH;
+	unsigned ins = depth + (depth + 1) * (1 + BTREE_ALLOC_CALL_BLOCKS);
+	unsigned del = 2 * depth + depth * BTREE_ALLOC_CALL_BLOCKS;
+	return ins > del ? ins : del;
+}
+
 unsigned btree_max_blocks(void)
 {
-	/* Insert: the path, one new node per level plus a new root, all
-	 * allocated in at most that many alloc calls. Delete: the path, one
-	 * sibling per level, one free per level. The larger one is the bound. */
-	unsigned ins = BTREE_MAX_DEPTH + (BTREE_MAX_DEPTH + 1) * (1 + BTREE_ALLOC_CALL_BLOCKS);
-	unsigned del = 2 * BTREE_MAX_DEPTH + BTREE_MAX_DEPTH * BTREE_ALLOC_CALL_BLOCKS;
-	return ins > del ? ins : del;
+	return btree_max_blocks_depth(BTREE_MAX_DEPTH);
 }
 
 void bt_path_release(struct bpath *p, unsigned from)

@@ -92,6 +92,9 @@ uint64_t btree_owner(uint64_t ino);
 /* Upper bound of blocks one insert, update or delete adds to a transaction,
  * the allocator's blocks included. */
 unsigned btree_max_blocks(void);
+/* The same for a tree of the given depth (fork.depth read under the lock
+ * that the change will run under): much tighter for the usual 1..4 levels. */
+unsigned btree_max_blocks_depth(unsigned depth);
 
 /* Exact lookup. Copies the value into val (at most cap bytes; the full length
  * goes to *len, which may exceed cap). -ENOENT when absent. val may be NULL

@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -63,25 +64,28 @@ int bn_check(const uint8_t *d, uint64_t blkno, int level, const struct bn_bound 
 				BAD("block %" PRIu64 ": child %u is block %" PRIu64, blkno, i, c);
 		}
 	}
-	/* Keys strictly increasing and inside [lo, hi). Interior key 0 is the
-	 * node's own lower end (stored as zero) and is skipped. */
-	unsigned first = lvl ? 1 : 0;
-	for (unsigned i = first; i < n; i++) {
-		struct btree_key k = bn_key(d, i);
-		if (i > first) {
-			struct btree_key p = bn_key(d, i - 1);
-			if (btree_key_cmp(&p, &k) >= 0)
-				BAD("block %" PRIu64 ": keys %u and %u out of order", blkno, i - 1,
-				    i);
-		}
-		if (b && b->has_lo) {
-			int c = btree_key_cmp(&k, &b->lo);
-			if (c < 0 || (lvl && c == 0))
-				BAD("block %" PRIu64 ": key %u below the parent's range", blkno, i);
-		}
-		if (b && b->has_hi && btree_key_cmp(&k, &b->hi) >= 0)
-			BAD("block %" PRIu64 ": key %u above the parent's range", blkno, i);
+	/* Keys strictly increasing, so only the first and the last one need
+	 * comparing with the range [lo, hi) the parent gives. Interior key 0 is
+	 * the node's own lower end (stored as zero) and is skipped. */
+	unsigned first = lvl ? 1 : 0, ss = lvl ? BN_INT_SLOT : BN_LEAF_SLOT;
+	if (first >= n)
+		return 0;
+	const uint8_t *sl = d + BN_HDR + first * ss;
+	struct btree_key fk = {le64_get(sl), le64_get(sl + 8)}, pk = fk;
+	for (unsigned i = first + 1; i < n; i++) {
+		sl += ss;
+		struct btree_key k = {le64_get(sl), le64_get(sl + 8)};
+		if (k.hi < pk.hi || (k.hi == pk.hi && k.lo <= pk.lo))
+			BAD("block %" PRIu64 ": keys %u and %u out of order", blkno, i - 1, i);
+		pk = k;
 	}
+	if (b && b->has_lo) {
+		int c = btree_key_cmp(&fk, &b->lo);
+		if (c < 0 || (lvl && c == 0))
+			BAD("block %" PRIu64 ": key %u below the parent's range", blkno, first);
+	}
+	if (b && b->has_hi && btree_key_cmp(&pk, &b->hi) >= 0)
+		BAD("block %" PRIu64 ": key %u above the parent's range", blkno, n - 1);
 	return 0;
 }
 
@@ -165,6 +169,7 @@ static void write_hdr(uint8_t *d, unsigned level, unsigned n, unsigned dstart)
 
 void bn_write_leaf(uint8_t *d, const struct bn_rec *r, unsigned n)
 {
+	assert(bn_recs_used(r, n) <= BN_CAP); /* callers split first */
 	unsigned end = SFS_BLOCK_SIZE;
 	for (unsigned i = 0; i < n; i++)
 		end -= r[i].len;
@@ -184,6 +189,7 @@ void bn_write_leaf(uint8_t *d, const struct bn_rec *r, unsigned n)
 
 void bn_write_int(uint8_t *d, unsigned level, const struct bn_rec *r, unsigned n)
 {
+	assert(n <= BN_INT_MAX && level > 0 && level < BTREE_MAX_DEPTH);
 	write_hdr(d, level, n, 0);
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *s = d + BN_HDR + i * BN_INT_SLOT;

@@ -100,6 +100,9 @@ int dir_destroy(struct sfs *fs, struct txn *t, struct sfs_inode *dir);
 
 /* txn_begin bound for one dir_add/dir_remove/dir_set (inode block excluded). */
 unsigned dir_max_blocks_per_op(void);
+/* A tighter bound for this directory as it is now (caller holds its lock
+ * from before txn_begin until the change is done). */
+unsigned dir_max_blocks(const struct sfs_inode *dir);
 
 /* ---- for fsck and tests ---- */
 

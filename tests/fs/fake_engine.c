@@ -36,6 +36,7 @@ struct fake {
 	uint8_t *used;
 	uint64_t nused;
 	long refs;
+	uint64_t reads;
 	unsigned long violations;
 	long fail_alloc;
 	unsigned max_txn;
@@ -91,6 +92,10 @@ void fake_sfs_free(struct sfs *sfs)
 	free(sfs);
 }
 
+uint64_t fake_reads(struct sfs *fs)
+{
+	return F(fs)->reads;
+}
 unsigned long fake_violations(struct sfs *fs)
 {
 	return F(fs)->violations;
@@ -148,6 +153,7 @@ int bc_read(struct sfs *sfs, uint64_t blkno, uint16_t type, uint64_t owner, stru
 	}
 	f->ref++;
 	fs->refs++;
+	fs->reads++;
 	*out = &f->b;
 	return 0;
 }

@@ -28,6 +28,8 @@ unsigned long fake_violations(struct sfs *fs);
 /* Blocks currently allocated, and buffers currently referenced. */
 uint64_t fake_blocks_used(struct sfs *fs);
 long fake_refs(struct sfs *fs);
+/* bc_read + bc_new calls so far (node visits). */
+uint64_t fake_reads(struct sfs *fs);
 /* Raw access to a block's bytes (corruption tests); NULL if never written. */
 uint8_t *fake_block(struct sfs *fs, uint64_t blkno);
 /* alloc_blocks fails with -ENOSPC after n more successful calls (-1: never). */
