@@ -133,8 +133,9 @@ int inode_reclaim(struct sfs *fs, uint64_t ino);
  * its handle itself). inode_fsync waits for the newest one. */
 void inode_note_tid(struct sfs_inode *ip, uint64_t tid);
 /* fsync (DESIGN §3): data written so far and the metadata reaching it are
- * durable when this returns (journal commit up to ip's newest transaction
- * and a device flush). Caller holds at least PR. */
+ * durable when this returns: the journal commits up to ip's newest
+ * transaction, whose commit flushes the device after the data writes that
+ * preceded it. Caller holds at least PR. */
 int inode_fsync(struct sfs *fs, struct sfs_inode *ip);
 
 /* Current time for timestamps. */
