@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/endian_le.h"
@@ -68,6 +69,13 @@ int cons_raft_errno(int rv)
 	default:
 		return -EIO;
 	}
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 bool cons_on_loop(const struct cons *c)
@@ -269,6 +277,17 @@ static void on_check(uv_check_t *h)
 	}
 	raft_leader(&c->raft, &lid, &laddr);
 	atomic_store(&c->is_leader, state == RAFT_LEADER);
+	if (state == RAFT_LEADER || (state == RAFT_FOLLOWER && lid != 0)) {
+		/* libraft resets election_timer_start when a follower hears from
+		 * the leader and when a leader confirms a majority of contacts. */
+		raft_time t = c->io.time(&c->io);
+		uint64_t age =
+		    t > c->raft.election_timer_start ? t - c->raft.election_timer_start : 0;
+		uint64_t now = mono_ms();
+		atomic_store(&c->contact_mono_ms, now > age ? now - age : 1);
+	} else {
+		atomic_store(&c->contact_mono_ms, 0);
+	}
 	atomic_store(&c->applied, raft_last_applied(&c->raft));
 	if (state != RAFT_LEADER)
 		atomic_store(&c->authoritative, false);
@@ -281,8 +300,9 @@ static void on_check(uv_check_t *h)
 		atomic_store(&c->leader_id, lid);
 		atomic_store(&c->term, c->seen_term);
 		atomic_store(&c->authoritative, false);
-		log_info(SUB, "term %llu leader %llu", (unsigned long long)c->seen_term,
-			 (unsigned long long)lid);
+		log_info(SUB, "member %llu: term %llu leader %llu state %d",
+			 (unsigned long long)c->id, (unsigned long long)c->seen_term,
+			 (unsigned long long)lid, state);
 		emit(c, CONS_EV_LEADER);
 	}
 	/* DESIGN §4: a new leader appends a barrier; its state is authoritative
@@ -482,7 +502,7 @@ int cons_open(uv_loop_t *loop, const struct cons_config *cfg, struct cons **out)
 	}
 	c->raft_inited = true;
 	raft_set_election_timeout(&c->raft,
-				  cfg->election_timeout_ms ? cfg->election_timeout_ms : 1000);
+				  cfg->election_timeout_ms ? cfg->election_timeout_ms : 500);
 	raft_set_heartbeat_timeout(&c->raft,
 				   cfg->heartbeat_timeout_ms ? cfg->heartbeat_timeout_ms : 100);
 	raft_set_snapshot_threshold(&c->raft,
@@ -579,6 +599,7 @@ void cons_close(struct cons *c, void (*cb)(void *data), void *data)
 	c->close_data = data;
 	atomic_store(&c->is_leader, false);
 	atomic_store(&c->authoritative, false);
+	atomic_store(&c->contact_mono_ms, 0);
 	cons_cancel_wreqs(c);
 	uv_close((uv_handle_t *)&c->check, handle_closed);
 	uv_close((uv_handle_t *)&c->async, handle_closed);
@@ -623,6 +644,14 @@ uint64_t cons_term(struct cons *c)
 uint64_t cons_applied(struct cons *c)
 {
 	return atomic_load(&c->applied);
+}
+
+uint64_t cons_contact_age_ms(struct cons *c)
+{
+	uint64_t t = atomic_load(&c->contact_mono_ms), now = mono_ms();
+	if (t == 0)
+		return UINT64_MAX;
+	return now > t ? now - t : 0;
 }
 
 uint64_t cons_id(const struct cons *c)

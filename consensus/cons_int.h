@@ -49,6 +49,8 @@ struct cons {
 	/* Values for [any] queries. */
 	_Atomic bool is_leader, authoritative;
 	_Atomic uint64_t leader_id, term, applied;
+	_Atomic uint64_t
+	    contact_mono_ms;  /* CLOCK_MONOTONIC ms of the last majority contact, 0 none */
 	pthread_mutex_t lock; /* guards leader_addr, voters, wq */
 	char leader_addr[CONS_ADDR_MAX];
 	uint64_t voters[256];

@@ -287,6 +287,59 @@ int cons_member_remove(struct cons *c, uint64_t id, cons_change_cb cb, void *dat
 	return chg_start(c, CHG_REMOVE, id, NULL, cb, data);
 }
 
+/* ---- hand-over ----------------------------------------------------------- */
+
+struct handover {
+	struct raft_transfer req;
+	struct cons *c;
+	void (*cb)(void *data, int status);
+	void *data;
+};
+
+static void handover_done(struct raft_transfer *req)
+{
+	struct handover *h = req->data;
+	struct cons *c = h->c;
+	raft_id lid;
+	const char *laddr;
+	int status = 0;
+
+	raft_leader(&c->raft, &lid, &laddr);
+	if (c->closing)
+		status = -ECANCELED;
+	else if (lid == 0 || lid == c->id)
+		status = -ETIMEDOUT;
+	else
+		log_info(SUB, "leadership handed over to member %llu", (unsigned long long)lid);
+	if (h->cb)
+		h->cb(h->data, status);
+	free(h);
+}
+
+int cons_handover(struct cons *c, void (*cb)(void *data, int status), void *data)
+{
+	struct handover *h;
+	int rv;
+
+	if (c->closing || !c->started)
+		return -ECANCELED;
+	if (raft_state(&c->raft) != RAFT_LEADER)
+		return -EREMOTE;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->c = c;
+	h->cb = cb;
+	h->data = data;
+	h->req.data = h;
+	rv = raft_transfer(&c->raft, &h->req, 0, handover_done);
+	if (rv) {
+		free(h);
+		return rv == RAFT_NOTFOUND ? -ENOENT : cons_raft_errno(rv);
+	}
+	return 0;
+}
+
 /* ---- ADM takeover on election ----------------------------------------- */
 
 static void takeover_done(void *data, int status, int64_t result)
