@@ -67,6 +67,13 @@ target_require() { # kind
 	if [ "$1" = sanfs ] && [ ! -x "$SANCTL" ]; then
 		_target_skip "sanctl not built at $SANCTL"
 	fi
+	if [ "$1" = sanfs ]; then
+		# Until the mkfs and mount commands land, sanfs targets skip.
+		local cmds
+		cmds=$("$SANCTL" --help 2>&1)
+		grep -qw mkfs <<<"$cmds" && grep -qw mount <<<"$cmds" ||
+			_target_skip "this sanctl has no mkfs/mount command yet"
+	fi
 	if [ "$1" = fuse2fs ] && ! command -v fuse2fs >/dev/null; then
 		_target_skip "needs fuse2fs"
 	fi
