@@ -109,6 +109,16 @@ void t_fail(const char *file, int line, const char *fmt, ...)
 	_exit(1);
 }
 
+void t_fail_cond(const char *file, int line, const char *cond, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	t_fail(file, line, "(%s) failed: %s", cond, msg);
+}
+
 void t_skip(const char *fmt, ...)
 {
 	char msg[512];

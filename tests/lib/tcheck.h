@@ -43,6 +43,8 @@ const char *t_root(void);
 
 void t_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
+void t_fail_cond(const char *file, int line, const char *cond, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5), noreturn));
 void t_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void t_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -87,7 +89,7 @@ void t_as_user_at(const char *file, int line, uid_t uid, gid_t gid, void (*fn)(v
 #define T_ASSERT(cond, ...)                                                                        \
 	do {                                                                                       \
 		if (!(cond))                                                                       \
-			t_fail(__FILE__, __LINE__, "(" #cond ") failed: " __VA_ARGS__);            \
+			t_fail_cond(__FILE__, __LINE__, #cond, __VA_ARGS__);                       \
 	} while (0)
 
 #define T_STREQ(a, b)                                                                              \
