@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # shellcheck shell=bash
 # target.sh: set up and tear down a filesystem to run tests or benchmarks on.
 #
