@@ -27,6 +27,7 @@
 #   TARGET_IMGDIR   where images go (default /var/tmp; must not be tmpfs for sanfs)
 #   TARGET_MKFS_OPTS, TARGET_MOUNT_OPTS   extra options for mkfs / mount (-o value)
 #   TARGET_DEV      use this existing block device instead of an image + loop
+#   TARGET_LOOP_DIO=1  loop device does direct I/O on its image (no host page cache)
 #
 # Missing root, /dev/fuse (sanfs, fuse2fs) or loop devices: exit 77 with a message.
 
@@ -85,7 +86,9 @@ target_loop_create() {
 	[ -n "${TARGET_DEV:-}" ] && return 0
 	TARGET_IMG=$(mktemp "$TARGET_IMGDIR/sanfs-test.XXXXXX.img")
 	truncate -s "$TARGET_SIZE" "$TARGET_IMG"
-	TARGET_DEV=$(losetup -f --show "$TARGET_IMG") || {
+	local dio=()
+	[ -n "${TARGET_LOOP_DIO:-}" ] && dio=(--direct-io=on)
+	TARGET_DEV=$(losetup -f --show "${dio[@]}" "$TARGET_IMG") || {
 		rm -f "$TARGET_IMG"
 		_target_skip "losetup failed"
 	}
