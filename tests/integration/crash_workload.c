@@ -42,6 +42,7 @@
 static const char *dir, *logpath;
 static int logfd, dirfd_, round_no;
 static volatile int stop;
+static int open_fds[THREADS][4]; /* unlinked files kept open */
 static double deadline;
 
 static uint64_t mix(uint64_t x)
@@ -218,6 +219,26 @@ static void *worker(void *arg)
 			if (fsync(dirfd_) < 0)
 				return quit("fsync dir", f->id);
 			logline("U %s\n", f->id);
+		} else if (op < 95) {
+			/* A file unlinked while open, still open at the crash: the
+			 * orphan list must reclaim it (fsck would see leaked blocks). */
+			char id[64];
+			snprintf(id, sizeof(id), "o_r%dt%ldn%ld", round_no, t, n);
+			snprintf(path, sizeof(path), "%s/%s", dir, id);
+			int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);
+			if (fd < 0)
+				return quit("create", id);
+			size_t len = 1 + mix(r) % (256 * 1024);
+			pattern(buf, len, id_hash(id), 0);
+			if (write_all(fd, buf, len, 0) || fsync(fd) < 0)
+				return quit("write", id);
+			logline("u %s\n", id);
+			if (unlink(path) < 0 || fsync(dirfd_) < 0)
+				return quit("unlink", id);
+			logline("U %s\n", id);
+			if (open_fds[t % THREADS][n % 4] > 0)
+				close(open_fds[t % THREADS][n % 4]);
+			open_fds[t % THREADS][n % 4] = fd;
 		} else {
 			char id[64];
 			snprintf(id, sizeof(id), "r%dt%ldn%ld", round_no, t, n);

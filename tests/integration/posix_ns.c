@@ -566,6 +566,47 @@ static void t_unlink_open(void)
 	T_OK(close(dfd));
 }
 
+/* Inodes leave the kernel's caches (FUSE forget) and come back by lookup;
+ * an open unlinked file survives its forget-less eviction pressure. */
+static void t_forget(void)
+{
+	enum { N = 2000 };
+	char name[32], buf[16];
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		t_write_file(name, name, strlen(name), 0644);
+	}
+	T_OK(mkdir("d", 0755));
+	T_OK(link("f7", "d/hard"));
+	int fd = T_OK(open("f0", O_RDWR));
+	T_OK(unlink("f0"));
+	ino_t ino7 = lst("f7").st_ino;
+	/* Drop dentries and inodes: the kernel sends FORGET for all unused ones. */
+	sync();
+	int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
+	if (dc < 0)
+		t_skip("cannot open /proc/sys/vm/drop_caches: %s", strerror(errno));
+	T_EQ(write(dc, "2", 1), 1);
+	close(dc);
+	for (int i = 1; i < N; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		T_EQ(t_read_file(name, buf, sizeof(buf)), strlen(name));
+		T_MEMEQ(buf, name, strlen(name));
+	}
+	T_EQ(lst("f7").st_ino, ino7);
+	T_EQ(lst("d/hard").st_ino, ino7);
+	T_EQ(lst("f7").st_nlink, 2);
+	T_EQ(pread(fd, buf, 2, 0), 2);
+	T_MEMEQ(buf, "f0", 2);
+	T_EQ(pwrite(fd, "xyz", 3, 100), 3);
+	struct stat st;
+	T_OK(fstat(fd, &st));
+	T_EQ(st.st_nlink, 0);
+	T_EQ(st.st_size, 103);
+	T_OK(close(fd));
+	T_ERR(lstat("f0", &st), ENOENT);
+}
+
 static const struct t_case cases[] = {
     {"create_open", t_create_open, 0},
     {"mkdir_rmdir", t_mkdir_rmdir, 0},
@@ -578,6 +619,7 @@ static const struct t_case cases[] = {
     {"rename", t_rename, 0},
     {"rename_flags", t_rename_flags, 0},
     {"unlink_open", t_unlink_open, 0},
+    {"forget", t_forget, 0},
     {NULL, NULL, 0},
 };
 
