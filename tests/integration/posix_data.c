@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define MiB (1024ll * 1024)
@@ -444,6 +445,66 @@ static void t_large_file(void)
 	T_OK(close(fd));
 }
 
+static void t_enospc(void)
+{
+	/* Fill the filesystem: writes fail with ENOSPC (never corrupt or hang),
+	 * then removing the filler gives the space back and writes work again. */
+	struct statvfs sv;
+	T_OK(statvfs(".", &sv));
+	unsigned long long avail = (unsigned long long)sv.f_bavail * sv.f_frsize;
+	if (avail > 64ull << 30)
+		t_skip("%llu GiB free: too big to fill", avail >> 30);
+	int fd = T_OK(open("filler", O_RDWR | O_CREAT, 0644));
+	T_ERR(fallocate(fd, 0, 0, (off_t)(avail + (1ull << 30))), ENOSPC);
+	T_OK(ftruncate(fd, 0));
+	/* Leave 8 MiB, then write 64 MiB into it. */
+	T_OK(fallocate(fd, 0, 0, (off_t)(avail - (8ull << 20))));
+	int w = T_OK(open("more", O_WRONLY | O_CREAT, 0644));
+	char *buf = xmalloc(MiB);
+	t_fill(buf, MiB, 31);
+	ssize_t n = 0;
+	long long written = 0;
+	for (int i = 0; i < 64; i++) {
+		n = write(w, buf, MiB);
+		if (n < 0)
+			break;
+		written += n;
+		if (n < MiB) {
+			n = write(w, buf, MiB);
+			break;
+		}
+	}
+	T_ASSERT(n < 0 && errno == ENOSPC, "writing 64 MiB into 8 MiB: %lld written, last %zd %s",
+		 written, n, strerror(errno));
+	t_note("%lld MiB written before ENOSPC", written >> 20);
+	int f2 = open("newfile", O_WRONLY | O_CREAT, 0644);
+	if (f2 >= 0)
+		close(f2);
+	else
+		T_ASSERT(errno == ENOSPC, "create on a full fs: %s", strerror(errno));
+	T_OK(close(w));
+	T_OK(close(fd));
+	T_OK(unlink("filler"));
+	T_OK(unlink("more"));
+	sync();
+	for (int i = 0; i < 50; i++) {
+		T_OK(statvfs(".", &sv));
+		if ((unsigned long long)sv.f_bavail * sv.f_frsize > avail / 2)
+			break;
+		usleep(100000);
+	}
+	w = T_OK(open("after", O_WRONLY | O_CREAT, 0644));
+	for (int i = 0; i < 16; i++)
+		T_EQ(write(w, buf, MiB), MiB);
+	T_OK(fsync(w));
+	T_OK(close(w));
+	char *got = xmalloc(16 * MiB);
+	T_EQ(t_read_file("after", got, 16 * MiB), 16 * MiB);
+	T_MEMEQ(got + 15 * MiB, buf, MiB);
+	free(buf);
+	free(got);
+}
+
 static const struct t_case cases[] = {
     {"rw", t_rw, 0},
     {"truncate", t_truncate, 0},
@@ -453,6 +514,7 @@ static const struct t_case cases[] = {
     {"sync", t_sync, 0},
     {"mmap", t_mmap, 0},
     {"large_file", t_large_file, 0},
+    {"enospc", t_enospc, 0},
     {NULL, NULL, 0},
 };
 
