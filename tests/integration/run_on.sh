@@ -14,7 +14,11 @@ kind=$1
 prog=$2
 shift 2
 target_setup "$kind"
-"$prog" "$TARGET_MNT" "$@"
+# In the background so that a TERM (meson's timeout) runs the teardown at once.
+"$prog" "$TARGET_MNT" "$@" &
+child=$!
+trap 'kill -TERM $child 2>/dev/null; sleep 0.5; kill -9 $child 2>/dev/null; exit 130' INT TERM
+wait $child
 rc=$?
 # A target that cannot be unmounted cleanly is a failure of the run.
 if ! target_umount; then

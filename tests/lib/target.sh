@@ -139,10 +139,10 @@ target_umount() {
 	local rc=0
 	case $TARGET_KIND in
 	sanfs)
-		"$SANCTL" umount "$TARGET_MNT" || rc=$?
+		timeout 120 "$SANCTL" umount "$TARGET_MNT" || rc=$?
 		;;
 	fuse2fs)
-		fusermount3 -u "$TARGET_MNT" || rc=$?
+		timeout 120 fusermount3 -u "$TARGET_MNT" || rc=$?
 		;;
 	*)
 		umount "$TARGET_MNT" || rc=$?

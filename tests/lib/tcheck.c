@@ -262,6 +262,18 @@ static bool selected(int argc, char **argv, const char *name)
 	return false;
 }
 
+static volatile pid_t case_pid;
+
+/* The runner is told to stop: take the running case (its own process group)
+ * down with it, so nothing keeps the filesystem busy. */
+static void on_term(int sig)
+{
+	if (case_pid > 0)
+		kill(-case_pid, SIGKILL);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -299,6 +311,8 @@ int t_main(int argc, char **argv, const struct t_case *cases)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	umask(022);
 
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
 	unsigned def_timeout = 120;
 	if (getenv("T_TIMEOUT"))
 		def_timeout = (unsigned)atoi(getenv("T_TIMEOUT"));
@@ -327,6 +341,8 @@ int t_main(int argc, char **argv, const struct t_case *cases)
 		}
 		if (pid == 0) {
 			cur_case = c->name;
+			signal(SIGTERM, SIG_DFL);
+			signal(SIGINT, SIG_DFL);
 			setpgid(0, 0);
 			signal(SIGALRM, on_alarm);
 			alarm(c->timeout ? c->timeout : def_timeout);
@@ -337,9 +353,12 @@ int t_main(int argc, char **argv, const struct t_case *cases)
 			fflush(stderr);
 			_exit(0);
 		}
+		setpgid(pid, pid); /* also here: no window before the child's own call */
+		case_pid = pid;
 		int st;
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
 		}
+		case_pid = 0;
 		/* Kill helpers the case left running in its process group. */
 		kill(-pid, SIGKILL);
 		double dt = t_now() - t0;
