@@ -113,7 +113,15 @@ target_format() {
 
 # Pid of the sanfsd serving TARGET_MNT (empty if none).
 target_daemon_pid() {
-	target_fuse_daemon_pids | head -n1
+	local p
+	p=$(target_fuse_daemon_pids | head -n1)
+	if [ -z "$p" ] && [ "$TARGET_KIND" = sanfs ]; then
+		# The local daemon's pid file (node/local.c): /run/sanfs/fuse-MAJ:MIN.pid
+		local dev
+		dev=$(stat -c '%Hd:%Ld' "$TARGET_MNT" 2>/dev/null)
+		[ -n "$dev" ] && p=$(cat "/run/sanfs/fuse-$dev.pid" 2>/dev/null)
+	fi
+	echo "$p"
 }
 
 target_mount() {
