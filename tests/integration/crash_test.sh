@@ -14,7 +14,7 @@
 # a clean unmount, which validates the workload and its checker only.
 #
 # Environment: CRASH_ROUNDS (default 40), CRASH_BUDGET seconds for the rounds
-# (default 150; the test stops starting rounds after it), CRASH_MIN_ROUNDS
+# (default 160; the test stops starting rounds after it), CRASH_MIN_ROUNDS
 # (default 5; fewer completed rounds is a failure), RANDOM_SEED (for the kill
 # delays; printed).
 set -u
@@ -28,7 +28,7 @@ fi
 workload=$1
 kind=${2:-sanfs}
 rounds=${CRASH_ROUNDS:-40}
-budget=${CRASH_BUDGET:-150}
+budget=${CRASH_BUDGET:-160}
 min_rounds=${CRASH_MIN_ROUNDS:-5}
 seed=${RANDOM_SEED:-$$}
 RANDOM=$seed
@@ -48,6 +48,10 @@ fail() {
 	echo "crash_test: FAIL round $round: $*" >&2
 	exit 1
 }
+
+now() { date +%s.%N; }
+trace() { [ -n "${CRASH_TRACE:-}" ] && echo "  trace $(date +%T.%N | cut -c1-12) $*"; }
+dt() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.1f", b-a}'; }
 
 fsck_clean() {
 	local out rc
@@ -70,26 +74,33 @@ total_lines=0
 while [ "$round" -lt "$rounds" ] && [ $((SECONDS - start)) -lt "$budget" ]; do
 	round=$((round + 1))
 	before=$(wc -l <"$log")
+	if [ "$kind" = sanfs ]; then
+		dpid=$(target_daemon_pid)
+		[ -n "$dpid" ] || fail "no sanfsd serves $TARGET_MNT"
+	fi
 	"$workload" run "$TARGET_MNT/w" "$log" "$round" 60 2>/dev/null &
 	wpid=$!
 	# A random moment between 0.2 and 2.5 s into the workload.
 	ms=$((200 + RANDOM % 2300))
 	delay=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
 	sleep "$delay"
+	tk=$(now)
 	if [ "$kind" = sanfs ]; then
-		dpid=$(target_daemon_pid)
-		[ -n "$dpid" ] || fail "no sanfsd serves $TARGET_MNT"
 		kill -9 "$dpid"
+		trace "killed sanfsd $dpid"
 		kill -9 "$wpid" 2>/dev/null
 		wait "$wpid" 2>/dev/null
 		wpid=
+		trace "workload reaped"
 		# The FUSE connection is dead: detach it.
 		fusermount3 -u -z "$TARGET_MNT" 2>/dev/null || umount -l "$TARGET_MNT" 2>/dev/null
+		trace "mount detached"
 		for _ in $(seq 1 50); do
 			kill -0 "$dpid" 2>/dev/null || break
 			sleep 0.1
 		done
 		kill -0 "$dpid" 2>/dev/null && fail "sanfsd $dpid survived kill -9"
+		trace "sanfsd gone"
 	else
 		kill -9 "$wpid" 2>/dev/null
 		wait "$wpid" 2>/dev/null
@@ -98,7 +109,9 @@ while [ "$round" -lt "$rounds" ] && [ $((SECONDS - start)) -lt "$budget" ]; do
 	fi
 	after=$(wc -l <"$log")
 	# Remount: the sanfs mount replays the journal.
+	t0=$(now)
 	target_mount || fail "mount after the crash failed"
+	t1=$(now)
 	"$workload" check "$TARGET_MNT/w" "$log" >/tmp/crash_check.$$ 2>&1
 	rc=$?
 	if [ $rc != 0 ]; then
@@ -108,11 +121,16 @@ while [ "$round" -lt "$rounds" ] && [ $((SECONDS - start)) -lt "$budget" ]; do
 	fi
 	summary=$(tail -n1 /tmp/crash_check.$$)
 	rm -f /tmp/crash_check.$$
+	t2=$(now)
 	target_umount || fail "clean unmount after the check failed"
+	t3=$(now)
 	fsck_clean
+	t4=$(now)
 	target_mount || fail "mount after fsck failed"
+	t5=$(now)
 	total_lines=$after
 	echo "round $round: killed after ${delay}s, $((after - before)) acknowledged ops; $summary"
+	echo "  seconds: kill+cleanup $(dt "$tk" "$t0"), replay mount $(dt "$t0" "$t1"), check $(dt "$t1" "$t2"), umount $(dt "$t2" "$t3"), fsck $(dt "$t3" "$t4"), mount $(dt "$t4" "$t5")"
 done
 if [ "$round" -lt "$min_rounds" ]; then
 	echo "crash_test: FAIL only $round rounds completed (need $min_rounds)" >&2

@@ -174,19 +174,15 @@ target_umount() {
 # Pids of the FUSE daemon (sanfsd or fuse2fs) that has TARGET_DEV open.
 target_fuse_daemon_pids() {
 	[ -n "${TARGET_DEV:-}" ] || return 0
-	local p f
-	for p in /proc/[0-9]*; do
-		case $(cat "$p/comm" 2>/dev/null) in
-		sanfsd | fuse2fs) ;;
-		*) continue ;;
+	local f p comm
+	for f in $(find /proc/[0-9]*/fd -maxdepth 1 -lname "$TARGET_DEV" 2>/dev/null); do
+		p=${f%/fd/*}
+		comm=
+		read -r comm <"$p/comm" 2>/dev/null
+		case $comm in
+		sanfsd | fuse2fs) echo "${p#/proc/}" ;;
 		esac
-		for f in "$p"/fd/*; do
-			if [ "$(readlink "$f" 2>/dev/null)" = "$TARGET_DEV" ]; then
-				echo "${p#/proc/}"
-				break
-			fi
-		done
-	done
+	done | sort -u
 }
 
 target_remount() {
