@@ -1,0 +1,285 @@
+/* Permission checks as a non-root user (issue 2: EACCES and EPERM with
+ * permission checks on): mode bits on open/create/search, the sticky bit,
+ * chmod/chown/utimes/xattrs of files not owned, setuid clearing on write, and
+ * POSIX ACLs enforced (named user entries, the mask, default ACLs). The root
+ * part of each case prepares files, then t_as_user() runs the checks as uid
+ * 65534 (nobody) or 65533. Usage: posix_perm DIR [CASE...]. */
+#include "tcheck.h"
+
+#include <acl/libacl.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/acl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#define NOBODY T_NOBODY
+#define OTHER  T_UID2
+
+static struct stat lst(const char *p)
+{
+	struct stat st;
+	if (lstat(p, &st) < 0)
+		t_fail(__FILE__, __LINE__, "lstat %s: %s", p, strerror(errno));
+	return st;
+}
+
+static void set_acl(const char *path, acl_type_t type, const char *text)
+{
+	acl_t a = acl_from_text(text);
+	T_ASSERT(a != NULL, "acl_from_text %s", text);
+	if (acl_set_file(path, type, a) < 0)
+		t_fail(__FILE__, __LINE__, "acl_set_file %s %s: %s", path, text, strerror(errno));
+	acl_free(a);
+}
+
+/* The case directory is 0755 root: let the users in. */
+static void open_case_dir(void)
+{
+	T_OK(chmod(".", 0777));
+}
+
+static void as_nobody_mode(void *arg)
+{
+	(void)arg;
+	/* Mode bits on open. */
+	T_ERR(open("secret", O_RDONLY), EACCES);
+	T_ERR(open("readonly", O_WRONLY), EACCES);
+	T_ERR(open("readonly", O_RDWR), EACCES);
+	T_ERR(open("readonly", O_WRONLY | O_TRUNC), EACCES);
+	int fd = T_OK(open("readonly", O_RDONLY));
+	T_OK(close(fd));
+	T_ERR(truncate("readonly", 0), EACCES);
+	T_ERR(access("readonly", W_OK), EACCES);
+	T_OK(access("readonly", R_OK));
+	T_ERR(access("secret", R_OK), EACCES);
+	/* Creating, removing and renaming in a directory not writable. */
+	T_ERR(open("closed/new", O_WRONLY | O_CREAT, 0644), EACCES);
+	T_ERR(mkdir("closed/newdir", 0755), EACCES);
+	T_ERR(symlink("x", "closed/newlink"), EACCES);
+	T_ERR(mknod("closed/fifo", S_IFIFO | 0644, 0), EACCES);
+	T_ERR(unlink("closed/file"), EACCES);
+	T_ERR(rename("closed/file", "moved"), EACCES);
+	T_ERR(link("mine", "closed/hard"), EACCES); /* own file: protected_hardlinks allows */
+	T_ERR(rmdir("closed/sub"), EACCES);
+	/* ...but a file in it that is writable can be written. */
+	fd = T_OK(open("closed/file", O_WRONLY));
+	T_OK(close(fd));
+	/* Search permission. */
+	struct stat st;
+	T_ERR(stat("nosearch/file", &st), EACCES);
+	T_ERR(open("nosearch/file", O_RDONLY), EACCES);
+	T_ERR(open("noread", O_RDONLY | O_DIRECTORY), EACCES);
+	T_OK(stat("noread/file", &st)); /* x without r: lookup works */
+	/* Ownership changes. */
+	T_ERR(chmod("readonly", 0777), EPERM);
+	T_ERR(chown("readonly", NOBODY, NOBODY), EPERM);
+	T_ERR(chown("mine", 0, (gid_t)-1), EPERM);
+	T_ERR(chown("mine", (uid_t)-1, 0), EPERM); /* not a member of group 0 */
+	T_OK(chown("mine", NOBODY, NOBODY));	   /* no-op chown to oneself */
+	T_OK(chmod("mine", 0600));
+	/* Explicit times need ownership; "now" needs write permission. */
+	struct timespec ts[2] = {{1000, 0}, {2000, 0}};
+	T_ERR(utimensat(AT_FDCWD, "writable", ts, 0), EPERM);
+	T_OK(utimensat(AT_FDCWD, "writable", NULL, 0));
+	T_ERR(utimensat(AT_FDCWD, "readonly", NULL, 0), EACCES);
+	T_OK(utimensat(AT_FDCWD, "mine", ts, 0));
+	/* Extended attributes: user. needs write permission, trusted. needs
+	 * CAP_SYS_ADMIN (hidden otherwise). */
+	T_ERR(setxattr("readonly", "user.x", "x", 1, 0), EACCES);
+	T_OK(setxattr("writable", "user.x", "x", 1, 0));
+	T_ERR(setxattr("mine", "trusted.x", "x", 1, 0), EPERM);
+	char buf[64];
+	T_ERR(getxattr("readonly", "trusted.hidden", buf, sizeof(buf)), ENODATA);
+	T_ERR(getxattr("secret", "user.u", buf, sizeof(buf)), EACCES);
+	/* ACL changes on a file not owned. */
+	T_ERR(setxattr("readonly", "system.posix_acl_access", "", 0, 0), EPERM);
+}
+
+static void t_mode_bits(void)
+{
+	open_case_dir();
+	t_write_file("secret", "s", 1, 0600);
+	T_OK(setxattr("secret", "user.u", "u", 1, 0));
+	t_write_file("readonly", "r", 1, 0644);
+	T_OK(setxattr("readonly", "trusted.hidden", "h", 1, 0));
+	t_write_file("writable", "w", 1, 0666);
+	T_OK(chmod("writable", 0666));
+	t_write_file("mine", "m", 1, 0644);
+	T_OK(chown("mine", NOBODY, NOBODY));
+	T_OK(mkdir("closed", 0755));
+	t_write_file("closed/file", "c", 1, 0666);
+	T_OK(chmod("closed/file", 0666));
+	T_OK(mkdir("closed/sub", 0));
+	T_OK(chmod("closed/sub", 0777));
+	T_OK(mkdir("nosearch", 0766));
+	t_write_file("nosearch/file", "n", 1, 0666);
+	T_OK(mkdir("noread", 0711));
+	t_write_file("noread/file", "n", 1, 0666);
+	t_as_user(NOBODY, NOBODY, as_nobody_mode, NULL);
+	/* Nothing changed. */
+	T_EQ(lst("readonly").st_mode & 07777, 0644);
+	T_EQ(lst("readonly").st_uid, 0);
+	T_EQ(lst("writable").st_mtim.tv_sec > 2000, 1);
+	T_EQ(lst("closed/file").st_nlink, 1);
+	T_EQ(lst("mine").st_mode & 07777, 0600);
+}
+
+static void as_nobody_sticky(void *arg)
+{
+	(void)arg;
+	T_ERR(unlink("sticky/others"), EPERM);
+	T_ERR(rename("sticky/others", "sticky/renamed"), EPERM);
+	T_ERR(rmdir("sticky/othersdir"), EPERM);
+	T_OK(unlink("sticky/own"));
+	/* Without the sticky bit the same is allowed. */
+	T_OK(unlink("open/others"));
+}
+
+static void t_sticky(void)
+{
+	open_case_dir();
+	T_OK(mkdir("sticky", 0));
+	T_OK(chmod("sticky", 01777));
+	T_OK(mkdir("open", 0));
+	T_OK(chmod("open", 0777));
+	t_write_file("sticky/others", "o", 1, 0666);
+	T_OK(chmod("sticky/others", 0666));
+	T_OK(chown("sticky/others", OTHER, OTHER));
+	T_OK(mkdir("sticky/othersdir", 0777));
+	T_OK(chown("sticky/othersdir", OTHER, OTHER));
+	t_write_file("sticky/own", "o", 1, 0644);
+	T_OK(chown("sticky/own", NOBODY, NOBODY));
+	t_write_file("open/others", "o", 1, 0644);
+	T_OK(chown("open/others", OTHER, OTHER));
+	t_as_user(NOBODY, NOBODY, as_nobody_sticky, NULL);
+	struct stat st;
+	T_OK(lstat("sticky/others", &st));
+	T_ERR(lstat("sticky/own", &st), ENOENT);
+}
+
+static void as_nobody_write_suid(void *arg)
+{
+	(void)arg;
+	int fd = T_OK(open("suid", O_WRONLY));
+	T_EQ(write(fd, "x", 1), 1);
+	T_OK(close(fd));
+	/* setgid cleared on chmod of one's own file whose group one is not in. */
+	T_OK(chmod("ownfile", 02755));
+	T_EQ(lst("ownfile").st_mode & 07777, 0755);
+	/* New files take the user's ids; in a setgid dir they take its group. */
+	int f = T_OK(open("new", O_WRONLY | O_CREAT, 0644));
+	T_OK(close(f));
+	T_EQ(lst("new").st_uid, NOBODY);
+	T_EQ(lst("new").st_gid, NOBODY);
+	f = T_OK(open("sgid/new", O_WRONLY | O_CREAT, 0644));
+	T_OK(close(f));
+	T_EQ(lst("sgid/new").st_gid, 4242);
+	T_OK(mkdir("sgid/newdir", 0755));
+	T_EQ(lst("sgid/newdir").st_gid, 4242);
+	T_ASSERT(lst("sgid/newdir").st_mode & S_ISGID, "setgid inherited by subdirectory");
+}
+
+static void t_suid_sgid(void)
+{
+	open_case_dir();
+	t_write_file("suid", "s", 1, 0666);
+	T_OK(chmod("suid", 0666));
+	T_OK(chmod("suid", 04777));
+	t_write_file("ownfile", "o", 1, 0644);
+	T_OK(chown("ownfile", NOBODY, 0));
+	T_OK(mkdir("sgid", 0777));
+	T_OK(chown("sgid", 0, 4242));
+	T_OK(chmod("sgid", 02777));
+	t_as_user(NOBODY, NOBODY, as_nobody_write_suid, NULL);
+	T_EQ(lst("suid").st_mode & 07777, 0777);
+}
+
+static void as_nobody_acl(void *arg)
+{
+	(void)arg;
+	/* u:65534:rw- grants what the mode (0600 root) denies. */
+	int fd = T_OK(open("granted", O_RDWR));
+	T_EQ(write(fd, "w", 1), 1);
+	T_OK(close(fd));
+	T_OK(access("granted", R_OK | W_OK));
+	/* The mask (r--) limits the named entry (rw-). */
+	fd = T_OK(open("masked", O_RDONLY));
+	T_OK(close(fd));
+	T_ERR(open("masked", O_WRONLY), EACCES);
+	/* A named entry denying access wins over "other" allowing it. */
+	T_ERR(open("denied", O_RDONLY), EACCES);
+	/* Directory ACL lets nobody create in a 0755 root directory. */
+	fd = T_OK(open("aclwdir/new", O_WRONLY | O_CREAT, 0644));
+	T_OK(close(fd));
+	/* Inherited default ACL grants write on a file root created. */
+	fd = T_OK(open("inherit/rootfile", O_WRONLY));
+	T_OK(close(fd));
+	/* Named group entry. */
+	fd = T_OK(open("bygroup", O_RDONLY));
+	T_OK(close(fd));
+}
+
+static void as_other_acl(void *arg)
+{
+	(void)arg;
+	T_ERR(open("granted", O_RDONLY), EACCES);
+	T_ERR(open("masked", O_RDONLY), EACCES);
+	T_OK(close(T_OK(open("denied", O_RDONLY))));
+	T_ERR(open("aclwdir/new2", O_WRONLY | O_CREAT, 0644), EACCES);
+	T_ERR(open("inherit/rootfile", O_WRONLY), EACCES);
+	T_ERR(open("bygroup", O_RDONLY), EACCES);
+}
+
+static void t_acl_enforced(void)
+{
+	open_case_dir();
+	t_write_file("granted", "g", 1, 0600);
+	set_acl("granted", ACL_TYPE_ACCESS, "u::rw-,u:65534:rw-,g::---,m::rw-,o::---");
+	t_write_file("masked", "m", 1, 0600);
+	set_acl("masked", ACL_TYPE_ACCESS, "u::rw-,u:65534:rw-,g::---,m::r--,o::---");
+	t_write_file("denied", "d", 1, 0644);
+	set_acl("denied", ACL_TYPE_ACCESS, "u::rw-,u:65534:---,g::r--,m::r--,o::r--");
+	t_write_file("bygroup", "b", 1, 0600);
+	set_acl("bygroup", ACL_TYPE_ACCESS, "u::rw-,g::---,g:65534:r--,m::r--,o::---");
+	T_OK(mkdir("aclwdir", 0755));
+	set_acl("aclwdir", ACL_TYPE_ACCESS, "u::rwx,u:65534:rwx,g::r-x,m::rwx,o::r-x");
+	T_OK(mkdir("inherit", 0755));
+	set_acl("inherit", ACL_TYPE_DEFAULT, "u::rwx,u:65534:rw-,g::r-x,m::rwx,o::r-x");
+	t_write_file("inherit/rootfile", "r", 1, 0666);
+	T_EQ(lst("inherit/rootfile").st_mode & 0777, 0664); /* group bits = mask rw- */
+	t_as_user(NOBODY, NOBODY, as_nobody_acl, NULL);
+	t_as_user(OTHER, OTHER, as_other_acl, NULL);
+}
+
+static void as_nobody_lost(void *arg)
+{
+	(void)arg;
+	T_ERR(open("granted", O_RDONLY), EACCES);
+}
+
+static void t_acl_mask_chmod(void)
+{
+	open_case_dir();
+	t_write_file("granted", "g", 1, 0600);
+	set_acl("granted", ACL_TYPE_ACCESS, "u::rw-,u:65534:rw-,g::---,m::rw-,o::---");
+	T_OK(chmod("granted", 0600)); /* mask becomes --- */
+	t_as_user(NOBODY, NOBODY, as_nobody_lost, NULL);
+}
+
+static const struct t_case cases[] = {
+    {"mode_bits", t_mode_bits, 0},	     {"sticky", t_sticky, 0},
+    {"suid_sgid", t_suid_sgid, 0},	     {"acl_enforced", t_acl_enforced, 0},
+    {"acl_mask_chmod", t_acl_mask_chmod, 0}, {NULL, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "posix_perm: SKIP: needs root to switch users\n");
+		return 77;
+	}
+	return t_main(argc, argv, cases);
+}
