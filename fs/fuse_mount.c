@@ -1,0 +1,174 @@
+/* fuse_mount: the FUSE session of one sanfs mount (see fuse_mount.h). */
+#include "fs/fuse_mount.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+
+struct fmnt {
+	struct fuse_session *se;
+	bool mounted;
+	bool signals;
+	unsigned max_threads;
+};
+
+static int add_opt(char **opts, const char *o)
+{
+	return fuse_opt_add_opt(opts, o) ? -ENOMEM : 0;
+}
+
+int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
+		const struct fuse_lowlevel_ops *ops, void *userdata, struct fmnt **out)
+{
+	struct fmnt *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char *opts = NULL;
+	int r = -ENOMEM;
+	if (fuse_opt_add_arg(&args, "sanfsd"))
+		goto fail;
+	if (o->debug && fuse_opt_add_arg(&args, "-d"))
+		goto fail;
+	if (o->fsname) {
+		/* fsname=VALUE with commas and backslashes escaped. */
+		size_t n = strlen(o->fsname);
+		char *v = malloc(2 * n + 8);
+		if (!v)
+			goto fail;
+		char *p = v + sprintf(v, "fsname=");
+		for (size_t i = 0; i < n; i++) {
+			if (o->fsname[i] == ',' || o->fsname[i] == '\\')
+				*p++ = '\\';
+			*p++ = o->fsname[i];
+		}
+		*p = 0;
+		int e = fuse_opt_add_opt(&opts, v);
+		free(v);
+		if (e)
+			goto fail;
+	}
+	char sub[64];
+	snprintf(sub, sizeof(sub), "subtype=%s", o->subtype ? o->subtype : "sanfs");
+	if (add_opt(&opts, sub))
+		goto fail;
+	if (o->allow_other && add_opt(&opts, "allow_other"))
+		goto fail;
+	if (o->readonly && add_opt(&opts, "ro"))
+		goto fail;
+	/* libfuse mounts nosuid,nodev unless told otherwise; a local mount by
+	 * root serves device files and set-id programs like any filesystem. */
+	if (add_opt(&opts, o->nosuid ? "nosuid" : "suid"))
+		goto fail;
+	if (add_opt(&opts, o->nodev ? "nodev" : "dev"))
+		goto fail;
+	if (o->noexec && add_opt(&opts, "noexec"))
+		goto fail;
+	if (fuse_opt_add_arg(&args, "-o") || fuse_opt_add_arg(&args, opts))
+		goto fail;
+
+	m->se = fuse_session_new(&args, ops, sizeof(*ops), userdata);
+	if (!m->se) {
+		log_error("fuse", "cannot create the FUSE session for %s", mountpoint);
+		r = -EINVAL;
+		goto fail;
+	}
+	if (o->signals && fuse_set_signal_handlers(m->se) != 0) {
+		log_error("fuse", "cannot install signal handlers");
+		r = -EINVAL;
+		goto fail_se;
+	}
+	m->signals = o->signals;
+	if (fuse_session_mount(m->se, mountpoint) != 0) {
+		log_error("fuse", "cannot mount %s", mountpoint);
+		r = -EIO;
+		goto fail_sig;
+	}
+	m->mounted = true;
+	m->max_threads = o->max_threads;
+	free(opts);
+	fuse_opt_free_args(&args);
+	*out = m;
+	return 0;
+fail_sig:
+	if (m->signals)
+		fuse_remove_signal_handlers(m->se);
+fail_se:
+	fuse_session_destroy(m->se);
+fail:
+	free(opts);
+	fuse_opt_free_args(&args);
+	free(m);
+	return r;
+}
+
+int fmnt_loop(struct fmnt *m)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return -ENOMEM;
+	fuse_loop_cfg_set_clone_fd(cfg, 1);
+	if (m->max_threads)
+		fuse_loop_cfg_set_max_threads(cfg, m->max_threads);
+	int r = fuse_session_loop_mt(m->se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	if (r < 0) {
+		log_error("fuse", "session loop failed: %s", strerror(-r));
+		return r;
+	}
+	if (r > 0)
+		log_info("fuse", "signal %d: unmounting", r);
+	return 0;
+}
+
+void fmnt_exit(struct fmnt *m)
+{
+	fuse_session_exit(m->se);
+}
+
+void fmnt_destroy(struct fmnt *m)
+{
+	if (!m)
+		return;
+	if (m->signals)
+		fuse_remove_signal_handlers(m->se);
+	if (m->mounted)
+		fuse_session_unmount(m->se);
+	fuse_session_destroy(m->se);
+	free(m);
+}
+
+struct fuse_session *fmnt_session(struct fmnt *m)
+{
+	return m->se;
+}
+
+void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl)
+{
+	conn->max_write = FMNT_MAX_WRITE;
+	conn->max_readahead = FMNT_MAX_WRITE;
+	unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
+			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_EXPLICIT_INVAL_DATA;
+	if (posix_acl)
+		want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
+	conn->want |= want & conn->capable;
+	/* DESIGN §9: no writeback cache, the kernel would then ignore sizes
+	 * changed by other nodes; no automatic data invalidation on mtime
+	 * changes either, sanfs invalidates explicitly. */
+	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
+}
+
+int fmnt_inval_inode(struct fmnt *m, uint64_t ino)
+{
+	int r = fuse_lowlevel_notify_inval_inode(m->se, (fuse_ino_t)ino, 0, 0);
+	return r == -ENOENT ? 0 : r;
+}
+
+int fmnt_inval_entry(struct fmnt *m, uint64_t parent, const char *name, size_t len)
+{
+	int r = fuse_lowlevel_notify_inval_entry(m->se, (fuse_ino_t)parent, name, len);
+	return r == -ENOENT ? 0 : r;
+}

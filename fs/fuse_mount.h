@@ -1,0 +1,102 @@
+/* fuse_mount: one FUSE mount session of sanfs (DESIGN §2 "one fuse_session
+ * and its worker threads per mount", §9 "where speed comes from").
+ *
+ * Low-level API, multi-threaded loop with clone_fd (one /dev/fuse fd per
+ * worker), 1 MiB max_write, readdirplus, long attribute and entry timeouts and
+ * no writeback_cache. The kernel's caches stay valid until sanfs invalidates
+ * them explicitly: when the lock layer gives up a cluster lock on an inode,
+ * its invalidate callout calls fmnt_inval_inode (and fmnt_inval_entry for
+ * names it knows), which is safe from any thread except a FUSE worker that
+ * holds the inode's lock while the kernel waits for it (the notification is
+ * sent with the lock already released, see fuse_ops.c).
+ *
+ * This module knows nothing about the filesystem: it takes the operation
+ * table and its userdata (fs/fuse_ops.c provides them).
+ *
+ * Lifecycle: fmnt_create (mounts) -> fmnt_loop (serves until unmounted, a
+ * signal, or fmnt_exit) -> fmnt_destroy (unmounts if still mounted, frees).
+ * Errors: 0 or negative errno; fmnt_create logs the reason. */
+#ifndef SANFS_FS_FUSE_MOUNT_H
+#define SANFS_FS_FUSE_MOUNT_H
+
+#ifndef FUSE_USE_VERSION
+#define FUSE_USE_VERSION 314
+#endif
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Cache timeouts handed to the kernel (seconds). Long: sanfs invalidates
+ * explicitly when a cluster lock is lost (DESIGN §9). */
+#define FMNT_ATTR_TIMEOUT  86400.0
+#define FMNT_ENTRY_TIMEOUT 86400.0
+#define FMNT_MAX_WRITE	   (1u << 20)
+
+struct fmnt_opts {
+	const char *fsname;  /* source shown in /proc/mounts (the device); borrowed */
+	const char *subtype; /* "sanfs" -> type fuse.sanfs */
+	bool allow_other;    /* other users may use the mount (default in sanfsd) */
+	bool readonly;
+	bool nosuid, nodev, noexec;
+	bool debug;	      /* libfuse request tracing to stderr */
+	unsigned max_threads; /* 0: libfuse default */
+	bool signals;	      /* SIGTERM/SIGINT/SIGHUP end the loop (one mount per process) */
+};
+
+struct fmnt;
+
+/* Mount mountpoint with the operations ops (copied) and userdata (borrowed,
+ * passed to every operation). */
+int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
+		const struct fuse_lowlevel_ops *ops, void *userdata, struct fmnt **out);
+
+/* Serve requests until the filesystem is unmounted (umount, fusermount3 -u),
+ * fmnt_exit, or a handled signal. Returns 0, or -errno when the loop failed.
+ * Runs on the calling thread plus worker threads. */
+int fmnt_loop(struct fmnt *m);
+
+/* Make fmnt_loop return (any thread). */
+void fmnt_exit(struct fmnt *m);
+
+/* Unmount (when still mounted) and free. Call after fmnt_loop returned. */
+void fmnt_destroy(struct fmnt *m);
+
+/* The session, for replies that need it. */
+struct fuse_session *fmnt_session(struct fmnt *m);
+
+/* Set the connection parameters of DESIGN §9 in an init callback: max_write,
+ * readdirplus, no writeback cache, parallel dirops, POSIX ACLs, async reads. */
+void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl);
+
+/* Lock-loss hooks (DESIGN §3: before a node gives up PR it drops its caches,
+ * the kernel's included). ino is the FUSE inode number. -ENOENT (the kernel
+ * does not know it) counts as success. 0 or -errno. */
+int fmnt_inval_inode(struct fmnt *m, uint64_t ino);
+int fmnt_inval_entry(struct fmnt *m, uint64_t parent, const char *name, size_t len);
+
+/* ---- The sanfs filesystem served over FUSE (fs/fuse_ops*.c) ----
+ *
+ * sfs_fuse_start mounts an opened filesystem at mountpoint; sfs_fuse_serve
+ * serves it until unmounted (or a signal when o->signals); sfs_fuse_free
+ * unmounts if needed and frees (the caller then sfs_close()s the
+ * filesystem). acl: enforce POSIX ACLs (system.posix_acl_* xattrs).
+ * The LCL invalidate callout of LCL_T_INODE resources should call
+ * sfs_fuse_inval_res, which drops the kernel's caches of that inode. */
+struct sfs;
+struct lcl;
+struct sfs_fuse;
+
+int sfs_fuse_start(struct sfs *fs, struct lcl *lcl, const char *mountpoint,
+		   const struct fmnt_opts *o, bool acl, struct sfs_fuse **out);
+int sfs_fuse_serve(struct sfs_fuse *f);
+void sfs_fuse_stop(struct sfs_fuse *f);
+void sfs_fuse_free(struct sfs_fuse *f);
+void sfs_fuse_inval_res(void *sfs_fuse, uint64_t res);
+/* The hooks sfs_open needs from the inode and FUSE parts (struct sfs_ops of
+ * fs/sfs.h): inode cache setup/teardown, orphan reclaim, and invalidation
+ * of the in-core inode and the kernel's caches when a lock is lost. */
+struct sfs_ops;
+void sfs_fuse_fs_ops(struct sfs_ops *ops);
+
+#endif

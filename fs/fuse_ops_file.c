@@ -1,0 +1,310 @@
+/* fuse_ops_file: file data — open, create, read, write, flush, release,
+ * fsync, fallocate, lseek (SEEK_DATA/SEEK_HOLE), copy_file_range. Reads
+ * take the inode's PR lock, anything that changes data or size EX. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "blockdev/bdev.h"
+#include "common/log.h"
+#include "fs/file.h"
+#include "fs/fuse_ops.h"
+#include "fs/sfs.h"
+
+/* Lock ino alone in mode and get its inode. */
+static int lock_one(struct sfs_fuse *f, fuse_ino_t fino, enum lcl_mode mode, struct lockset *ls,
+		    struct sfs_inode **ip)
+{
+	uint64_t ino = fops_ino(f, fino);
+	ls_init(ls);
+	ls_add(ls, ino, mode);
+	int r = ls_lock(f, ls);
+	if (r)
+		return r;
+	r = fops_iget(f, ino, ip);
+	if (r)
+		ls_unlock(ls);
+	return r;
+}
+
+static void unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *ip)
+{
+	ls_unlock(ls);
+	inode_put(f->fs, ip);
+}
+
+static int open_perm(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcred *c, int flags)
+{
+	int acc = flags & O_ACCMODE;
+	int mask = acc == O_RDONLY ? PERM_R : acc == O_WRONLY ? PERM_W : PERM_R | PERM_W;
+	if (S_ISDIR(ip->mode) && acc != O_RDONLY)
+		return -EISDIR;
+	if ((mask & PERM_W) && f->readonly)
+		return -EROFS;
+	if (flags & O_TRUNC)
+		mask |= PERM_W;
+	return fops_may(f, ip, c, mask);
+}
+
+void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct sfs_fuse *f = fops_ctx(req);
+	struct fcred c;
+	fops_cred(req, &c);
+	struct lockset ls;
+	struct sfs_inode *ip;
+	int r = lock_one(f, ino, LCL_PR, &ls, &ip);
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	r = open_perm(f, ip, &c, fi->flags);
+	unlock_one(f, &ls, ip);
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = 0;
+	/* The page cache stays valid until a lock loss invalidates it
+	 * explicitly (DESIGN §9). */
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+void fops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		 struct fuse_file_info *fi)
+{
+	struct sfs_fuse *f = fops_ctx(req);
+	struct fuse_entry_param e;
+	int r = fops_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &e);
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = 0;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi))
+		fops_unref(f, fops_ino(f, e.ino), 1);
+}
+
+void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct sfs_fuse *f = fops_ctx(req);
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	struct lockset ls;
+	struct sfs_inode *ip;
+	int r = lock_one(f, ino, LCL_PR, &ls, &ip);
+	size_t done = 0;
+	if (!r) {
+		r = S_ISDIR(ip->mode) ? -EISDIR
+				      : file_read(f->fs, ip, buf, size, (uint64_t)off, &done);
+		unlock_one(f, &ls, ip);
+	}
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, buf, done);
+	free(buf);
+}
+
+void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct sfs_fuse *f = fops_ctx(req);
+	if (f->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	struct lockset ls;
+	struct sfs_inode *ip;
+	int r = lock_one(f, ino, LCL_EX, &ls, &ip);
+	size_t done = 0;
+	if (!r) {
+		if ((uint64_t)off + size > SFS_MAX_FILE_SIZE)
+			r = (uint64_t)off >= SFS_MAX_FILE_SIZE ? -EFBIG : 0;
+		if (!r) {
+			size_t n = size;
+			if ((uint64_t)off + n > SFS_MAX_FILE_SIZE)
+				n = (size_t)(SFS_MAX_FILE_SIZE - (uint64_t)off);
+			r = file_write(f->fs, ip, buf, n, (uint64_t)off, &done);
+			if (done)
+				r = 0; /* a short write reports what was written */
+		}
+		unlock_one(f, &ls, ip);
+	}
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, done);
+}
+
+void fops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Data reaches sanfs's cache and the device inside write; there is no
+	 * per-open state to flush (close(2) is not a durability point). */
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+void fops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/* DESIGN §3/§9: wait only for the transaction that holds the file's
+ * changes, and flush the device cache so data written in place is durable. */
+void fops_fsync(fuse_req_t req, fuse_ino_t fino, int datasync, struct fuse_file_info *fi)
+{
+	(void)datasync;
+	(void)fi;
+	fuse_reply_err(req, -fops_fsync_ino(fops_ctx(req), fino));
+}
+
+int fops_fsync_ino(struct sfs_fuse *f, fuse_ino_t fino)
+{
+	struct lockset ls;
+	struct sfs_inode *ip;
+	int r = lock_one(f, fino, LCL_PR, &ls, &ip);
+	if (r)
+		return r;
+	r = inode_fsync(f->fs, ip);
+	unlock_one(f, &ls, ip);
+	return r;
+}
+
+int fops_truncate(struct sfs_fuse *f, struct sfs_inode *ip, uint64_t size)
+{
+	return file_truncate(f->fs, ip, size);
+}
+
+void fops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+		    struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct sfs_fuse *f = fops_ctx(req);
+	int r = 0;
+	if (offset < 0 || length <= 0)
+		r = -EINVAL;
+	else if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		r = -EOPNOTSUPP;
+	else if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+		r = -EOPNOTSUPP;
+	else if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))
+		r = -EOPNOTSUPP;
+	else if ((uint64_t)offset + (uint64_t)length > SFS_MAX_FILE_SIZE)
+		r = -EFBIG;
+	else if (f->readonly)
+		r = -EROFS;
+	if (r) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	struct lockset ls;
+	struct sfs_inode *ip;
+	r = lock_one(f, ino, LCL_EX, &ls, &ip);
+	if (!r) {
+		if (S_ISDIR(ip->mode))
+			r = -EISDIR;
+		else if (!S_ISREG(ip->mode))
+			r = -ENODEV;
+		else {
+			r = file_fallocate(f->fs, ip, mode, (uint64_t)offset, (uint64_t)length);
+		}
+		unlock_one(f, &ls, ip);
+	}
+	fuse_reply_err(req, -r);
+}
+
+void fops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fuse_file_info *fi)
+{
+	(void)fi;
+	struct sfs_fuse *f = fops_ctx(req);
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	struct lockset ls;
+	struct sfs_inode *ip;
+	int r = lock_one(f, ino, LCL_PR, &ls, &ip);
+	uint64_t out = 0;
+	if (!r) {
+		if ((uint64_t)off >= ip->size)
+			r = -ENXIO;
+		else
+			r = file_seek_data_hole(f->fs, ip, (uint64_t)off, whence, &out);
+		unlock_one(f, &ls, ip);
+	}
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_lseek(req, (off_t)out);
+}
+
+/* copy_file_range under PR on the source and EX on the destination (one
+ * lock set, ascending order); file_copy_range keeps holes as holes. */
+void fops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+			  struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+			  struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	(void)fi_in;
+	(void)fi_out;
+	struct sfs_fuse *f = fops_ctx(req);
+	if (flags) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (f->readonly) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	uint64_t in = fops_ino(f, ino_in), out = fops_ino(f, ino_out);
+	if (in == out && off_in < off_out + (off_t)len && off_out < off_in + (off_t)len) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	struct lockset ls;
+	ls_init(&ls);
+	ls_add(&ls, in, LCL_PR);
+	ls_add(&ls, out, LCL_EX);
+	int r = ls_lock(f, &ls);
+	struct sfs_inode *ipi = NULL, *ipo = NULL;
+	if (!r)
+		r = fops_iget(f, in, &ipi);
+	if (!r)
+		r = fops_iget(f, out, &ipo);
+	if (!r && (S_ISDIR(ipi->mode) || S_ISDIR(ipo->mode)))
+		r = -EISDIR;
+	if (!r && (!S_ISREG(ipi->mode) || !S_ISREG(ipo->mode)))
+		r = -EINVAL;
+	size_t total = 0;
+	if (!r)
+		r = file_copy_range(f->fs, ipi, (uint64_t)off_in, ipo, (uint64_t)off_out, len,
+				    &total);
+	if (total)
+		r = 0;
+	ls_unlock(&ls);
+	if (ipi)
+		inode_put(f->fs, ipi);
+	if (ipo)
+		inode_put(f->fs, ipo);
+	if (r)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, total);
+}

@@ -1,0 +1,838 @@
+/* jnl: handles, group commit and checkpoint of the per-slot journal (jnl.h).
+ *
+ * Positions in the ring are monotonic counters; the block of position p is
+ * ring_start + p % ring_len. Used space is head - tail. Only the commit thread
+ * advances head; only a checkpoint (under ckpt_mu) advances tail. */
+#include "fs/jnl.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blockdev/bdev.h"
+#include "common/crc32c.h"
+#include "common/endian_le.h"
+#include "common/log.h"
+#include "fs/bcache.h"
+#include "fs/jnl_int.h"
+#include "fs/sfs.h"
+
+struct jtxn {
+	uint64_t tid;
+	unsigned handles;
+	unsigned reserved;
+	unsigned nbufs;
+	bool locked;
+	struct buf *bufs; /* via jnext */
+	uint64_t *revokes;
+	unsigned nrev, caprev;
+};
+
+struct txn {
+	struct sfs *fs;
+	struct jtxn *t;
+	unsigned max, added;
+	bool touched; /* txn_add was called */
+};
+
+struct jnl {
+	struct sfs *fs;
+	pthread_mutex_t *mu; /* the cache lock */
+	pthread_cond_t cv;   /* any state change */
+	pthread_cond_t kick; /* wakes the commit thread */
+	pthread_mutex_t ckpt_mu;
+	pthread_t thr;
+	bool thr_started, stop;
+	int aborted; /* 0 or the negative errno that aborted it */
+	unsigned commit_ms;
+
+	struct jtxn *running;
+	uint64_t committed;  /* highest committed tid */
+	uint64_t commit_req; /* highest tid someone waits for */
+
+	uint64_t ring_start, ring_len, jhdr_blkno;
+	uint64_t head, tail, tail_seq;
+	uint64_t ck_tid, ck_end; /* newest committed tid and the head after it */
+	struct sfs_jhdr hdr;
+	struct buf *ck_list; /* buffers with a snapshot to write home */
+	void (*commit_hook)(struct sfs *fs, uint64_t tid);
+
+	uint64_t n_commits, n_commit_blocks, n_ckpts, n_handles;
+};
+
+static struct jtxn *jtxn_new(uint64_t tid)
+{
+	struct jtxn *t = calloc(1, sizeof(*t));
+	if (t)
+		t->tid = tid;
+	return t;
+}
+
+static void jtxn_free(struct jtxn *t)
+{
+	if (t) {
+		free(t->revokes);
+		free(t);
+	}
+}
+
+bool jnl_aborted(struct sfs *fs)
+{
+	struct jnl *j = fs->jnl;
+	if (!j)
+		return true;
+	pthread_mutex_lock(j->mu);
+	bool a = j->aborted != 0;
+	pthread_mutex_unlock(j->mu);
+	return a;
+}
+
+static void abort_locked(struct jnl *j, int err, const char *what)
+{
+	if (!j->aborted) {
+		j->aborted = err ? err : -EIO;
+		log_error("fs",
+			  "journal of slot %u aborted: %s (%s); the filesystem refuses "
+			  "further changes",
+			  j->fs->slot, what, strerror(-j->aborted));
+		sfs_mark_error(j->fs);
+	}
+	pthread_cond_broadcast(&j->cv);
+}
+
+/* ---- handles ---- */
+
+int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out)
+{
+	struct jnl *j = fs->jnl;
+	if (fs->readonly || !j)
+		return -EROFS;
+	if (max_blocks == 0)
+		max_blocks = 1;
+	uint64_t cap = j->ring_len / 2;
+	if (max_blocks + 2 + max_blocks / SFS_JREC_TAGS > cap) {
+		log_error("fs", "transaction of %u blocks cannot fit the journal (%" PRIu64 ")",
+			  max_blocks, j->ring_len);
+		return -ENOSPC;
+	}
+	struct txn *h = malloc(sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	pthread_mutex_lock(j->mu);
+	for (;;) {
+		if (j->aborted) {
+			pthread_mutex_unlock(j->mu);
+			free(h);
+			return -EIO;
+		}
+		struct jtxn *r = j->running;
+		if (!r->locked &&
+		    (r->reserved + max_blocks <= j->ring_len / 4 || r->handles + r->nbufs == 0))
+			break;
+		if (!r->locked && j->commit_req < r->tid) {
+			j->commit_req = r->tid;
+			pthread_cond_signal(&j->kick);
+		}
+		pthread_cond_wait(&j->cv, j->mu);
+	}
+	h->fs = fs;
+	h->t = j->running;
+	h->max = max_blocks;
+	h->added = 0;
+	h->touched = false;
+	h->t->handles++;
+	h->t->reserved += max_blocks;
+	j->n_handles++;
+	pthread_mutex_unlock(j->mu);
+	*out = h;
+	return 0;
+}
+
+uint64_t txn_tid(const struct txn *t)
+{
+	return t->t->tid;
+}
+
+/* Under the lock: a revoke of blkno in the running transaction no longer
+ * holds once the block is journaled again in it. */
+static void cancel_revoke(struct jtxn *t, uint64_t blkno)
+{
+	for (unsigned i = 0; i < t->nrev; i++)
+		if (t->revokes[i] == blkno) {
+			t->revokes[i] = t->revokes[--t->nrev];
+			return;
+		}
+}
+
+int txn_add(struct txn *h, struct buf *b)
+{
+	struct jnl *j = h->fs->jnl;
+	pthread_mutex_lock(j->mu);
+	if (j->aborted) {
+		pthread_mutex_unlock(j->mu);
+		return -EIO;
+	}
+	h->touched = true;
+	if (b->jtid != h->t->tid) {
+		/* A buffer is in at most one running transaction: the running
+		 * one (older ones were copied at commit and released it). */
+		b->jtid = h->t->tid;
+		b->jnext = h->t->bufs;
+		h->t->bufs = b;
+		h->t->nbufs++;
+		bc_pin_locked(b);
+		if (h->t->nrev)
+			cancel_revoke(h->t, b->blkno);
+		if (++h->added > h->max)
+			log_warn("fs", "handle added %u blocks, reserved %u (block %" PRIu64 ")",
+				 h->added, h->max, b->blkno);
+	}
+	pthread_mutex_unlock(j->mu);
+	return 0;
+}
+
+int txn_end(struct txn *h, uint64_t *tid_out)
+{
+	struct jnl *j = h->fs->jnl;
+	pthread_mutex_lock(j->mu);
+	struct jtxn *t = h->t;
+	if (tid_out)
+		*tid_out = t->tid;
+	if (--t->handles == 0)
+		pthread_cond_broadcast(&j->cv);
+	int rc = j->aborted ? -EIO : 0;
+	pthread_mutex_unlock(j->mu);
+	free(h);
+	return rc;
+}
+
+void txn_abort(struct txn *h)
+{
+	struct jnl *j = h->fs->jnl;
+	pthread_mutex_lock(j->mu);
+	if (h->touched)
+		abort_locked(j, -EIO, "a handle failed half-way through its changes");
+	if (--h->t->handles == 0)
+		pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(j->mu);
+	free(h);
+}
+
+void jnl_revoke_locked(struct sfs *fs, uint64_t blkno)
+{
+	struct jnl *j = fs->jnl;
+	struct jtxn *t = j->running;
+	for (unsigned i = 0; i < t->nrev; i++)
+		if (t->revokes[i] == blkno)
+			return;
+	if (t->nrev == t->caprev) {
+		unsigned cap = t->caprev ? t->caprev * 2 : 64;
+		uint64_t *n = realloc(t->revokes, cap * sizeof(*n));
+		if (!n) {
+			abort_locked(j, -ENOMEM, "no memory for a revoke record");
+			return;
+		}
+		t->revokes = n;
+		t->caprev = cap;
+	}
+	t->revokes[t->nrev++] = blkno;
+}
+
+/* ---- ring I/O ---- */
+
+int jnl_ring_write(struct bdev *dev, uint64_t ring_start, uint64_t ring_len, uint64_t pos,
+		   const uint8_t *blocks, uint64_t n)
+{
+	while (n) {
+		uint64_t idx = pos % ring_len;
+		uint64_t run = ring_len - idx < n ? ring_len - idx : n;
+		int rc = bdev_write(dev, (ring_start + idx) * SFS_BLOCK_SIZE, blocks,
+				    run * SFS_BLOCK_SIZE);
+		if (rc)
+			return rc;
+		blocks += run * SFS_BLOCK_SIZE;
+		pos += run;
+		n -= run;
+	}
+	return 0;
+}
+
+static int write_jhdr(struct jnl *j)
+{
+	uint8_t *blk = bdev_alloc(SFS_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	sfs_jhdr_encode(&j->hdr, blk);
+	sfs_blk_seal(blk, j->fs->sb.uuid, SFS_BT_JHDR, j->jhdr_blkno, sfs_owner_slot(j->fs->slot));
+	int rc = bdev_write(j->fs->dev, j->jhdr_blkno * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE);
+	if (!rc)
+		rc = bdev_flush(j->fs->dev);
+	bdev_free(blk);
+	return rc;
+}
+
+/* ---- checkpoint ---- */
+
+static void ck_push(struct jnl *j, struct buf *b)
+{
+	b->ckprev = NULL;
+	b->cknext = j->ck_list;
+	if (b->cknext)
+		b->cknext->ckprev = b;
+	j->ck_list = b;
+}
+
+void jnl_ck_unlink_locked(struct sfs *fs, struct buf *b)
+{
+	struct jnl *j = fs->jnl;
+	if (b->ckprev)
+		b->ckprev->cknext = b->cknext;
+	else if (j && j->ck_list == b)
+		j->ck_list = b->cknext;
+	if (b->cknext)
+		b->cknext->ckprev = b->ckprev;
+	b->cknext = b->ckprev = NULL;
+}
+
+static int cmp_buf_blkno(const void *a, const void *b)
+{
+	const struct buf *x = *(struct buf *const *)a, *y = *(struct buf *const *)b;
+	return x->blkno < y->blkno ? -1 : x->blkno > y->blkno;
+}
+
+/* Write every committed snapshot home, flush, move the tail. Caller holds
+ * ckpt_mu and not the cache lock. */
+static int checkpoint_locked(struct jnl *j)
+{
+	struct sfs *fs = j->fs;
+	pthread_mutex_lock(j->mu);
+	if (j->aborted) {
+		pthread_mutex_unlock(j->mu);
+		return -EIO;
+	}
+	uint64_t end = j->ck_end, seq = j->ck_tid + 1;
+	if (end == j->tail) {
+		pthread_mutex_unlock(j->mu);
+		return 0;
+	}
+	size_t n = 0;
+	for (struct buf *b = j->ck_list; b; b = b->cknext)
+		n++;
+	struct buf **v = malloc((n ? n : 1) * sizeof(*v));
+	uint8_t **snaps = malloc((n ? n : 1) * sizeof(*snaps));
+	if (!v || !snaps) {
+		free(v);
+		free(snaps);
+		pthread_mutex_unlock(j->mu);
+		return -ENOMEM;
+	}
+	size_t i = 0;
+	for (struct buf *b = j->ck_list; b; b = b->cknext)
+		v[i++] = b;
+	j->ck_list = NULL;
+	qsort(v, n, sizeof(*v), cmp_buf_blkno);
+	for (i = 0; i < n; i++) {
+		snaps[i] = v[i]->ck;
+		v[i]->ck = NULL;
+		v[i]->cknext = v[i]->ckprev = NULL;
+		v[i]->refs++; /* keep it while we write */
+	}
+	pthread_mutex_unlock(j->mu);
+
+	int rc = 0;
+	uint8_t *stage = NULL;
+	const size_t max_run = 64;
+	for (i = 0; i < n && !rc;) {
+		size_t k = 1;
+		while (i + k < n && k < max_run && v[i + k]->blkno == v[i]->blkno + k)
+			k++;
+		if (k == 1) {
+			rc = bdev_write(fs->dev, v[i]->blkno * SFS_BLOCK_SIZE, snaps[i],
+					SFS_BLOCK_SIZE);
+		} else {
+			if (!stage)
+				stage = bdev_alloc(max_run * SFS_BLOCK_SIZE);
+			if (!stage) {
+				rc = -ENOMEM;
+				break;
+			}
+			for (size_t m = 0; m < k; m++)
+				memcpy(stage + m * SFS_BLOCK_SIZE, snaps[i + m], SFS_BLOCK_SIZE);
+			rc = bdev_write(fs->dev, v[i]->blkno * SFS_BLOCK_SIZE, stage,
+					k * SFS_BLOCK_SIZE);
+		}
+		if (rc)
+			log_error("fs", "block %" PRIu64 ": checkpoint write failed: %s",
+				  v[i]->blkno, strerror(-rc));
+		i += k;
+	}
+	bdev_free(stage);
+	if (!rc)
+		rc = bdev_flush(fs->dev);
+	if (!rc) {
+		j->hdr.tail = end % j->ring_len;
+		j->hdr.tail_seq = seq;
+		j->hdr.flags &= ~SFS_JH_CLEAN;
+		rc = write_jhdr(j);
+	}
+
+	pthread_mutex_lock(j->mu);
+	for (i = 0; i < n; i++) {
+		struct buf *b = v[i];
+		if (rc && !b->ck && !(b->flags & BUF_FORGOTTEN)) {
+			/* Put it back: it still has to go home. */
+			b->ck = snaps[i];
+			ck_push(j, b);
+		} else {
+			bdev_free(snaps[i]);
+		}
+		bc_unpin_locked(b);
+		bc_unref_locked(b); /* our temporary reference */
+	}
+	if (rc) {
+		abort_locked(j, rc, "checkpoint failed");
+	} else {
+		j->tail = end;
+		j->tail_seq = seq;
+		j->n_ckpts++;
+	}
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(j->mu);
+	free(v);
+	free(snaps);
+	return rc;
+}
+
+void jnl_ckpt_lock(struct sfs *fs)
+{
+	pthread_mutex_lock(&fs->jnl->ckpt_mu);
+}
+
+void jnl_ckpt_unlock(struct sfs *fs)
+{
+	pthread_mutex_unlock(&fs->jnl->ckpt_mu);
+}
+
+/* ---- commit ---- */
+
+static void put_tags(uint8_t *blk, uint64_t seq, const uint64_t *tags, unsigned count)
+{
+	le64_put(blk + SFS_JREC_OFF_SEQ, seq);
+	le32_put(blk + SFS_JREC_OFF_COUNT, count);
+	le32_put(blk + SFS_JREC_OFF_FLAGS, 0);
+	for (unsigned i = 0; i < count; i++)
+		le64_put(blk + SFS_JREC_OFF_TAGS + 8 * i, tags[i]);
+}
+
+/* Commit the running transaction. Called by the commit thread with the lock
+ * held; returns with it held. */
+static void commit_locked(struct jnl *j)
+{
+	struct sfs *fs = j->fs;
+	struct jtxn *t = j->running;
+	t->locked = true;
+	while (t->handles && !j->aborted)
+		pthread_cond_wait(&j->cv, j->mu);
+	if (j->aborted)
+		return;
+	struct jtxn *next = jtxn_new(t->tid + 1);
+	if (!next) {
+		abort_locked(j, -ENOMEM, "no memory for a transaction");
+		return;
+	}
+
+	/* The short exclusive section: copy every buffer, then let the next
+	 * transaction run. */
+	unsigned n = 0;
+	struct buf **bufs = malloc((t->nbufs ? t->nbufs : 1) * sizeof(*bufs));
+	uint8_t **snaps = malloc((t->nbufs ? t->nbufs : 1) * sizeof(*snaps));
+	if (!bufs || !snaps) {
+		free(bufs);
+		free(snaps);
+		jtxn_free(next);
+		abort_locked(j, -ENOMEM, "no memory to commit");
+		return;
+	}
+	int err = 0;
+	for (struct buf *b = t->bufs, *nb; b; b = nb) {
+		nb = b->jnext;
+		b->jtid = 0;
+		if (b->flags & BUF_FORGOTTEN) {
+			bc_unpin_locked(b);
+			continue;
+		}
+		uint8_t *s = bdev_alloc(SFS_BLOCK_SIZE);
+		if (!s) {
+			err = -ENOMEM;
+			bc_unpin_locked(b);
+			continue;
+		}
+		memcpy(s, b->data, SFS_BLOCK_SIZE);
+		b->committing = true;
+		bufs[n] = b;
+		snaps[n++] = s;
+	}
+	j->running = next;
+	pthread_cond_broadcast(&j->cv);
+	uint64_t nrev = t->nrev;
+	uint64_t head = j->head;
+	pthread_mutex_unlock(j->mu);
+
+	/* Build desc + images + revokes + commit in one staging area. */
+	uint64_t ndesc = (n + SFS_JREC_TAGS - 1) / SFS_JREC_TAGS;
+	uint64_t nrevb = (nrev + SFS_JREC_TAGS - 1) / SFS_JREC_TAGS;
+	uint64_t total = ndesc + n + nrevb + 1;
+	uint8_t *stage = NULL;
+	uint64_t *tags = NULL;
+	if (!err && n + nrev > 0) {
+		stage = bdev_alloc(total * SFS_BLOCK_SIZE);
+		tags = malloc((n ? n : 1) * sizeof(*tags));
+		if (!stage || !tags)
+			err = -ENOMEM;
+	}
+	if (!err && n + nrev > 0) {
+		/* Space: checkpoint first when the ring cannot take it. */
+		if (total > j->ring_len) {
+			err = -ENOSPC;
+		} else if (j->ring_len - (head - j->tail) < total) {
+			pthread_mutex_lock(&j->ckpt_mu);
+			err = checkpoint_locked(j);
+			pthread_mutex_unlock(&j->ckpt_mu);
+			if (!err && j->ring_len - (head - j->tail) < total)
+				err = -ENOSPC;
+		}
+	}
+	if (!err && n + nrev > 0) {
+		const uint8_t *uuid = fs->sb.uuid;
+		uint64_t owner = sfs_owner_slot(fs->slot);
+		uint64_t pos = head;
+		uint8_t *p = stage;
+		uint32_t crc = 0;
+		for (unsigned i = 0; i < n; i++) {
+			sfs_blk_reseal(snaps[i]);
+			tags[i] = bufs[i]->blkno;
+		}
+		for (unsigned i = 0; i < n; i += SFS_JREC_TAGS) {
+			unsigned cnt = n - i < SFS_JREC_TAGS ? n - i : SFS_JREC_TAGS;
+			sfs_blk_init(p, uuid, SFS_BT_JDESC, j->ring_start + pos % j->ring_len,
+				     owner);
+			put_tags(p, t->tid, tags + i, cnt);
+			sfs_blk_reseal(p);
+			crc = crc32c(crc, p, SFS_BLOCK_SIZE);
+			p += SFS_BLOCK_SIZE;
+			pos++;
+			for (unsigned k = 0; k < cnt; k++) {
+				memcpy(p, snaps[i + k], SFS_BLOCK_SIZE);
+				crc = crc32c(crc, p, SFS_BLOCK_SIZE);
+				p += SFS_BLOCK_SIZE;
+				pos++;
+			}
+		}
+		for (uint64_t i = 0; i < nrev; i += SFS_JREC_TAGS) {
+			unsigned cnt =
+			    (unsigned)(nrev - i < SFS_JREC_TAGS ? nrev - i : SFS_JREC_TAGS);
+			sfs_blk_init(p, uuid, SFS_BT_JREVOKE, j->ring_start + pos % j->ring_len,
+				     owner);
+			put_tags(p, t->tid, t->revokes + i, cnt);
+			sfs_blk_reseal(p);
+			crc = crc32c(crc, p, SFS_BLOCK_SIZE);
+			p += SFS_BLOCK_SIZE;
+			pos++;
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		sfs_blk_init(p, uuid, SFS_BT_JCOMMIT, j->ring_start + pos % j->ring_len, owner);
+		le64_put(p + SFS_JC_OFF_SEQ, t->tid);
+		le32_put(p + SFS_JC_OFF_NBLOCKS, (uint32_t)(total - 1));
+		le32_put(p + SFS_JC_OFF_DCRC, crc);
+		le64_put(p + SFS_JC_OFF_TIME, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec);
+		sfs_blk_reseal(p);
+		err = jnl_ring_write(fs->dev, j->ring_start, j->ring_len, head, stage, total);
+		if (!err)
+			err = bdev_flush(fs->dev);
+		if (err)
+			log_error("fs", "journal of slot %u: commit %" PRIu64 " failed: %s",
+				  fs->slot, t->tid, strerror(-err));
+	}
+	bdev_free(stage);
+	free(tags);
+
+	pthread_mutex_lock(j->mu);
+	for (unsigned i = 0; i < n; i++) {
+		struct buf *b = bufs[i];
+		b->committing = false;
+		if (err || (b->flags & BUF_FORGOTTEN)) {
+			bdev_free(snaps[i]);
+		} else {
+			if (b->ck)
+				bdev_free(b->ck);
+			else
+				ck_push(j, b);
+			b->ck = snaps[i];
+			b->ck_tid = t->tid;
+		}
+		bc_unpin_locked(b);
+	}
+	free(bufs);
+	free(snaps);
+	if (!err && j->commit_hook) {
+		/* Before waiters learn of the commit: blocks freed by it become
+		 * allocatable. (The hook takes allocator locks: not under ours.) */
+		void (*hook)(struct sfs *, uint64_t) = j->commit_hook;
+		pthread_mutex_unlock(j->mu);
+		hook(fs, t->tid);
+		pthread_mutex_lock(j->mu);
+	}
+	if (err) {
+		abort_locked(j, err, "commit failed");
+	} else {
+		if (n + nrev > 0) {
+			j->head = head + total;
+			j->ck_end = j->head;
+			j->ck_tid = t->tid;
+			j->n_commits++;
+			j->n_commit_blocks += total;
+		}
+		j->committed = t->tid;
+	}
+	jtxn_free(t);
+	pthread_cond_broadcast(&j->cv);
+}
+
+static void *commit_thread(void *arg)
+{
+	struct jnl *j = arg;
+	pthread_mutex_lock(j->mu);
+	while (!j->stop) {
+		struct jtxn *r = j->running;
+		bool want = j->commit_req >= r->tid;
+		if (!want && !j->aborted) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t ns = ts.tv_nsec + (uint64_t)j->commit_ms * 1000000ull;
+			ts.tv_sec += ns / 1000000000ull;
+			ts.tv_nsec = ns % 1000000000ull;
+			int w = pthread_cond_timedwait(&j->kick, j->mu, &ts);
+			if (j->stop)
+				break;
+			r = j->running;
+			want =
+			    j->commit_req >= r->tid || (w == ETIMEDOUT && r->nbufs + r->nrev > 0);
+		}
+		if (j->aborted) {
+			pthread_cond_broadcast(&j->cv);
+			pthread_cond_wait(&j->kick, j->mu);
+			continue;
+		}
+		if (want)
+			commit_locked(j);
+	}
+	pthread_mutex_unlock(j->mu);
+	return NULL;
+}
+
+int jnl_wait(struct sfs *fs, uint64_t tid)
+{
+	struct jnl *j = fs->jnl;
+	if (!j)
+		return fs->readonly ? 0 : -EIO;
+	pthread_mutex_lock(j->mu);
+	if (tid > j->running->tid)
+		tid = j->running->tid;
+	if (j->committed < tid && j->commit_req < tid) {
+		j->commit_req = tid;
+		pthread_cond_signal(&j->kick);
+	}
+	while (j->committed < tid && !j->aborted)
+		pthread_cond_wait(&j->cv, j->mu);
+	int rc = j->committed >= tid ? 0 : -EIO;
+	pthread_mutex_unlock(j->mu);
+	return rc;
+}
+
+int jnl_sync(struct sfs *fs)
+{
+	struct jnl *j = fs->jnl;
+	if (!j)
+		return fs->readonly ? 0 : -EIO;
+	pthread_mutex_lock(j->mu);
+	uint64_t tid = j->running->tid;
+	if (j->running->nbufs + j->running->nrev + j->running->handles == 0)
+		tid--; /* nothing in it */
+	pthread_mutex_unlock(j->mu);
+	return tid ? jnl_wait(fs, tid) : 0;
+}
+
+int jnl_checkpoint_all(struct sfs *fs)
+{
+	if (!fs->jnl)
+		return fs->readonly ? 0 : -EIO;
+	int rc = jnl_sync(fs);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&fs->jnl->ckpt_mu);
+	rc = checkpoint_locked(fs->jnl);
+	pthread_mutex_unlock(&fs->jnl->ckpt_mu);
+	return rc;
+}
+
+int jnl_flush_res(struct sfs *fs, uint64_t res)
+{
+	struct jnl *j = fs->jnl;
+	if (!j)
+		return 0;
+	uint64_t tid = 0;
+	bool ckpt = false;
+	pthread_mutex_lock(j->mu);
+	for (struct buf *b = bc_res_first_locked(fs, res); b; b = b->rnext) {
+		if (b->res != res)
+			continue;
+		if (b->jtid && b->jtid > tid)
+			tid = b->jtid;
+		if (b->ck || b->committing || b->jtid)
+			ckpt = true;
+	}
+	pthread_mutex_unlock(j->mu);
+	int rc = 0;
+	if (tid)
+		rc = jnl_wait(fs, tid);
+	if (!rc && ckpt) {
+		pthread_mutex_lock(&j->ckpt_mu);
+		rc = checkpoint_locked(j);
+		pthread_mutex_unlock(&j->ckpt_mu);
+	}
+	return rc;
+}
+
+void jnl_set_commit_hook(struct sfs *fs, void (*fn)(struct sfs *fs, uint64_t tid))
+{
+	pthread_mutex_lock(fs->jnl->mu);
+	fs->jnl->commit_hook = fn;
+	pthread_mutex_unlock(fs->jnl->mu);
+}
+
+void jnl_stats(struct sfs *fs, struct jnl_stats *st)
+{
+	struct jnl *j = fs->jnl;
+	memset(st, 0, sizeof(*st));
+	if (!j)
+		return;
+	pthread_mutex_lock(j->mu);
+	st->commits = j->n_commits;
+	st->commit_blocks = j->n_commit_blocks;
+	st->checkpoints = j->n_ckpts;
+	st->handles = j->n_handles;
+	st->running_tid = j->running->tid;
+	st->committed_tid = j->committed;
+	st->used_blocks = j->head - j->tail;
+	st->ring_blocks = j->ring_len;
+	pthread_mutex_unlock(j->mu);
+}
+
+/* ---- start / stop ---- */
+
+int jnl_start(struct sfs *fs, unsigned commit_ms)
+{
+	struct jnl *j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->fs = fs;
+	j->mu = bc_mutex(fs);
+	j->commit_ms = commit_ms ? commit_ms : 5000;
+	j->jhdr_blkno = sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_JHDR;
+	j->ring_start = sfs_slot_journal(&fs->sb, fs->slot);
+	j->ring_len = fs->sb.journal_blocks;
+	uint8_t *blk = bdev_alloc(SFS_BLOCK_SIZE);
+	if (!blk) {
+		free(j);
+		return -ENOMEM;
+	}
+	int rc = bdev_read(fs->dev, j->jhdr_blkno * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE);
+	if (!rc)
+		rc = sfs_blk_check(blk, fs->sb.uuid, SFS_BT_JHDR, j->jhdr_blkno,
+				   sfs_owner_slot(fs->slot));
+	if (!rc)
+		rc = sfs_jhdr_decode(blk, &fs->sb, &j->hdr);
+	bdev_free(blk);
+	if (rc) {
+		free(j);
+		return rc;
+	}
+	j->head = j->tail = j->ck_end = j->hdr.tail;
+	j->tail_seq = j->hdr.tail_seq;
+	j->ck_tid = j->committed = j->commit_req = j->hdr.tail_seq - 1;
+	j->running = jtxn_new(j->hdr.tail_seq);
+	if (!j->running) {
+		free(j);
+		return -ENOMEM;
+	}
+	/* The slot is in use from now on: a crash must replay. */
+	j->hdr.flags &= ~SFS_JH_CLEAN;
+	j->hdr.mount_gen++;
+	pthread_cond_init(&j->cv, NULL);
+	pthread_cond_init(&j->kick, NULL);
+	pthread_mutex_init(&j->ckpt_mu, NULL);
+	fs->jnl = j;
+	rc = write_jhdr(j);
+	if (!rc) {
+		rc = -pthread_create(&j->thr, NULL, commit_thread, j);
+		j->thr_started = rc == 0;
+	}
+	if (rc) {
+		fs->jnl = NULL;
+		jtxn_free(j->running);
+		free(j);
+	}
+	return rc;
+}
+
+int jnl_stop(struct sfs *fs, bool clean)
+{
+	struct jnl *j = fs->jnl;
+	if (!j)
+		return 0;
+	int rc = 0;
+	if (clean) {
+		rc = jnl_checkpoint_all(fs);
+		if (!rc) {
+			pthread_mutex_lock(&j->ckpt_mu);
+			j->hdr.flags |= SFS_JH_CLEAN;
+			rc = write_jhdr(j);
+			pthread_mutex_unlock(&j->ckpt_mu);
+		}
+	}
+	pthread_mutex_lock(j->mu);
+	j->stop = true;
+	pthread_cond_broadcast(&j->kick);
+	pthread_mutex_unlock(j->mu);
+	if (j->thr_started)
+		pthread_join(j->thr, NULL);
+	/* Drop all journal state of the buffers (a crash, or after an error). */
+	pthread_mutex_lock(j->mu);
+	for (struct buf *b = j->running->bufs; b; b = b->jnext)
+		b->jtid = 0;
+	struct buf *ck = j->ck_list;
+	j->ck_list = NULL;
+	for (struct buf *b = j->running->bufs, *n; b; b = n) {
+		n = b->jnext;
+		bc_unpin_locked(b);
+	}
+	while (ck) {
+		struct buf *n = ck->cknext;
+		bdev_free(ck->ck);
+		ck->ck = NULL;
+		ck->cknext = ck->ckprev = NULL;
+		bc_unpin_locked(ck);
+		ck = n;
+	}
+	pthread_mutex_unlock(j->mu);
+	jtxn_free(j->running);
+	pthread_cond_destroy(&j->cv);
+	pthread_cond_destroy(&j->kick);
+	pthread_mutex_destroy(&j->ckpt_mu);
+	fs->jnl = NULL;
+	free(j);
+	return rc;
+}

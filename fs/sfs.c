@@ -1,0 +1,447 @@
+/* sfs: open and close of a filesystem, slot claim and heartbeat (sfs.h). */
+#include "fs/sfs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "blockdev/bdev.h"
+#include "common/log.h"
+#include "fs/alloc.h"
+#include "fs/bcache.h"
+#include "fs/jnl.h"
+#include "fs/orphan.h"
+#include "locks/lcl.h"
+
+#define HB_PERIOD_MS 500
+
+static __thread char last_error[256];
+
+const char *sfs_last_error(void)
+{
+	return last_error[0] ? last_error : "no error";
+}
+
+static int fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	log_warn("fs", "%s", last_error);
+	return rc;
+}
+
+/* ---- heartbeat ---- */
+
+struct sfs_hbeat {
+	struct sfs *fs;
+	pthread_t thr;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stop, started;
+	struct bdev_hb hb;
+	uint64_t off; /* byte offset of the slot's heartbeat block */
+};
+
+static uint64_t now_ns(clockid_t c)
+{
+	struct timespec ts;
+	clock_gettime(c, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Read the slot's heartbeat; a never written, corrupt or foreign one is FREE. */
+static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb)
+{
+	int rc = bdev_hb_read(fs->dev, off, hb);
+	if (rc == -ENODATA || rc == -EBADMSG || rc == -ENOTSUP ||
+	    (!rc && memcmp(hb->uuid, fs->sb.uuid, 16) != 0)) {
+		if (rc == -EBADMSG)
+			log_warn("fs",
+				 "block %" PRIu64 ": heartbeat block corrupt; slot taken as free",
+				 off / SFS_BLOCK_SIZE);
+		memset(hb, 0, sizeof(*hb));
+		hb->state = BDEV_HB_FREE;
+		return 0;
+	}
+	return rc;
+}
+
+static int hb_write(struct sfs_hbeat *h, unsigned flags)
+{
+	h->hb.time_ns = now_ns(CLOCK_REALTIME);
+	return bdev_hb_write(h->fs->dev, h->off, &h->hb, flags);
+}
+
+static void *hb_thread(void *arg)
+{
+	struct sfs_hbeat *h = arg;
+	pthread_mutex_lock(&h->mu);
+	while (!h->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		uint64_t ns = ts.tv_nsec + HB_PERIOD_MS * 1000000ull;
+		ts.tv_sec += ns / 1000000000ull;
+		ts.tv_nsec = ns % 1000000000ull;
+		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+		if (h->stop)
+			break;
+		h->hb.sequence++;
+		int rc = hb_write(h, 0);
+		if (rc)
+			log_warn("fs", "block %" PRIu64 ": heartbeat write failed: %s",
+				 h->off / SFS_BLOCK_SIZE, strerror(-rc));
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+/* Claim the slot: refuse a live holder, take over a dead one. */
+static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
+{
+	struct sfs_hbeat *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->fs = fs;
+	h->off = (sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	fs->hb = h;
+	struct bdev_hb cur;
+	int rc = hb_read(fs, h->off, &cur);
+	if (rc)
+		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
+			    strerror(-rc));
+	if (cur.state == BDEV_HB_LIVE) {
+		unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
+		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + wait_ms * 1000000ull;
+		while (now_ns(CLOCK_MONOTONIC) < deadline) {
+			usleep(100000);
+			struct bdev_hb again;
+			rc = hb_read(fs, h->off, &again);
+			if (rc)
+				return fail(rc, "cannot read the heartbeat of slot %u: %s",
+					    fs->slot, strerror(-rc));
+			if (again.state != BDEV_HB_LIVE)
+				break;
+			if (bdev_hb_newer(&again, &cur))
+				return fail(-EBUSY, "device is mounted on %s pid %u",
+					    again.hostname[0] ? again.hostname : "?", again.pid);
+		}
+		log_warn("fs", "slot %u was left mounted by %s pid %u (crashed): taking it over",
+			 fs->slot, cur.hostname[0] ? cur.hostname : "?", cur.pid);
+	}
+	memset(&h->hb, 0, sizeof(h->hb));
+	h->hb.state = BDEV_HB_LIVE;
+	memcpy(h->hb.uuid, fs->sb.uuid, 16);
+	h->hb.node_id = (uint32_t)o->node_id;
+	h->hb.slot = fs->slot;
+	h->hb.incarnation = cur.incarnation + 1;
+	h->hb.sequence = 1;
+	h->hb.pid = (uint32_t)getpid();
+	h->hb.mode = fs->local ? BDEV_HB_LOCAL : BDEV_HB_CLUSTER;
+	h->hb.proto_version = 1;
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	size_t k = 0;
+	for (size_t i = 0; host[i] && k < BDEV_HB_HOST_MAX; i++)
+		if (host[i] >= 0x20 && host[i] <= 0x7e)
+			h->hb.hostname[k++] = host[i];
+	h->hb.hostname[k] = 0;
+	rc = hb_write(h, BDEV_HB_FLUSH);
+	if (rc)
+		return fail(rc, "cannot write the heartbeat of slot %u: %s", fs->slot,
+			    strerror(-rc));
+	return 0;
+}
+
+static int hb_start(struct sfs *fs)
+{
+	int rc = -pthread_create(&fs->hb->thr, NULL, hb_thread, fs->hb);
+	fs->hb->started = rc == 0;
+	return rc;
+}
+
+/* Stop the thread; with state != 0 write that final state. */
+static int hb_stop(struct sfs *fs, uint32_t state)
+{
+	struct sfs_hbeat *h = fs->hb;
+	int rc = 0;
+	if (!h)
+		return 0;
+	if (h->started) {
+		pthread_mutex_lock(&h->mu);
+		h->stop = true;
+		pthread_cond_broadcast(&h->cv);
+		pthread_mutex_unlock(&h->mu);
+		pthread_join(h->thr, NULL);
+	}
+	if (state) {
+		h->hb.state = (enum bdev_hb_state)state;
+		h->hb.sequence++;
+		rc = hb_write(h, BDEV_HB_FLUSH);
+	}
+	pthread_mutex_destroy(&h->mu);
+	pthread_cond_destroy(&h->cv);
+	free(h);
+	fs->hb = NULL;
+	return rc;
+}
+
+/* ---- superblock ---- */
+
+static int super_write(struct sfs *fs)
+{
+	uint8_t *blk = bdev_alloc(SFS_BLOCK_SIZE);
+	if (!blk)
+		return -ENOMEM;
+	pthread_mutex_lock(&fs->sb_mu);
+	fs->sb.mtime = (uint64_t)time(NULL);
+	struct sfs_super sb = fs->sb;
+	pthread_mutex_unlock(&fs->sb_mu);
+	int rc = 0;
+	for (uint64_t at = SFS_SUPER_BLKNO; at <= SFS_SUPER_BACKUP && !rc; at++) {
+		sfs_super_encode(&sb, at, blk);
+		rc = bdev_write(fs->dev, at * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE);
+	}
+	if (!rc)
+		rc = bdev_flush(fs->dev);
+	bdev_free(blk);
+	return rc;
+}
+
+void sfs_mark_error(struct sfs *fs)
+{
+	pthread_mutex_lock(&fs->sb_mu);
+	fs->sb.state |= SFS_SB_ERROR;
+	pthread_mutex_unlock(&fs->sb_mu);
+}
+
+/* ---- lock callouts ---- */
+
+static int co_flush(void *arg, uint64_t res)
+{
+	return jnl_flush_res(arg, res);
+}
+
+static void co_invalidate(void *arg, uint64_t res)
+{
+	struct sfs *fs = arg;
+	bc_drop_res(fs, res);
+	if (fs->ops.invalidate)
+		fs->ops.invalidate(fs, res);
+}
+
+/* ---- open / close ---- */
+
+static void sfs_free(struct sfs *fs)
+{
+	orphan_teardown(fs);
+	alloc_teardown(fs);
+	if (fs->bc)
+		bc_teardown(fs);
+	if (fs->dev)
+		bdev_close(fs->dev);
+	pthread_mutex_destroy(&fs->sb_mu);
+	free(fs);
+}
+
+static int read_super(struct sfs *fs)
+{
+	uint8_t *blk = bdev_alloc(SFS_BLOCK_SIZE);
+	if (!blk)
+		return fail(-ENOMEM, "out of memory");
+	int rc = bdev_read(fs->dev, SFS_SUPER_BLKNO * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE);
+	if (rc) {
+		bdev_free(blk);
+		return fail(rc, "%s: cannot read the superblock: %s", bdev_path(fs->dev),
+			    strerror(-rc));
+	}
+	const char *why;
+	rc = sfs_super_decode(blk, SFS_SUPER_BLKNO, &fs->sb, &why);
+	bdev_free(blk);
+	if (rc)
+		return fail(-EINVAL, "%s: %s", bdev_path(fs->dev), why);
+	bool ro_only;
+	if (sfs_super_compatible(&fs->sb, &ro_only, &why))
+		return fail(-EINVAL, "%s: %s", bdev_path(fs->dev), why);
+	if (ro_only && !fs->readonly)
+		return fail(-EROFS, "%s: unknown read-only-compatible feature: mount read-only",
+			    bdev_path(fs->dev));
+	if (bdev_size(fs->dev) / SFS_BLOCK_SIZE < fs->sb.blocks)
+		return fail(-EINVAL,
+			    "%s: device is smaller than the filesystem (%" PRIu64
+			    " bytes, needs %" PRIu64 ")",
+			    bdev_path(fs->dev), bdev_size(fs->dev), fs->sb.blocks * SFS_BLOCK_SIZE);
+	return 0;
+}
+
+int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *lcl,
+	     struct sfs **out)
+{
+	static const struct sfs_mount_opts defaults = {.local = true};
+	if (!o)
+		o = &defaults;
+	last_error[0] = 0;
+	struct sfs *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return fail(-ENOMEM, "out of memory");
+	pthread_mutex_init(&fs->sb_mu, NULL);
+	fs->lcl = lcl;
+	fs->readonly = o->readonly;
+	fs->local = o->local;
+	fs->slot = o->slot;
+	fs->user = o->user;
+	if (o->ops)
+		fs->ops = *o->ops;
+	unsigned flags = (o->readonly ? BDEV_RDONLY : 0) | (o->buffered ? BDEV_BUFFERED : 0);
+	int rc = bdev_open(dev_path, flags, &fs->dev);
+	if (rc) {
+		free(fs);
+		return fail(rc, "%s: %s", dev_path, strerror(-rc));
+	}
+	rc = read_super(fs);
+	if (rc)
+		goto err;
+	if (fs->slot >= fs->sb.slot_count) {
+		rc = fail(-EINVAL, "slot %u does not exist (the filesystem has %u)", fs->slot,
+			  fs->sb.slot_count);
+		goto err;
+	}
+	rc = bc_setup(fs, o->cache_blocks);
+	if (rc)
+		goto err;
+	if (lcl) {
+		struct lcl_callouts co = {
+		    .flush = co_flush, .invalidate = co_invalidate, .arg = fs};
+		for (int t = LCL_T_SUPER; t < LCL_T_MAX; t++)
+			lcl_set_callouts(lcl, (enum lcl_type)t, &co);
+	}
+	if (!fs->readonly) {
+		if (lcl) {
+			rc = lcl_lock_node(lcl, sfs_owner_slot(fs->slot), LCL_EX);
+			if (rc) {
+				rc = fail(rc, "cannot lock slot %u: %s", fs->slot, strerror(-rc));
+				goto err;
+			}
+			fs->slot_locked = true;
+		}
+		rc = slot_claim(fs, o);
+		if (rc)
+			goto err;
+		unsigned n = 0;
+		rc = jnl_replay(fs->dev, &fs->sb, fs->slot, true, &n);
+		if (rc) {
+			rc = fail(rc, "journal replay of slot %u failed: %s", fs->slot,
+				  strerror(-rc));
+			goto err;
+		}
+		if (n)
+			log_info("fs", "slot %u: replayed %u transaction(s)", fs->slot, n);
+		rc = jnl_start(fs, o->commit_ms);
+		if (rc) {
+			rc = fail(rc, "cannot start the journal of slot %u: %s", fs->slot,
+				  strerror(-rc));
+			goto err;
+		}
+		if (fs->local) {
+			fs->sb.state &= ~SFS_SB_CLEAN;
+			rc = super_write(fs);
+			if (rc) {
+				rc = fail(rc, "cannot write the superblock: %s", strerror(-rc));
+				goto err;
+			}
+		}
+		rc = hb_start(fs);
+		if (rc)
+			goto err;
+	}
+	rc = alloc_setup(fs);
+	if (!rc)
+		rc = orphan_setup(fs);
+	if (rc) {
+		rc = fail(rc, "cannot set up the allocator: %s", strerror(-rc));
+		goto err;
+	}
+	if (fs->ops.setup) {
+		rc = fs->ops.setup(fs);
+		if (rc) {
+			rc = fail(rc, "cannot set up the inode cache: %s", strerror(-rc));
+			goto err;
+		}
+	}
+	if (!fs->readonly && fs->ops.reclaim)
+		orphan_process(fs);
+	*out = fs;
+	return 0;
+err:
+	jnl_stop(fs, false);
+	hb_stop(fs, 0);
+	if (fs->slot_locked)
+		lcl_unlock_node(lcl, sfs_owner_slot(fs->slot), LCL_EX);
+	sfs_free(fs);
+	return rc;
+}
+
+int sfs_close(struct sfs *fs)
+{
+	if (!fs)
+		return 0;
+	int rc = 0, r;
+	if (fs->ops.teardown)
+		fs->ops.teardown(fs);
+	if (!fs->readonly) {
+		rc = alloc_save_cursor(fs);
+		r = jnl_stop(fs, true);
+		if (r && !rc)
+			rc = r;
+		if (fs->local && !rc) {
+			pthread_mutex_lock(&fs->sb_mu);
+			fs->sb.state |= SFS_SB_CLEAN;
+			pthread_mutex_unlock(&fs->sb_mu);
+			r = super_write(fs);
+			if (r && !rc)
+				rc = r;
+		}
+		r = hb_stop(fs, rc ? 0 : BDEV_HB_CLEAN);
+		if (r && !rc)
+			rc = r;
+		if (fs->slot_locked)
+			lcl_unlock_node(fs->lcl, sfs_owner_slot(fs->slot), LCL_EX);
+	}
+	if (rc)
+		log_error("fs", "unmount of %s: %s", bdev_path(fs->dev), strerror(-rc));
+	sfs_free(fs);
+	return rc;
+}
+
+void sfs_crash(struct sfs *fs)
+{
+	if (!fs)
+		return;
+	bdev_gate_close(fs->dev, EIO);
+	if (fs->ops.teardown)
+		fs->ops.teardown(fs);
+	jnl_stop(fs, false);
+	hb_stop(fs, 0);
+	if (fs->slot_locked)
+		lcl_unlock_node(fs->lcl, sfs_owner_slot(fs->slot), LCL_EX);
+	sfs_free(fs);
+}
+
+uint64_t sfs_root_ino(struct sfs *fs)
+{
+	return fs->sb.root_ino;
+}
+
+const uint8_t *sfs_dir_hash_seed(struct sfs *fs)
+{
+	return fs->sb.dir_hash_seed;
+}

@@ -1,0 +1,471 @@
+/* Local mode of sanfsd: one device, one mount, no cluster (see local.h). */
+#include "node/local.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "fs/fuse_mount.h"
+#include "fs/sfs.h"
+#include "locks/lcl.h"
+
+struct local_args {
+	const char *device;
+	const char *mountpoint;
+	const char *log_file;
+	bool foreground;
+	bool verbose;
+	bool readonly;
+	bool allow_other;
+	bool acl;
+	bool debug;
+	bool nosuid, nodev, noexec;
+	unsigned threads;
+};
+
+static const char *prefix(void)
+{
+	const char *p = getenv("SANFSD_ERROR_PREFIX");
+	return p && *p ? p : "sanfsd";
+}
+
+/* Where failures go: the pipe to the waiting parent, or stderr. */
+static int report_fd = -1;
+
+static void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void fail_line(const char *fmt, ...)
+{
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "%s: ", prefix());
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	va_end(ap);
+	size_t len = strlen(line);
+	if (len + 1 < sizeof(line))
+		line[len++] = '\n';
+	int fd = report_fd >= 0 ? report_fd : STDERR_FILENO;
+	ssize_t w = write(fd, line, len);
+	(void)w;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: sanfsd --local DEVICE MOUNTPOINT [-o OPTS] [--foreground] [--verbose] "
+		"[--log FILE]\n"
+		"  mounts a sanfs device on this host alone (no cluster), then runs in the "
+		"background\n"
+		"  options: ro, rw, allow_other (default), noallow_other, acl (default), noacl,\n"
+		"           debug, threads=N, nosuid, nodev, noexec\n");
+}
+
+/* Options mount(8) and fstab hand to every helper; they change nothing here. */
+static const char *const ignored_opts[] = {
+    "local",	"rw",	    "suid",	  "dev",      "exec",	    "atime", "noatime", "relatime",
+    "defaults", "auto",	    "noauto",	  "_netdev",  "nofail",	    "user",  "users",	"nouser",
+    "async",	"diratime", "nodiratime", "lazytime", "nolazytime", NULL,
+};
+
+static int parse_one_opt(struct local_args *a, const char *o)
+{
+	for (const char *const *p = ignored_opts; *p; p++)
+		if (!strcmp(o, *p))
+			return 0;
+	if (!strcmp(o, "ro"))
+		a->readonly = true;
+	else if (!strcmp(o, "allow_other"))
+		a->allow_other = true;
+	else if (!strcmp(o, "noallow_other"))
+		a->allow_other = false;
+	else if (!strcmp(o, "acl"))
+		a->acl = true;
+	else if (!strcmp(o, "noacl"))
+		a->acl = false;
+	else if (!strcmp(o, "debug"))
+		a->debug = true;
+	else if (!strcmp(o, "nosuid"))
+		a->nosuid = true;
+	else if (!strcmp(o, "nodev"))
+		a->nodev = true;
+	else if (!strcmp(o, "noexec"))
+		a->noexec = true;
+	else if (!strncmp(o, "threads=", 8)) {
+		char *end;
+		unsigned long n = strtoul(o + 8, &end, 10);
+		if (!o[8] || *end || n < 1 || n > 1024) {
+			fail_line("bad option '%s' (threads=1..1024)", o);
+			return -EINVAL;
+		}
+		a->threads = (unsigned)n;
+	} else if (!strcmp(o, "sync")) {
+		fail_line("option 'sync' is not supported (use fsync or O_SYNC)");
+		return -EINVAL;
+	} else {
+		fail_line("unknown mount option '%s'", o);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_opts(struct local_args *a, const char *list)
+{
+	char *copy = strdup(list);
+	if (!copy)
+		return -ENOMEM;
+	int r = 0;
+	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o && !r;
+	     o = strtok_r(NULL, ",", &save))
+		r = parse_one_opt(a, o);
+	free(copy);
+	return r;
+}
+
+/* 0, or 2 (usage) after printing the line. */
+static int parse_args(struct local_args *a, int argc, char **argv)
+{
+	*a = (struct local_args){.allow_other = true, .acl = true};
+	const char *pos[2];
+	int npos = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!strcmp(s, "--local"))
+			continue;
+		if (!strcmp(s, "--foreground") || !strcmp(s, "-f"))
+			a->foreground = true;
+		else if (!strcmp(s, "--verbose") || !strcmp(s, "-v"))
+			a->verbose = true;
+		else if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+			usage(stdout);
+			exit(0);
+		} else if ((!strcmp(s, "-o") || !strcmp(s, "--log")) && i + 1 < argc) {
+			if (s[1] == 'o') {
+				if (parse_opts(a, argv[++i]))
+					return 2;
+			} else {
+				a->log_file = argv[++i];
+			}
+		} else if (!strncmp(s, "-o", 2) && s[2]) {
+			if (parse_opts(a, s + 2))
+				return 2;
+		} else if (s[0] == '-' && s[1]) {
+			fail_line("unknown option '%s' (see sanfsd --help)", s);
+			return 2;
+		} else if (npos < 2) {
+			pos[npos++] = s;
+		} else {
+			fail_line("unexpected argument '%s' (see sanfsd --help)", s);
+			return 2;
+		}
+	}
+	if (npos != 2) {
+		fail_line("need DEVICE and MOUNTPOINT (see sanfsd --help)");
+		return 2;
+	}
+	a->device = pos[0];
+	a->mountpoint = pos[1];
+	return 0;
+}
+
+/* Read /proc/self/mountinfo: is source mounted as fuse.sanfs? Fills where. */
+static bool mounted_as_sanfs(const char *source, char *where, size_t wlen)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return false;
+	char line[8192];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+		char *sep = strstr(line, " - ");
+		if (!sep)
+			continue;
+		char mp[4096], fstype[256], src[4096];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		if (sscanf(sep + 3, "%255s %4095s", fstype, src) != 2)
+			continue;
+		if (!strcmp(fstype, "fuse.sanfs") && !strcmp(src, source)) {
+			snprintf(where, wlen, "%s", mp);
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* The checks that need no device I/O. 0 or 1 after the one-line reason. */
+static int check_paths(struct local_args *a, char *dev_real, char *mp_real)
+{
+	struct stat st;
+	if (!realpath(a->device, dev_real)) {
+		fail_line("%s: %s", a->device, strerror(errno));
+		return 1;
+	}
+	if (stat(dev_real, &st) != 0 || !(S_ISBLK(st.st_mode) || S_ISREG(st.st_mode))) {
+		fail_line("%s: not a block device or image file", a->device);
+		return 1;
+	}
+	if (!realpath(a->mountpoint, mp_real)) {
+		fail_line("mount point %s: %s", a->mountpoint, strerror(errno));
+		return 1;
+	}
+	if (stat(mp_real, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fail_line("mount point %s: not a directory", a->mountpoint);
+		return 1;
+	}
+	DIR *d = opendir(mp_real);
+	if (!d) {
+		fail_line("mount point %s: %s", a->mountpoint, strerror(errno));
+		return 1;
+	}
+	struct dirent *de;
+	bool empty = true;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+			empty = false;
+	closedir(d);
+	if (!empty) {
+		fail_line("mount point %s is not empty", a->mountpoint);
+		return 1;
+	}
+	char where[4096];
+	if (mounted_as_sanfs(dev_real, where, sizeof(where))) {
+		fail_line("%s is already mounted on %s", a->device, where);
+		return 1;
+	}
+	/* A block device some other kernel user holds (a kernel filesystem, a
+	 * device-mapper target) refuses an exclusive open. */
+	struct stat ds;
+	if (stat(dev_real, &ds) == 0 && S_ISBLK(ds.st_mode)) {
+		int fd = open(dev_real, O_RDONLY | O_EXCL | O_CLOEXEC);
+		if (fd < 0 && errno == EBUSY) {
+			fail_line("%s is in use (mounted or held by another program)", a->device);
+			return 1;
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	return 0;
+}
+
+/* The pid file is named after the mount's device number, read from
+ * mountinfo: a stat of the mount point would ask the daemon itself, which is
+ * not serving yet. */
+static int pidfile_path(const char *mp_real, char *out, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -errno;
+	char line[8192];
+	int r = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		char mp[4096], devno[64], fstype[256];
+		char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", devno, mp) != 2 ||
+		    sscanf(sep + 3, "%255s", fstype) != 1)
+			continue;
+		if (!strcmp(mp, mp_real) && !strcmp(fstype, "fuse.sanfs")) {
+			snprintf(out, len, "%s/fuse-%s.pid", SANFS_RUN_DIR, devno);
+			r = 0; /* the last (topmost) mount wins */
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static void pidfile_write(const char *path)
+{
+	mkdir(SANFS_RUN_DIR, 0755);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		log_warn("local", "cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+}
+
+/* The daemon proper, after any fork. report_fd carries the first line. */
+static int serve(struct local_args *a, const char *dev_real, const char *mp_real)
+{
+	struct lcl *lcl = NULL;
+	struct sfs *fs = NULL;
+	struct sfs_fuse *f = NULL;
+	int r = lcl_create_local(&lcl);
+	if (r) {
+		fail_line("cannot create the lock layer: %s", strerror(-r));
+		return 1;
+	}
+	struct sfs_ops ops;
+	sfs_fuse_fs_ops(&ops);
+	struct sfs_mount_opts mo = {.readonly = a->readonly, .local = true, .slot = 0, .ops = &ops};
+	r = sfs_open(dev_real, &mo, lcl, &fs);
+	if (r) {
+		const char *why = sfs_last_error();
+		if (!why || !*why || !strcmp(why, "no error"))
+			why = strerror(-r);
+		/* The engine's reasons name the device already. */
+		if (!strncmp(why, dev_real, strlen(dev_real)) ||
+		    !strncmp(why, a->device, strlen(a->device)))
+			fail_line("%s", why);
+		else
+			fail_line("%s: %s", a->device, why);
+		lcl_destroy(lcl);
+		return 1;
+	}
+	struct fmnt_opts fo = {
+	    .fsname = dev_real,
+	    .subtype = "sanfs",
+	    .allow_other = a->allow_other,
+	    .readonly = a->readonly,
+	    .nosuid = a->nosuid,
+	    .nodev = a->nodev,
+	    .noexec = a->noexec,
+	    .debug = a->debug,
+	    .max_threads = a->threads,
+	    .signals = true,
+	};
+	r = sfs_fuse_start(fs, lcl, mp_real, &fo, a->acl, &f);
+	if (r) {
+		fail_line("cannot mount %s on %s: %s", a->device, a->mountpoint, strerror(-r));
+		sfs_close(fs);
+		lcl_destroy(lcl);
+		return 1;
+	}
+	char pidfile[PATH_MAX + 64] = "";
+	if (pidfile_path(mp_real, pidfile, sizeof(pidfile)) == 0)
+		pidfile_write(pidfile);
+	else
+		log_warn("local", "%s not found in mountinfo: no pid file", mp_real);
+	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
+
+	/* Mounted: tell the waiting parent, then leave the terminal alone. */
+	if (report_fd >= 0) {
+		ssize_t w = write(report_fd, "OK\n", 3);
+		(void)w;
+		close(report_fd);
+		report_fd = -1;
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+	}
+
+	int rc = 0;
+	r = sfs_fuse_serve(f);
+	if (r)
+		rc = 1;
+	sfs_fuse_free(f);
+	r = sfs_close(fs);
+	if (r) {
+		log_error("local",
+			  "closing %s failed: %s; the journal will replay at the next "
+			  "mount",
+			  dev_real, strerror(-r));
+		rc = 1;
+	} else {
+		if (pidfile[0])
+			unlink(pidfile);
+		log_info("local", "%s unmounted cleanly", dev_real);
+	}
+	lcl_destroy(lcl);
+	return rc;
+}
+
+int sanfsd_local_main(int argc, char **argv)
+{
+	struct local_args a;
+	int r = parse_args(&a, argc, argv);
+	if (r)
+		return r;
+	log_setup("sanfsd", 0, a.verbose ? LOG_DEBUG : LOG_WARN);
+	/* In the background the log goes to a file (stderr is the caller's
+	 * terminal, and its one line of failure must stay one line). */
+	char deflog[PATH_MAX];
+	if (!a.log_file && !a.foreground) {
+		const char *base = strrchr(a.device, '/');
+		base = base ? base + 1 : a.device;
+		mkdir(SANFS_LOG_DIR, 0755);
+		snprintf(deflog, sizeof(deflog), "%s/local-%s.log", SANFS_LOG_DIR,
+			 *base ? base : "device");
+		a.log_file = deflog;
+	}
+	if (a.log_file && log_open_file(a.log_file) != 0) {
+		if (a.log_file != deflog) {
+			fail_line("cannot open log file %s: %s", a.log_file, strerror(errno));
+			return 1;
+		}
+		log_open_file("/dev/null");
+	}
+	char dev_real[PATH_MAX], mp_real[PATH_MAX];
+	if (check_paths(&a, dev_real, mp_real))
+		return 1;
+	if (a.foreground)
+		return serve(&a, dev_real, mp_real);
+
+	/* Detach only once mounted: the child does the work and reports the first
+	 * line through the pipe; the parent waits for it. */
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) != 0) {
+		fail_line("pipe: %s", strerror(errno));
+		return 1;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		fail_line("fork: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		report_fd = p[1];
+		setsid();
+		if (chdir("/") != 0)
+			log_warn("local", "chdir /: %s", strerror(errno));
+		signal(SIGPIPE, SIG_IGN);
+		_exit(serve(&a, dev_real, mp_real));
+	}
+	close(p[1]);
+	char buf[1100];
+	size_t got = 0;
+	for (;;) {
+		ssize_t n = read(p[0], buf + got, sizeof(buf) - 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+		if (memchr(buf, '\n', got) || got >= sizeof(buf) - 1)
+			break;
+	}
+	close(p[0]);
+	buf[got] = 0;
+	if (!strncmp(buf, "OK\n", 3))
+		return 0;
+	int status = 0;
+	waitpid(pid, &status, 0);
+	if (got)
+		fputs(buf, stderr);
+	else
+		fprintf(stderr, "%s: the daemon exited before mounting (status %d)\n", prefix(),
+			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	return 1;
+}

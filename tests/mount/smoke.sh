@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Integration smoke test of local mounts (issue 2 point 6): mkfs, sanctl mount
+# --local, create/write/read/rename/unlink, sanctl umount, remount shows the
+# data; fusermount3 -u, mount -t fuse.sanfs through the helper and SIGTERM
+# each unmount cleanly (the daemon exits 0 after closing the device).
+. "$(dirname "$0")/lib.sh"
+need_env
+
+img=$(new_image 512M)
+new_loop "$img"
+dev=$LOOP
+mp=$(new_dir)
+
+"$SANCTL" mkfs "$dev" --label smoke >/dev/null || fail "mkfs"
+
+# 1. mount, use, umount with sanctl
+"$SANCTL" mount --local "$dev" "$mp" || fail "sanctl mount --local"
+is_sanfs_mount "$mp" || fail "not mounted after sanctl mount returned"
+pid=$(daemon_pid "$mp")
+[ "$(findmnt -n -o SOURCE --mountpoint "$mp")" = "$(realpath "$dev")" ] || fail "mount source"
+
+echo hello >"$mp/a"
+[ "$(cat "$mp/a")" = hello ] || fail "read back a"
+head -c 3000000 /dev/urandom >"$mp/big"
+sum=$(sha256sum <"$mp/big")
+mkdir "$mp/d"
+mv "$mp/a" "$mp/d/b"
+[ ! -e "$mp/a" ] || fail "rename left the old name"
+[ "$(cat "$mp/d/b")" = hello ] || fail "read after rename"
+echo gone >"$mp/tmp"
+rm "$mp/tmp"
+[ ! -e "$mp/tmp" ] || fail "unlink"
+[ "$(ls "$mp" | sort | tr '\n' ' ')" = "big d " ] || fail "listing: $(ls "$mp")"
+
+"$SANCTL" umount "$mp" || fail "sanctl umount"
+! is_sanfs_mount "$mp" || fail "still mounted after sanctl umount"
+kill -0 "$pid" 2>/dev/null && fail "daemon still running after sanctl umount"
+echo "ok: mount, write, rename, unlink, sanctl umount"
+
+# 2. remount shows the data; fusermount3 -u unmounts cleanly
+"$SANCTL" mount --local "$dev" "$mp" || fail "remount"
+[ "$(cat "$mp/d/b")" = hello ] || fail "data after remount"
+[ "$(sha256sum <"$mp/big")" = "$sum" ] || fail "big file after remount"
+[ ! -e "$mp/tmp" ] || fail "unlinked file came back"
+pid=$(daemon_pid "$mp")
+pidfile=/run/sanfs/fuse-$(stat -c '%Hd:%Ld' "$mp").pid
+fusermount3 -u "$mp" || fail "fusermount3 -u"
+wait_gone "$pid" 60 || fail "daemon still running after fusermount3 -u"
+[ ! -e "$pidfile" ] || fail "daemon exited without a clean close after fusermount3 -u"
+echo "ok: remount shows the data, fusermount3 -u"
+
+# 3. mount -t fuse.sanfs through the helper; SIGTERM unmounts cleanly
+installed=
+if [ ! -e /sbin/mount.fuse.sanfs ]; then
+	ln -s "$HELPER" /sbin/mount.fuse.sanfs
+	installed=1
+fi
+rc=0
+mount -t fuse.sanfs "$dev" "$mp" -o local || rc=$?
+[ -n "$installed" ] && rm -f /sbin/mount.fuse.sanfs
+[ $rc -eq 0 ] || fail "mount -t fuse.sanfs -o local (rc $rc)"
+is_sanfs_mount "$mp" || fail "not mounted by mount -t fuse.sanfs"
+[ "$(cat "$mp/d/b")" = hello ] || fail "data through mount -t"
+echo more >>"$mp/d/b"
+pid=$(daemon_pid "$mp")
+pidfile=/run/sanfs/fuse-$(stat -c '%Hd:%Ld' "$mp").pid
+kill -TERM "$pid"
+wait_gone "$pid" 60 || fail "daemon still running after SIGTERM"
+! is_sanfs_mount "$mp" || fail "still mounted after SIGTERM"
+[ ! -e "$pidfile" ] || fail "no clean close after SIGTERM"
+echo "ok: mount -t fuse.sanfs, SIGTERM"
+
+"$SANCTL" mount --local "$dev" "$mp" || fail "third mount"
+[ "$(cat "$mp/d/b")" = "$(printf 'hello\nmore')" ] || fail "data after SIGTERM unmount"
+"$SANCTL" umount "$mp" || fail "final umount"
+if "$SANCTL" --help | grep -q '^  fsck'; then
+	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
+	echo "ok: fsck clean"
+fi
+echo "smoke: all passed"
