@@ -8,12 +8,13 @@
 #   committed update latency p50/p99 with 1 client  (on the leader / ADM)
 #   updates per second with 16 concurrent clients   (on the leader / ADM)
 #   local query rate with 16 clients                 (on a follower:
-#     sanfs CCD query from the node's copy, etcd serializable range)
+#     sanfs CCD query from the node's copy, etcd serializable range;
+#     also with QP_DEPTH requests pipelined per connection)
 # Prints a markdown table (absolute figures, ratio sanfs/etcd) and writes it
 # to bench/out/cluster.md. Whole run < 2 minutes. See bench/README-cluster.md.
 # Usage: bench/cluster_bench.sh [BUILD_DIR]     (default: ./build)
 # Knobs: UPD_SECS (8) UPD_MAX (4000) CONC_SECS (8) CONC_MAX (8000)
-#        Q_SECS (5) Q_CLIENTS (16)
+#        Q_SECS (5) Q_CLIENTS (16) QP_CLIENTS (4) QP_DEPTH (16)
 # Targets (for reading, not asserted): sanfs p50 update latency <= etcd's;
 # local queries >= 100,000/s.
 set -euo pipefail
@@ -24,7 +25,7 @@ SANFSD=$build/node/sanfsd
 CLIENT=$build/bench/cluster_client
 UPD_SECS=${UPD_SECS:-8} UPD_MAX=${UPD_MAX:-4000}
 CONC_SECS=${CONC_SECS:-8} CONC_MAX=${CONC_MAX:-8000}
-Q_SECS=${Q_SECS:-5} Q_CLIENTS=${Q_CLIENTS:-16}
+Q_SECS=${Q_SECS:-5} Q_CLIENTS=${Q_CLIENTS:-16} QP_CLIENTS=${QP_CLIENTS:-4} QP_DEPTH=${QP_DEPTH:-16}
 for b in "$SANCTL" "$SANFSD" "$CLIENT"; do
 	[ -x "$b" ] || { echo "cluster_bench: $b missing: build first (meson setup build && ninja -C build)" >&2; exit 1; }
 done
@@ -125,6 +126,8 @@ s16=$(run "sanfs update, 16 clients" sanfs "$s_upd_sock" update 16 "$CONC_SECS" 
 e16=$(run "etcd update, 16 clients" etcd "$e_upd" update 16 "$CONC_SECS" "$CONC_MAX")
 sq=$(run "sanfs local query, $Q_CLIENTS clients" sanfs "$s_q_sock" query "$Q_CLIENTS" "$Q_SECS" 100000000)
 eq=$(run "etcd serializable range, $Q_CLIENTS clients" etcd "$e_q" query "$Q_CLIENTS" "$Q_SECS" 100000000)
+sqp=$(run "sanfs local query, $QP_CLIENTS x $QP_DEPTH pipelined" sanfs "$s_q_sock" query "$QP_CLIENTS" "$Q_SECS" 100000000 "$QP_DEPTH")
+eqp=$(run "etcd serializable range, $QP_CLIENTS x $QP_DEPTH pipelined" etcd "$e_q" query "$QP_CLIENTS" "$Q_SECS" 100000000 "$QP_DEPTH")
 
 f() { echo "$1" | cut -d' ' -f"$2"; } # field: 1 ops 2 secs 3 ops/s 4 p50 5 p99
 ratio() { python3 -c "import sys; a, b = float(sys.argv[1]), float(sys.argv[2]); print('%.2f' % (a / b) if b else 'n/a')" "$1" "$2"; }
@@ -144,8 +147,9 @@ out=$root/bench/out/cluster.md
 	echo "| update latency p99, 16 clients (ms) | $(f "$s16" 5) | $(f "$e16" 5) | $(ratio "$(f "$s16" 5)" "$(f "$e16" 5)") |"
 	echo "| local queries/s, $Q_CLIENTS clients | $(f "$sq" 3) | $(f "$eq" 3) | $(ratio "$(f "$sq" 3)" "$(f "$eq" 3)") |"
 	echo "| local query latency p50, $Q_CLIENTS clients (ms) | $(f "$sq" 4) | $(f "$eq" 4) | $(ratio "$(f "$sq" 4)" "$(f "$eq" 4)") |"
+	echo "| local queries/s, $QP_CLIENTS clients x $QP_DEPTH pipelined | $(f "$sqp" 3) | $(f "$eqp" 3) | $(ratio "$(f "$sqp" 3)" "$(f "$eqp" 3)") |"
 	echo
-	echo "Ops counted: updates $(f "$s1" 1)/$(f "$e1" 1) (1 client), $(f "$s16" 1)/$(f "$e16" 1) (16 clients), queries $(f "$sq" 1)/$(f "$eq" 1) (sanfs/etcd)."
+	echo "Ops counted: updates $(f "$s1" 1)/$(f "$e1" 1) (1 client), $(f "$s16" 1)/$(f "$e16" 1) (16 clients), queries $(f "$sq" 1)/$(f "$eq" 1), pipelined $(f "$sqp" 1)/$(f "$eqp" 1) (sanfs/etcd)."
 	echo "Updates sent to the leader (sanfs ADM node $sadm, etcd member e$eleader); queries to a follower (sanfs node $sfol, etcd e$efol)."
 	echo "Targets: sanfs p50 update latency <= etcd's; local queries >= 100,000/s. Load average after: $(cut -d' ' -f1-3 /proc/loadavg)."
 } >"$out.tmp"

@@ -1,8 +1,8 @@
 /* bench/cluster_client: the load generator of bench/cluster_bench.sh (issue 3
  * point 6). A benchmark, never a test.
  *
- *   cluster_client sanfs SOCKET    update|query CLIENTS SECONDS MAXOPS
- *   cluster_client etcd  HOST:PORT update|query CLIENTS SECONDS MAXOPS
+ *   cluster_client sanfs SOCKET    update|query CLIENTS SECONDS MAXOPS [DEPTH]
+ *   cluster_client etcd  HOST:PORT update|query CLIENTS SECONDS MAXOPS [DEPTH]
  *
  * CLIENTS threads each open ONE persistent connection before the clock
  * starts (sanfs: the node's admin Unix socket, newline-delimited JSON; etcd:
@@ -23,7 +23,11 @@
  * Every reply is checked (sanfs "ok":true and a non-empty row list, etcd
  * HTTP 200 and a "kvs" entry for reads); the first failure is printed and
  * counted. Output, one line on stdout:
- *   ops SECONDS OPS_PER_S P50_MS P99_MS ERRORS
+ *   OPS SECONDS OPS_PER_S P50_MS P99_MS ERRORS
+ * DEPTH (queries only, default 1): each client writes DEPTH identical
+ * requests at once and then reads the DEPTH replies (sanfs: pipelined JSON
+ * lines; etcd: HTTP/1.1 pipelining); OPS counts every request and the
+ * latencies are those of whole batches.
  * Exit status 1 on any error. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -65,6 +69,7 @@ static enum mode g_mode;
 static const char *g_target;
 static char g_host[64];
 static int g_port;
+static int g_depth = 1; /* queries in flight per connection (pipelined) */
 static uint64_t g_deadline_ns;
 static long g_maxops;
 static long g_done; /* atomic */
@@ -162,36 +167,59 @@ static int read_until(struct conn *c, const char *delim, size_t *len)
 }
 
 /* sanfs: one request line, one reply line. The reply is copied to out. */
-static int sanfs_call(struct conn *c, const char *req, size_t reqlen, char *out, size_t outlen)
+static bool sanfs_ok(const char *r)
 {
-	int rc = write_all(c->fd, req, reqlen);
-	size_t len;
-	if (!rc)
-		rc = read_until(c, "\n", &len);
-	if (rc)
-		return rc;
-	size_t n = len < outlen ? len : outlen - 1;
-	memcpy(out, c->buf + c->off, n);
-	out[n] = 0;
-	c->off += len;
-	return 0;
+	return strstr(r, "\"ok\":true") || strstr(r, "\"ok\": true");
+}
+
+/* sanfs: depth copies of one request line written at once (depth 1: a plain
+ * round trip), then depth reply lines, each checked for "ok":true and for
+ * must (may be NULL). The last (or the failing) reply is copied to out.
+ * Returns 0, -EBADMSG for a failed reply, or another negative errno. */
+static int sanfs_call(struct conn *c, const char *req, size_t reqlen, int depth, const char *must,
+		      char *out, size_t outlen)
+{
+	static __thread char batch[64 * 512];
+	if ((size_t)depth * reqlen > sizeof(batch))
+		return -EMSGSIZE;
+	for (int i = 0; i < depth; i++)
+		memcpy(batch + (size_t)i * reqlen, req, reqlen);
+	int rc = write_all(c->fd, batch, (size_t)depth * reqlen);
+	for (int i = 0; !rc && i < depth; i++) {
+		size_t len;
+		if ((rc = read_until(c, "\n", &len)))
+			break;
+		size_t n = len < outlen ? len : outlen - 1;
+		memcpy(out, c->buf + c->off, n);
+		out[n] = 0;
+		c->off += len;
+		if (!sanfs_ok(out) || (must && !strstr(out, must)))
+			rc = -EBADMSG;
+	}
+	return rc;
 }
 
 /* etcd: one HTTP/1.1 POST, the full response (Content-Length or chunked).
  * Body copied to out; returns the HTTP status or a negative errno. */
-static int http_post(struct conn *c, const char *path, const char *body, char *out, size_t outlen)
+static int http_send(struct conn *c, const char *path, const char *body, int depth)
 {
 	char req[1024];
+	static __thread char batch[64 * 1024];
 	int n = snprintf(req, sizeof(req),
 			 "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
 			 "Content-Length: %zu\r\n\r\n%s",
 			 path, g_host, g_port, strlen(body), body);
-	if (n < 0 || (size_t)n >= sizeof(req))
+	if (n < 0 || (size_t)n >= sizeof(req) || (size_t)depth * (size_t)n > sizeof(batch))
 		return -EMSGSIZE;
-	int rc = write_all(c->fd, req, (size_t)n);
+	for (int i = 0; i < depth; i++)
+		memcpy(batch + (size_t)i * (size_t)n, req, (size_t)n);
+	return write_all(c->fd, batch, (size_t)depth * (size_t)n);
+}
+
+static int http_read(struct conn *c, char *out, size_t outlen)
+{
 	size_t hlen;
-	if (!rc)
-		rc = read_until(c, "\r\n\r\n", &hlen);
+	int rc = read_until(c, "\r\n\r\n", &hlen);
 	if (rc)
 		return rc;
 	char hdr[4096];
@@ -260,9 +288,10 @@ static const char *b64(const char *s, char *out)
 	return out;
 }
 
-static bool sanfs_ok(const char *r)
+static int http_post(struct conn *c, const char *path, const char *body, char *out, size_t outlen)
 {
-	return strstr(r, "\"ok\":true") || strstr(r, "\"ok\": true");
+	int rc = http_send(c, path, body, 1);
+	return rc ? rc : http_read(c, out, outlen);
 }
 
 /* One operation; 0 or an error text in w->err. */
@@ -281,13 +310,14 @@ static int one_op(struct worker *w, long seq)
 			n = snprintf(
 			    req, sizeof(req),
 			    "{\"op\":\"config.query\",\"key\":\"benchq\",\"pattern\":\"k1:*\"}\n");
-		rc = sanfs_call(&w->c, req, (size_t)n, rep, sizeof(rep));
-		if (rc) {
-			snprintf(w->err, sizeof(w->err), "admin socket: %s", strerror(-rc));
+		rc = sanfs_call(&w->c, req, (size_t)n, g_mode == M_QUERY ? g_depth : 1,
+				g_mode == M_QUERY ? "\"k1:v1\"" : NULL, rep, sizeof(rep));
+		if (rc == -EBADMSG) {
+			snprintf(w->err, sizeof(w->err), "sanfs reply: %.200s", rep);
 			return -1;
 		}
-		if (!sanfs_ok(rep) || (g_mode == M_QUERY && !strstr(rep, "\"k1:v1\""))) {
-			snprintf(w->err, sizeof(w->err), "sanfs reply: %.200s", rep);
+		if (rc) {
+			snprintf(w->err, sizeof(w->err), "admin socket: %s", strerror(-rc));
 			return -1;
 		}
 		return 0;
@@ -300,7 +330,14 @@ static int one_op(struct worker *w, long seq)
 	} else {
 		snprintf(req, sizeof(req), "{\"key\":\"%s\",\"serializable\":true}",
 			 b64("benchq/k1", kb));
-		rc = http_post(&w->c, "/v3/kv/range", req, rep, sizeof(rep));
+		rc = http_send(&w->c, "/v3/kv/range", req, g_depth);
+		for (int i = 0; !rc && i < g_depth; i++)
+			if ((rc = http_read(&w->c, rep, sizeof(rep))) == 200)
+				rc = strstr(rep, "\"kvs\"") ? 0 : -EBADMSG;
+		if (rc == -EBADMSG)
+			rc = 200;
+		else if (!rc)
+			return 0;
 	}
 	if (rc < 0) {
 		snprintf(w->err, sizeof(w->err), "etcd connection: %s", strerror(-rc));
@@ -365,8 +402,7 @@ static int setup(int clients)
 						 "{\"op\":\"config.format\",\"key\":\"bench%d\","
 						 "\"format\":\"client:seq\"}\n",
 						 i);
-				if (sanfs_call(&s.c, req, (size_t)n, rep, sizeof(rep)) ||
-				    !sanfs_ok(rep)) {
+				if (sanfs_call(&s.c, req, (size_t)n, 1, NULL, rep, sizeof(rep))) {
 					fprintf(stderr, "cluster_client: format: %s\n", rep);
 					return -1;
 				}
@@ -377,8 +413,9 @@ static int setup(int clients)
 			    "value\"}\n",
 			    "{\"op\":\"config.add\",\"key\":\"benchq\",\"row\":\"k1:v1\"}\n"};
 			for (int i = 0; i < 2; i++)
-				if (sanfs_call(&s.c, r[i], strlen(r[i]), rep, sizeof(rep)) ||
-				    (!sanfs_ok(rep) && !strstr(rep, "exists"))) {
+				if ((sanfs_call(&s.c, r[i], strlen(r[i]), 1, NULL, rep,
+						sizeof(rep)) &&
+				     !strstr(rep, "exists"))) {
 					fprintf(stderr, "cluster_client: setup: %s\n", rep);
 					return -1;
 				}
@@ -409,9 +446,9 @@ static int setup(int clients)
 
 int main(int argc, char **argv)
 {
-	if (argc != 7) {
+	if (argc != 7 && argc != 8) {
 		fprintf(stderr, "usage: cluster_client sanfs|etcd SOCKET|HOST:PORT update|query "
-				"CLIENTS SECONDS MAXOPS\n");
+				"CLIENTS SECONDS MAXOPS [DEPTH]\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "sanfs"))
@@ -439,6 +476,12 @@ int main(int argc, char **argv)
 	int clients = atoi(argv[4]);
 	double secs = atof(argv[5]);
 	g_maxops = atol(argv[6]);
+	if (argc == 8)
+		g_depth = atoi(argv[7]);
+	if (g_depth < 1 || g_depth > 64 || (g_depth > 1 && g_mode != M_QUERY)) {
+		fprintf(stderr, "cluster_client: DEPTH 1..64, queries only\n");
+		return 2;
+	}
 	if (clients < 1 || clients > 256 || secs <= 0 || secs > 600 || g_maxops < 1) {
 		fprintf(stderr, "cluster_client: CLIENTS 1..256, SECONDS 0..600, MAXOPS >= 1\n");
 		return 2;
@@ -488,7 +531,8 @@ int main(int argc, char **argv)
 	qsort(all, total, sizeof(*all), cmp_u64);
 	double p50 = total ? (double)all[total / 2] / 1e6 : 0;
 	double p99 = total ? (double)all[(size_t)((double)total * 0.99)] / 1e6 : 0;
-	printf("%zu %.3f %.0f %.3f %.3f %u\n", total, dt, (double)total / dt, p50, p99, errors);
+	size_t ops = total * (size_t)g_depth;
+	printf("%zu %.3f %.0f %.3f %.3f %u\n", ops, dt, (double)ops / dt, p50, p99, errors);
 	free(all);
 	free(w);
 	return errors ? 1 : 0;
