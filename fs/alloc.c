@@ -25,6 +25,9 @@ struct sfs_alloc {
 	size_t nbusy, capbusy;
 	uint64_t cursor; /* where this slot's next allocation without a goal starts */
 	uint32_t home_ag;
+	/* Local exclusion per AG under the LCL lock (also when fs->lcl is NULL:
+	 * offline tools and tests). */
+	pthread_mutex_t *ag_mu;
 };
 
 /* ---- AG access ---- */
@@ -51,11 +54,13 @@ static int ag_open(struct sfs *fs, uint32_t ag, enum lcl_mode mode, struct agctx
 		if (rc)
 			return rc;
 	}
+	pthread_mutex_lock(&fs->alloc->ag_mu[ag]);
 	rc = bc_read(fs, sfs_ag_base(&fs->sb, ag), SFS_BT_AG, sfs_owner_ag(ag), &c->hdr);
 	if (!rc)
 		rc = sfs_ag_decode(c->hdr->data, &fs->sb, ag, &c->a);
 	if (rc) {
 		bc_put(c->hdr);
+		pthread_mutex_unlock(&fs->alloc->ag_mu[ag]);
 		if (c->lk)
 			lcl_unlock(c->lk);
 		c->hdr = NULL;
@@ -70,6 +75,7 @@ static void ag_close(struct agctx *c)
 		for (int i = 0; i < 64; i++)
 			bc_put(c->bm[k][i]);
 	bc_put(c->hdr);
+	pthread_mutex_unlock(&c->fs->alloc->ag_mu[c->ag]);
 	if (c->lk)
 		lcl_unlock(c->lk);
 }
@@ -136,13 +142,33 @@ static int ag_write_hdr(struct agctx *c, struct txn *t)
 
 /* ---- busy extents ---- */
 
-/* Under al->mu: end of the busy extent covering blk, or 0. */
-static uint64_t busy_end(struct sfs_alloc *al, uint64_t blk)
+/* End of the busy extent (of the snapshot) covering blk, or 0. */
+static uint64_t busy_end(const struct busy *v, size_t n, uint64_t blk)
 {
-	for (size_t i = 0; i < al->nbusy; i++)
-		if (blk >= al->busy[i].start && blk < al->busy[i].start + al->busy[i].len)
-			return al->busy[i].start + al->busy[i].len;
+	for (size_t i = 0; i < n; i++)
+		if (blk >= v[i].start && blk < v[i].start + v[i].len)
+			return v[i].start + v[i].len;
 	return 0;
+}
+
+/* Copy the busy extents overlapping [lo, hi) (the caller holds the AG, so
+ * no new ones appear there meanwhile). *out is malloc'ed or NULL. */
+static size_t busy_snapshot(struct sfs_alloc *al, uint64_t lo, uint64_t hi, struct busy **out)
+{
+	*out = NULL;
+	pthread_mutex_lock(&al->mu);
+	size_t n = 0;
+	for (size_t i = 0; i < al->nbusy; i++)
+		if (al->busy[i].start < hi && al->busy[i].start + al->busy[i].len > lo)
+			n++;
+	if (n && (*out = malloc(n * sizeof(**out))) != NULL) {
+		size_t k = 0;
+		for (size_t i = 0; i < al->nbusy; i++)
+			if (al->busy[i].start < hi && al->busy[i].start + al->busy[i].len > lo)
+				(*out)[k++] = al->busy[i];
+	}
+	pthread_mutex_unlock(&al->mu);
+	return *out ? n : 0;
 }
 
 static void busy_add(struct sfs_alloc *al, uint64_t start, uint32_t len, uint64_t tid)
@@ -191,7 +217,8 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 	uint32_t best_off = 0, best_len = 0;
 	if (from < meta || from >= n)
 		from = meta;
-	pthread_mutex_lock(&al->mu);
+	struct busy *bv;
+	size_t nb = busy_snapshot(al, base, base + n, &bv);
 	for (int pass = 0; pass < 2; pass++) {
 		uint32_t lo = pass ? meta : from, hi = pass ? from : n;
 		uint32_t run_start = 0, run = 0;
@@ -199,7 +226,7 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 			uint8_t *bits;
 			int rc = ag_bm(c, 0, b, &bits, NULL);
 			if (rc) {
-				pthread_mutex_unlock(&al->mu);
+				free(bv);
 				return rc;
 			}
 			uint32_t o = b % SFS_BM_BITS;
@@ -208,8 +235,8 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 				continue;
 			}
 			bool used = sfs_bit_test(bits, o);
-			if (!used && al->nbusy) {
-				uint64_t e = busy_end(al, base + b);
+			if (!used && nb) {
+				uint64_t e = busy_end(bv, nb, base + b);
 				if (e) {
 					used = true;
 					if (e - base - 1 > b && e - base - 1 < hi)
@@ -224,7 +251,7 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 				if (run >= want) {
 					*off = run_start;
 					*len = want;
-					pthread_mutex_unlock(&al->mu);
+					free(bv);
 					return 0;
 				}
 			}
@@ -237,7 +264,7 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 			}
 		}
 	}
-	pthread_mutex_unlock(&al->mu);
+	free(bv);
 	if (best_len >= min && best_len > 0) {
 		*off = best_off;
 		*len = best_len;
@@ -477,6 +504,13 @@ int alloc_setup(struct sfs *fs)
 	if (!al)
 		return -ENOMEM;
 	pthread_mutex_init(&al->mu, NULL);
+	al->ag_mu = calloc(fs->sb.ag_count, sizeof(*al->ag_mu));
+	if (!al->ag_mu) {
+		free(al);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < fs->sb.ag_count; i++)
+		pthread_mutex_init(&al->ag_mu[i], NULL);
 	al->home_ag = fs->slot % fs->sb.ag_count;
 	al->cursor = sfs_ag_base(&fs->sb, al->home_ag);
 	/* The slot's window block keeps the cursor across mounts. */
@@ -531,6 +565,9 @@ void alloc_teardown(struct sfs *fs)
 	if (fs->jnl)
 		jnl_set_commit_hook(fs, NULL);
 	pthread_mutex_destroy(&al->mu);
+	for (uint32_t i = 0; i < fs->sb.ag_count; i++)
+		pthread_mutex_destroy(&al->ag_mu[i]);
+	free(al->ag_mu);
 	free(al->busy);
 	free(al);
 	fs->alloc = NULL;

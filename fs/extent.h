@@ -6,7 +6,8 @@
  * Extents never overlap; a block that no extent covers is a hole. Up to
  * INODE_INLINE_EXT extents live in the inode block; one more moves them all
  * into a B+tree (btree.h) rooted in the inode's fork, keyed (lblk, 0), value
- * (u64 pblk, u32 len, u32 flags). A tree that becomes empty goes back inline.
+ * (u64 pblk, u32 len, u32 flags). A tree that becomes empty goes back inline
+ * by itself; one with few extents left by extent_try_inline.
  *
  * Locking: the caller holds the inode's LCL lock (PR for lookups and walks,
  * EX for changes). Changes update the in-core inode (extents, fork, blocks)

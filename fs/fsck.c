@@ -374,15 +374,17 @@ static int ag_load(struct fsck *ck, uint32_t ag, struct agmaps *m)
 {
 	const struct sfs_super *sb = &ck->sb;
 	uint64_t base = sfs_ag_base(sb, ag), owner = sfs_owner_ag(ag);
-	size_t bmb = sb->bitmap_blocks;
+	size_t bmb = sb->bitmap_blocks, nmeta = sfs_ag_meta_blocks(sb);
 	memset(m, 0, sizeof(*m));
-	m->hdr = bdev_alloc(SFS_BLOCK_SIZE);
-	m->bm[0] = bdev_alloc(bmb * SFS_BLOCK_SIZE);
-	m->bm[1] = bdev_alloc(bmb * SFS_BLOCK_SIZE);
-	if (!m->hdr || !m->bm[0] || !m->bm[1])
+	/* Header and both bitmaps are contiguous: one read, block reads on error. */
+	m->hdr = bdev_alloc(nmeta * SFS_BLOCK_SIZE);
+	if (!m->hdr)
 		return -ENOMEM;
-	const char *why;
-	if (rd(ck, base, m->hdr) ||
+	m->bm[0] = m->hdr + SFS_BLOCK_SIZE;
+	m->bm[1] = m->bm[0] + bmb * SFS_BLOCK_SIZE;
+	bool bulk = bdev_read(ck->dev, base * SFS_BLOCK_SIZE, m->hdr, nmeta * SFS_BLOCK_SIZE) == 0;
+	const char *why = NULL;
+	if ((!bulk && rd(ck, base, m->hdr)) ||
 	    sfs_blk_verify(m->hdr, sb->uuid, SFS_BT_AG, base, owner, &why)) {
 		m->hdr_bad = true;
 	} else {
@@ -394,7 +396,8 @@ static int ag_load(struct fsck *ck, uint32_t ag, struct agmaps *m)
 		for (size_t i = 0; i < bmb; i++) {
 			uint64_t blk = base + 1 + k * bmb + i;
 			uint8_t *p = m->bm[k] + i * SFS_BLOCK_SIZE;
-			if (rd(ck, blk, p) ||
+			why = NULL;
+			if ((!bulk && rd(ck, blk, p)) ||
 			    sfs_blk_verify(p, sb->uuid, SFS_BT_BITMAP, blk, owner, &why)) {
 				m->bm_bad[k] = true;
 				PROBLEM(ck, false,
@@ -411,8 +414,6 @@ static int ag_load(struct fsck *ck, uint32_t ag, struct agmaps *m)
 static void ag_free(struct agmaps *m)
 {
 	bdev_free(m->hdr);
-	bdev_free(m->bm[0]);
-	bdev_free(m->bm[1]);
 }
 
 static bool mbit(const struct agmaps *m, int k, uint32_t off)

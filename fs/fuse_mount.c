@@ -151,7 +151,8 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl)
 	conn->max_write = FMNT_MAX_WRITE;
 	conn->max_readahead = FMNT_MAX_WRITE;
 	unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
-			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_EXPLICIT_INVAL_DATA;
+			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_EXPLICIT_INVAL_DATA |
+			FUSE_CAP_ATOMIC_O_TRUNC;
 	if (posix_acl)
 		want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	conn->want |= want & conn->capable;
@@ -164,6 +165,12 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl)
 int fmnt_inval_inode(struct fmnt *m, uint64_t ino)
 {
 	int r = fuse_lowlevel_notify_inval_inode(m->se, (fuse_ino_t)ino, 0, 0);
+	return r == -ENOENT ? 0 : r;
+}
+
+int fmnt_inval_attr(struct fmnt *m, uint64_t ino)
+{
+	int r = fuse_lowlevel_notify_inval_inode(m->se, (fuse_ino_t)ino, -1, 0);
 	return r == -ENOENT ? 0 : r;
 }
 

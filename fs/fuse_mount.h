@@ -66,7 +66,8 @@ void fmnt_destroy(struct fmnt *m);
 struct fuse_session *fmnt_session(struct fmnt *m);
 
 /* Set the connection parameters of DESIGN §9 in an init callback: max_write,
- * readdirplus, no writeback cache, parallel dirops, POSIX ACLs, async reads. */
+ * readdirplus, no writeback cache, parallel dirops, POSIX ACLs, async reads;
+ * O_TRUNC is done by open (atomic_o_trunc). */
 void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl);
 
 /* Lock-loss hooks (DESIGN §3: before a node gives up PR it drops its caches,
@@ -74,6 +75,8 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl);
  * does not know it) counts as success. 0 or -errno. */
 int fmnt_inval_inode(struct fmnt *m, uint64_t ino);
 int fmnt_inval_entry(struct fmnt *m, uint64_t parent, const char *name, size_t len);
+/* Only the cached attributes of ino (safe from inside a request on it). */
+int fmnt_inval_attr(struct fmnt *m, uint64_t ino);
 
 /* ---- The sanfs filesystem served over FUSE (fs/fuse_ops*.c) ----
  *

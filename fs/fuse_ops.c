@@ -400,9 +400,18 @@ static int do_setattr(struct sfs_fuse *f, fuse_req_t req, struct sfs_inode *ip,
 	uint32_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : UINT32_MAX;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		mode = (ip->mode & S_IFMT) | (attr->st_mode & 07777);
-		r = perm_chmod(&o, &c.c, &mode);
-		if (r)
-			return r;
+		/* The kernel clears set-id bits after a write or truncate by
+		 * sending a mode change as the writer (its chmod by a non-owner
+		 * never gets here: it checked ownership itself). */
+		bool kill_priv = (mode & ~(uint32_t)(S_ISUID | S_ISGID)) ==
+				     (ip->mode & ~(uint32_t)(S_ISUID | S_ISGID)) &&
+				 (mode & (S_ISUID | S_ISGID)) != (ip->mode & (S_ISUID | S_ISGID)) &&
+				 !(mode & ~ip->mode);
+		if (!kill_priv) {
+			r = perm_chmod(&o, &c.c, &mode);
+			if (r)
+				return r;
+		}
 	}
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
 		r = perm_chown(&o, &c.c, uid, gid);
@@ -440,6 +449,8 @@ static int do_setattr(struct sfs_fuse *f, fuse_req_t req, struct sfs_inode *ip,
 		r = fops_truncate(f, ip, (uint64_t)attr->st_size);
 		if (r)
 			return r;
+		if (!(to_set & FUSE_SET_ATTR_MODE) && !perm_is_root(&c.c))
+			ip->mode = perm_mode_after_write(ip->mode, &c.c);
 	}
 	if ((to_set & FUSE_SET_ATTR_MODE) && f->acl) {
 		r = fops_acl_chmod(f, ip, mode);

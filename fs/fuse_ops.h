@@ -199,6 +199,8 @@ void fops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fu
 void fops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 			  struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
 			  struct fuse_file_info *fi_out, size_t len, int flags);
+/* handle_killpriv: clear set-id bits after a write/truncate by non-root. */
+int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req);
 /* fsync/fsyncdir: inode_fsync under the inode's PR lock. */
 int fops_fsync_ino(struct sfs_fuse *f, fuse_ino_t fino);
 /* Truncate under the caller's EX lock (setattr size). */

@@ -164,8 +164,8 @@ int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode
 	struct txn *t = NULL;
 	if (!r)
 		r = txn_begin(f->fs,
-			      2 * inode_write_max_blocks() + 2 * dir_max_blocks_per_op() +
-				  symlink_max_blocks() + 4,
+			      2 * inode_write_max_blocks() + dir_max_blocks_per_op() +
+				  symlink_max_blocks() + 8,
 			      &t);
 	if (r)
 		goto out;
@@ -327,7 +327,7 @@ static int do_remove(fuse_req_t req, fuse_ino_t parent, const char *name, bool i
 	}
 	struct txn *t = NULL;
 	if (!r)
-		r = txn_begin(f->fs, 2 * inode_write_max_blocks() + 2 * dir_max_blocks_per_op(),
+		r = txn_begin(f->fs, 2 * inode_write_max_blocks() + dir_max_blocks_per_op() + 4,
 			      &t);
 	if (r)
 		goto out;

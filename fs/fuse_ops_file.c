@@ -54,14 +54,21 @@ void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct sfs_fuse *f = fops_ctx(req);
 	struct fcred c;
 	fops_cred(req, &c);
+	/* FUSE_CAP_ATOMIC_O_TRUNC: the truncation of O_TRUNC happens here,
+	 * under the same EX lock as the permission check. */
+	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_one(f, ino, LCL_PR, &ls, &ip);
+	int r = lock_one(f, ino, trunc ? LCL_EX : LCL_PR, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
 	r = open_perm(f, ip, &c, fi->flags);
+	if (!r && trunc && S_ISREG(ip->mode))
+		r = fops_truncate(f, ip, 0);
+	if (!r && trunc && S_ISREG(ip->mode))
+		r = fops_kill_priv(f, ip, req);
 	unlock_one(f, &ls, ip);
 	if (r) {
 		fuse_reply_err(req, -r);
@@ -115,6 +122,31 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 	free(buf);
 }
 
+/* FUSE_CAP_HANDLE_KILLPRIV: a write or truncate by anyone but root clears
+ * the set-id bits (as the kernel's file_remove_privs). Caller holds EX. */
+int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
+{
+	if (!(ip->mode & (S_ISUID | S_ISGID)))
+		return 0;
+	struct fcred c;
+	fops_cred(req, &c);
+	uint32_t mode = perm_mode_after_write(ip->mode, &c.c);
+	if (mode == ip->mode)
+		return 0;
+	struct txn *t;
+	int r = txn_begin(f->fs, inode_write_max_blocks(), &t);
+	if (r)
+		return r;
+	ip->mode = mode;
+	fops_touch(ip, false, true);
+	r = fops_txn_finish(t, inode_write(f->fs, t, ip));
+	/* The kernel learns of the new mode: drop its cached attributes only
+	 * (no page-cache work from inside a write). */
+	if (!r)
+		fmnt_inval_attr(f->mnt, fops_fuse_ino(f, ip->ino));
+	return r;
+}
+
 void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
@@ -138,6 +170,12 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 			r = file_write(f->fs, ip, buf, n, (uint64_t)off, &done);
 			if (done)
 				r = 0; /* a short write reports what was written */
+			if (done) {
+				int e = fops_kill_priv(f, ip, req);
+				if (e)
+					log_warn("fuse", "inode %llu: clearing set-id bits: %s",
+						 (unsigned long long)ip->ino, strerror(-e));
+			}
 		}
 		unlock_one(f, &ls, ip);
 	}

@@ -20,10 +20,13 @@
 #define XATTR_NAME_MAX_LEN 255
 #define XATTR_VALUE_MAX	   65536
 
-enum xns { NS_USER, NS_TRUSTED, NS_SECURITY, NS_ACL_ACCESS, NS_ACL_DEFAULT, NS_BAD };
+enum xns { NS_USER, NS_TRUSTED, NS_SECURITY, NS_ACL_ACCESS, NS_ACL_DEFAULT, NS_BAD, NS_EMPTY };
 
 static enum xns name_ns(const char *name)
 {
+	/* A known prefix with nothing after it is an invalid name. */
+	if (!strcmp(name, "user.") || !strcmp(name, "trusted.") || !strcmp(name, "security."))
+		return NS_EMPTY;
 	if (!strncmp(name, "user.", 5) && name[5])
 		return NS_USER;
 	if (!strncmp(name, "trusted.", 8) && name[8])
@@ -148,6 +151,8 @@ void fops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 	int r = 0;
 	if (ns == NS_BAD)
 		r = -EOPNOTSUPP;
+	else if (ns == NS_EMPTY)
+		r = -EINVAL;
 	else if (strlen(name) > XATTR_NAME_MAX_LEN)
 		r = -ERANGE;
 	else if (size > XATTR_VALUE_MAX)
@@ -185,8 +190,8 @@ void fops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	struct fcred c;
 	fops_cred(req, &c);
 	enum xns ns = name_ns(name);
-	if (ns == NS_BAD) {
-		fuse_reply_err(req, EOPNOTSUPP);
+	if (ns == NS_BAD || ns == NS_EMPTY) {
+		fuse_reply_err(req, ns == NS_BAD ? EOPNOTSUPP : EINVAL);
 		return;
 	}
 	if (strlen(name) > XATTR_NAME_MAX_LEN) {
@@ -271,8 +276,8 @@ void fops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fcred c;
 	fops_cred(req, &c);
 	enum xns ns = name_ns(name);
-	if (ns == NS_BAD) {
-		fuse_reply_err(req, EOPNOTSUPP);
+	if (ns == NS_BAD || ns == NS_EMPTY) {
+		fuse_reply_err(req, ns == NS_BAD ? EOPNOTSUPP : EINVAL);
 		return;
 	}
 	if (f->readonly) {

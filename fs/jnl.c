@@ -275,6 +275,74 @@ static int write_jhdr(struct jnl *j)
 
 /* ---- checkpoint ---- */
 
+struct ckw {
+	struct sfs *fs;
+	struct buf **v;
+	uint8_t **snaps;
+	size_t from, to; /* [from, to) of the sorted arrays */
+	int rc;
+};
+
+#define CKPT_RUN     64 /* blocks per write */
+#define CKPT_THREADS 4	/* writes in flight */
+
+/* Write snapshots [from, to) home, merging adjacent blocks into one write. */
+static void *ckw_run(void *arg)
+{
+	struct ckw *w = arg;
+	uint8_t *stage = NULL;
+	for (size_t i = w->from; i < w->to && !w->rc;) {
+		size_t k = 1;
+		while (i + k < w->to && k < CKPT_RUN && w->v[i + k]->blkno == w->v[i]->blkno + k)
+			k++;
+		const uint8_t *src = w->snaps[i];
+		if (k > 1) {
+			if (!stage)
+				stage = bdev_alloc(CKPT_RUN * SFS_BLOCK_SIZE);
+			if (!stage) {
+				w->rc = -ENOMEM;
+				break;
+			}
+			for (size_t m = 0; m < k; m++)
+				memcpy(stage + m * SFS_BLOCK_SIZE, w->snaps[i + m], SFS_BLOCK_SIZE);
+			src = stage;
+		}
+		w->rc = bdev_write(w->fs->dev, w->v[i]->blkno * SFS_BLOCK_SIZE, src,
+				   k * SFS_BLOCK_SIZE);
+		if (w->rc)
+			log_error("fs", "block %" PRIu64 ": checkpoint write failed: %s",
+				  w->v[i]->blkno, strerror(-w->rc));
+		i += k;
+	}
+	bdev_free(stage);
+	return NULL;
+}
+
+/* Write n sorted snapshots home, several writes in flight when there are many. */
+static int ckpt_write(struct sfs *fs, struct buf **v, uint8_t **snaps, size_t n)
+{
+	struct ckw w[CKPT_THREADS];
+	pthread_t th[CKPT_THREADS];
+	bool started[CKPT_THREADS] = {false};
+	size_t parts = n >= 256 ? CKPT_THREADS : 1;
+	for (size_t p = 0; p < parts; p++) {
+		w[p] = (struct ckw){fs, v, snaps, n * p / parts, n * (p + 1) / parts, 0};
+		if (p > 0 && pthread_create(&th[p], NULL, ckw_run, &w[p]) == 0)
+			started[p] = true;
+		else if (p > 0)
+			ckw_run(&w[p]);
+	}
+	ckw_run(&w[0]);
+	int rc = w[0].rc;
+	for (size_t p = 1; p < parts; p++) {
+		if (started[p])
+			pthread_join(th[p], NULL);
+		if (!rc)
+			rc = w[p].rc;
+	}
+	return rc;
+}
+
 static void ck_push(struct jnl *j, struct buf *b)
 {
 	b->ckprev = NULL;
@@ -341,34 +409,7 @@ static int checkpoint_locked(struct jnl *j)
 	}
 	pthread_mutex_unlock(j->mu);
 
-	int rc = 0;
-	uint8_t *stage = NULL;
-	const size_t max_run = 64;
-	for (i = 0; i < n && !rc;) {
-		size_t k = 1;
-		while (i + k < n && k < max_run && v[i + k]->blkno == v[i]->blkno + k)
-			k++;
-		if (k == 1) {
-			rc = bdev_write(fs->dev, v[i]->blkno * SFS_BLOCK_SIZE, snaps[i],
-					SFS_BLOCK_SIZE);
-		} else {
-			if (!stage)
-				stage = bdev_alloc(max_run * SFS_BLOCK_SIZE);
-			if (!stage) {
-				rc = -ENOMEM;
-				break;
-			}
-			for (size_t m = 0; m < k; m++)
-				memcpy(stage + m * SFS_BLOCK_SIZE, snaps[i + m], SFS_BLOCK_SIZE);
-			rc = bdev_write(fs->dev, v[i]->blkno * SFS_BLOCK_SIZE, stage,
-					k * SFS_BLOCK_SIZE);
-		}
-		if (rc)
-			log_error("fs", "block %" PRIu64 ": checkpoint write failed: %s",
-				  v[i]->blkno, strerror(-rc));
-		i += k;
-	}
-	bdev_free(stage);
+	int rc = ckpt_write(fs, v, snaps, n);
 	if (!rc)
 		rc = bdev_flush(fs->dev);
 	if (!rc) {
@@ -628,6 +669,15 @@ static void *commit_thread(void *arg)
 		}
 		if (want)
 			commit_locked(j);
+		/* Past half the ring: write home now, while handles fill the next
+		 * transaction, rather than inline in a commit that finds no room. */
+		if (!j->aborted && !j->stop && j->head - j->tail > j->ring_len / 2) {
+			pthread_mutex_unlock(j->mu);
+			pthread_mutex_lock(&j->ckpt_mu);
+			checkpoint_locked(j);
+			pthread_mutex_unlock(&j->ckpt_mu);
+			pthread_mutex_lock(j->mu);
+		}
 	}
 	pthread_mutex_unlock(j->mu);
 	return NULL;
@@ -691,6 +741,10 @@ int jnl_flush_res(struct sfs *fs, uint64_t res)
 			continue;
 		if (b->jtid && b->jtid > tid)
 			tid = b->jtid;
+		/* In the commit under way (the one before the running one): its
+		 * snapshot reaches the checkpoint list only when it completes. */
+		if (b->committing && j->running->tid - 1 > tid)
+			tid = j->running->tid - 1;
 		if (b->ck || b->committing || b->jtid)
 			ckpt = true;
 	}

@@ -33,6 +33,9 @@
  * become a data block. The allocator does not hand out blocks freed by a
  * transaction that has not committed yet (alloc.c).
  *
+ * Handles do not nest: a thread never opens a second handle while one is
+ * open (the second could wait for a commit that waits for the first).
+ *
  * Failure: an I/O error while committing or checkpointing aborts the journal:
  * txn_begin/txn_end/jnl_wait return -EIO from then on. A handle that failed
  * half-way through its changes calls txn_abort: the whole journal aborts

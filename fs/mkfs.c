@@ -13,6 +13,7 @@
 #include "blockdev/bdev.h"
 #include "common/endian_le.h"
 #include "common/log.h"
+#include "fs/dir.h"
 #include "fs/inode.h"
 #include "fs/jnl.h"
 #include "fs/sfs.h"
@@ -328,8 +329,9 @@ static int root_default(struct sfs *fs, uint64_t root_ino, void *arg)
 	struct sfs_inode *ip = NULL;
 	rc = inode_create_at(fs, t, root_ino, S_IFDIR | 0755, 0, 0, 0, &ip);
 	if (!rc) {
-		ip->fork.aux = root_ino; /* the directory part's parent word (dir.h) */
-		rc = inode_write(fs, t, ip);
+		rc = dir_init(fs, t, ip, root_ino); /* its own parent */
+		if (!rc)
+			rc = inode_write(fs, t, ip);
 	}
 	uint64_t tid = 0;
 	if (rc)

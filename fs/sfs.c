@@ -333,9 +333,11 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 			}
 			fs->slot_locked = true;
 		}
-		rc = slot_claim(fs, o);
-		if (rc)
-			goto err;
+		if (!o->external_heartbeat) {
+			rc = slot_claim(fs, o);
+			if (rc)
+				goto err;
+		}
 		unsigned n = 0;
 		rc = jnl_replay(fs->dev, &fs->sb, fs->slot, true, &n);
 		if (rc) {
@@ -359,9 +361,11 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 				goto err;
 			}
 		}
-		rc = hb_start(fs);
-		if (rc)
-			goto err;
+		if (fs->hb) {
+			rc = hb_start(fs);
+			if (rc)
+				goto err;
+		}
 	}
 	rc = alloc_setup(fs);
 	if (!rc)

@@ -13,6 +13,9 @@
  * crashed mount: it is taken over (its journal is replayed). While mounted a
  * thread rewrites the heartbeat every 500 ms with an advancing sequence.
  *
+ * A read-only mount claims no slot and does not replay the journal: it shows
+ * the state last checkpointed.
+ *
  * Lock callouts: sfs_open registers, for every lcl type, flush = jnl_flush_res
  * and invalidate = bc_drop_res followed by ops.invalidate (the inode and FUSE
  * parts hook their own cache drops there).
@@ -63,14 +66,18 @@ struct sfs_ops {
 };
 
 struct sfs_mount_opts {
-	bool readonly;		   /* no journal, no slot claim, no writes at all */
-	bool local;		   /* local mode: claim slot 0 (or .slot) by heartbeat */
-	unsigned slot;		   /* slot to use (cluster: assigned by the node) */
-	uint64_t node_id;	   /* written into the heartbeat (0 in local mode) */
-	unsigned cache_blocks;	   /* buffer cache bound in blocks (0: 32768 = 128 MiB) */
-	unsigned commit_ms;	   /* commit interval (0: 5000) */
-	unsigned hb_wait_ms;	   /* how long a LIVE heartbeat is watched (0: 2000) */
-	bool buffered;		   /* open without O_DIRECT (tests on tmpfs only) */
+	bool readonly;	       /* no journal, no slot claim, no writes at all */
+	bool local;	       /* local mode: claim slot 0 (or .slot) by heartbeat */
+	unsigned slot;	       /* slot to use (cluster: assigned by the node) */
+	uint64_t node_id;      /* written into the heartbeat (0 in local mode) */
+	unsigned cache_blocks; /* buffer cache bound in blocks (0: 32768 = 128 MiB) */
+	unsigned commit_ms;    /* commit interval (0: 5000) */
+	unsigned hb_wait_ms;   /* how long a LIVE heartbeat is watched (0: 2000) */
+	bool buffered;	       /* open without O_DIRECT (tests on tmpfs only) */
+	/* The node daemon claims the slot and writes its heartbeat itself
+	 * (cluster mode, DESIGN §6): sfs_open then neither reads nor writes
+	 * the heartbeat block. */
+	bool external_heartbeat;
 	const struct sfs_ops *ops; /* copied into fs->ops */
 	void *user;		   /* copied into fs->user */
 };

@@ -12,9 +12,12 @@ cleanup() {
 	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
 	wait 2>/dev/null
 	if [ "${FAILED:-0}" = 1 ]; then
-		for f in "$T"/n*.log; do echo "== $f"; tail -20 "$f"; done
+		for f in "$T"/n*.log; do echo "== $f"; grep -v DEBUG "$f" | tail -20; done
+		rm -rf "$T"/*/raft "$T"/*/lmdb
+		echo "logs kept in $T"
+	else
+		rm -rf "$T"
 	fi
-	rm -rf "$T"
 }
 trap cleanup EXIT
 fail() { FAILED=1; echo "FAIL: $*"; exit 1; }

@@ -55,17 +55,23 @@ ctl 1 status --json | grep -q '"id": 9' && fail "a node with a wrong key joined"
 grep -q "authentication failed\|refused our cluster key" "$T/evil.log" "$T"/n1.log || fail "wrong key not logged"
 kill -9 "${PID[evil]}"; unset "PID[evil]"
 
-# Remove the last node.
-ctl 1 node remove "$N" >/dev/null || fail "node remove"
-wait_for 5 bash -c "! $SANCTL --state $T/n1 status --json | grep -q '\"id\": $N,'" || fail "node $N still listed"
-stop "$N"
+# Remove a node that is not the ADM (the ADM refuses to remove itself).
+adm=$(field 1 adm)
+victim=$N
+[ "$victim" = "$adm" ] && victim=$((N - 1))
+ctl 1 node remove "$victim" >/dev/null || fail "node remove $victim"
+wait_for 5 bash -c "! $SANCTL --state $T/n1 status --json | grep -q '\"id\": $victim,'" || fail "node $victim still listed"
+out=$(ctl 1 node remove "$adm" 2>&1) && fail "the ADM removed itself"
+stop "$victim"
 
-# Restart every node: state intact.
+# Restart every remaining node: state intact.
 g=$(field 1 generation)
-for i in $(seq 1 $((N - 1))); do stop "$i"; done
-for i in $(seq 1 $((N - 1))); do start "$i"; done
+rest=$(seq 1 "$N" | grep -vx "$victim")
+for i in $rest; do stop "$i"; done
+for i in $rest; do start "$i"; done
 wait_for 15 bash -c "[ \$($SANCTL --state $T/n1 status --json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)[\"quorum\"]))') = 1 ]" ||
 	fail "no quorum after restart"
 [ "$(ctl 1 config query site)" = "dc:paris" ] || fail "config lost in restart"
 [ "$(field 1 generation)" -ge "$g" ] || fail "generation went back"
+ctl 1 status --json | grep -q "\"id\": $victim," && fail "removed node $victim back after restart"
 echo PASS

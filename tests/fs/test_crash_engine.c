@@ -17,6 +17,9 @@
 #include "blockdev/bdev.h"
 #include "common/endian_le.h"
 #include "common/log.h"
+#include <dirent.h>
+
+#include "fs/dir.h"
 #include "fs/file.h"
 #include "fs/fsck.h"
 #include "fs/inode.h"
@@ -197,15 +200,22 @@ START_TEST(crash_lives)
 	memset(&m, 0, sizeof(m));
 	struct lcl *lcl;
 	struct sfs *fs = mount_img(&lcl);
+	struct sfs_inode *root;
+	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
 	for (unsigned f = 0; f < NFILES; f++) {
 		struct txn *t;
-		ck_assert_int_eq(txn_begin(fs, 16, &t), 0);
+		ck_assert_int_eq(txn_begin(fs, 16 + dir_max_blocks_per_op(), &t), 0);
 		struct sfs_inode *ip;
-		ck_assert_int_eq(inode_create(fs, t, NULL, S_IFREG | 0644, 0, 0, 0, &ip), 0);
+		ck_assert_int_eq(inode_create(fs, t, root, S_IFREG | 0644, 0, 0, 0, &ip), 0);
 		m.ino[f] = ip->ino;
+		char name[16];
+		snprintf(name, sizeof(name), "f%u", f);
+		ck_assert_int_eq(dir_add(fs, t, root, name, strlen(name), ip->ino, DT_REG), 0);
+		ck_assert_int_eq(inode_write(fs, t, root), 0);
 		ck_assert_int_eq(txn_end(t, NULL), 0);
 		inode_put(fs, ip);
 	}
+	inode_put(fs, root);
 	ck_assert_int_eq(sfs_close(fs), 0);
 	lcl_destroy(lcl);
 	for (int round = 0; round < 12; round++) {

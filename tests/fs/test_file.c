@@ -30,6 +30,7 @@ static void setup(void)
 
 static void teardown(void)
 {
+	tfs_fsck(&T); /* no block leaked or used twice */
 	tfs_destroy(&T);
 }
 

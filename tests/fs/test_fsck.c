@@ -16,7 +16,13 @@
 #include "common/log.h"
 #include "fs/alloc.h"
 #include "fs/bcache.h"
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include "fs/dir.h"
 #include "fs/fsck.h"
+#include "fs/inode.h"
+#include "fs/inode_format.h"
 #include "fs/jnl.h"
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
@@ -256,6 +262,69 @@ START_TEST(repairs)
 }
 END_TEST
 
+START_TEST(link_counts_and_names)
+{
+	struct lcl *lcl;
+	ck_assert_int_eq(lcl_create_local(&lcl), 0);
+	struct sfs_ops ops = {0};
+	inode_sfs_ops(&ops);
+	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .ops = &ops};
+	struct sfs *fs;
+	ck_assert_int_eq(sfs_open(img, &mo, lcl, &fs), 0);
+	struct sfs_inode *root, *ip, *sub;
+	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
+	struct txn *t;
+	unsigned nb = 16 + dir_max_blocks_per_op();
+	ck_assert_int_eq(txn_begin(fs, nb, &t), 0);
+	ck_assert_int_eq(inode_create(fs, t, root, S_IFREG | 0644, 0, 0, 0, &ip), 0);
+	ck_assert_int_eq(dir_add(fs, t, root, "file", 4, ip->ino, DT_REG), 0);
+	ck_assert_int_eq(inode_write(fs, t, root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	ck_assert_int_eq(txn_begin(fs, nb, &t), 0);
+	ck_assert_int_eq(inode_create(fs, t, root, S_IFDIR | 0755, 0, 0, 0, &sub), 0);
+	ck_assert_int_eq(dir_init(fs, t, sub, root->ino), 0);
+	ck_assert_int_eq(inode_write(fs, t, sub), 0);
+	ck_assert_int_eq(dir_add(fs, t, root, "sub", 3, sub->ino, DT_DIR), 0);
+	root->nlink++;
+	ck_assert_int_eq(inode_write(fs, t, root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	uint64_t file = ip->ino;
+	inode_put(fs, ip);
+	inode_put(fs, sub);
+	inode_put(fs, root);
+	ck_assert_int_eq(sfs_close(fs), 0);
+	lcl_destroy(lcl);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.inodes, 3);
+	/* Wrong link count: found and corrected. */
+	static uint8_t d[4096];
+	peek(file, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, file, &x), 0);
+	x.nlink = 5;
+	inode_encode(&x, d);
+	inode_decoded_release(&x);
+	sfs_blk_reseal(d);
+	poke(file, d);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	peek(file, d);
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, file, &x), 0);
+	ck_assert_uint_eq(x.nlink, 1);
+	inode_decoded_release(&x);
+	/* The root's link count counts its subdirectory. */
+	peek(sb.root_ino, d);
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, sb.root_ino, &x), 0);
+	ck_assert_uint_eq(x.nlink, 3);
+	inode_decoded_release(&x);
+}
+END_TEST
+
 START_TEST(mounted_is_refused)
 {
 	struct sfs *fs = mount_img();
@@ -278,6 +347,7 @@ int main(void)
 	tcase_add_test(tc, garbage_never_crashes);
 	tcase_add_test(tc, one_byte_corruptions);
 	tcase_add_test(tc, repairs);
+	tcase_add_test(tc, link_counts_and_names);
 	tcase_add_test(tc, mounted_is_refused);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

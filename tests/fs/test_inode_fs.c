@@ -319,6 +319,43 @@ START_TEST(corrupt_on_disk)
 }
 END_TEST
 
+/* A corrupt extent tree node met at run time: that file's operations fail
+ * with -EIO, nothing crashes, the rest keeps working. */
+START_TEST(corrupt_tree_node)
+{
+	struct sfs_inode *ip = tfs_new(&T, S_IFREG | 0644), *b;
+	static char buf[4096];
+	size_t done;
+	memset(buf, 3, sizeof(buf));
+	for (int i = 0; i < 100; i++)
+		ck_assert_int_eq(file_write(T.fs, ip, buf, 4096, (uint64_t)i * 8192, &done), 0);
+	ck_assert(ip->lflags & INODE_LF_EXT_TREE);
+	uint64_t ino = ip->ino, root = ip->fork.root;
+	inode_put(T.fs, ip);
+	tfs_umount(&T);
+	int fd = open(T.path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	char c;
+	ck_assert_int_eq(pread(fd, &c, 1, (off_t)(root * 4096 + 200)), 1);
+	c ^= 0x10;
+	ck_assert_int_eq(pwrite(fd, &c, 1, (off_t)(root * 4096 + 200)), 1);
+	close(fd);
+	tfs_mount(&T);
+	ck_assert_int_eq(inode_get(T.fs, ino, &ip), 0); /* the inode block is fine */
+	ck_assert_int_eq(file_read(T.fs, ip, buf, 100, 8192, &done), -EIO);
+	ck_assert_int_eq(file_write(T.fs, ip, buf, 100, 8192 + 4096, &done), -EIO);
+	ck_assert_int_eq(file_truncate(T.fs, ip, 0), -EIO);
+	uint64_t pos;
+	ck_assert_int_eq(file_seek_data_hole(T.fs, ip, 0, SEEK_HOLE, &pos), -EIO);
+	inode_put(T.fs, ip);
+	struct sfs_inode *other = tfs_new(&T, S_IFREG | 0644);
+	ck_assert_int_eq(file_write(T.fs, other, "ok", 2, 0, &done), 0);
+	ck_assert_int_eq(inode_get(T.fs, ino, &b), 0);
+	inode_put(T.fs, b);
+	inode_put(T.fs, other);
+}
+END_TEST
+
 int main(void)
 {
 	log_setup("test_inode_fs", 0, getenv("VERBOSE") ? LOG_DEBUG : LOG_ERROR);
@@ -332,6 +369,7 @@ int main(void)
 	tcase_add_test(tc, orphan_after_crash);
 	tcase_add_test(tc, symlinks);
 	tcase_add_test(tc, corrupt_on_disk);
+	tcase_add_test(tc, corrupt_tree_node);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);

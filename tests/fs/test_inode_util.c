@@ -11,6 +11,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "fs/fsck.h"
 #include "fs/inode.h"
 #include "fs/jnl.h"
 #include "fs/mkfs.h"
@@ -27,7 +28,7 @@ void tfs_make(struct tfs *t, uint64_t size)
 		exit(77);
 	}
 	close(fd);
-	struct mkfs_opts mo = {.label = "inodetest", .slots = 2};
+	struct mkfs_opts mo = {.label = "inodetest", .slots = 2, .root_init = mkfs_root_default};
 	struct sfs_super sb;
 	const char *why = NULL;
 	int r = mkfs_format(t->path, &mo, &sb, &why);
@@ -95,4 +96,24 @@ void tfs_set_nlink(struct tfs *t, struct sfs_inode *ip, uint32_t nlink)
 	ip->nlink = nlink;
 	ck_assert_int_eq(inode_write(t->fs, tx, ip), 0);
 	ck_assert_int_eq(txn_end(tx, NULL), 0);
+}
+
+static void fsck_msg(void *arg, enum fsck_kind kind, const char *text)
+{
+	unsigned *errors = arg;
+	if (kind == FSCK_ERROR && !strstr(text, "link") && !strstr(text, "director")) {
+		printf("fsck: %s\n", text);
+		(*errors)++;
+	}
+}
+
+void tfs_fsck(struct tfs *t)
+{
+	if (t->fs)
+		tfs_umount(t);
+	unsigned errors = 0;
+	struct fsck_opts o = {.msg = fsck_msg, .msg_arg = &errors};
+	struct fsck_result res;
+	ck_assert_int_eq(fsck_run(t->path, &o, &res), 0);
+	ck_assert_uint_eq(errors, 0);
 }

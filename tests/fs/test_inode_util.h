@@ -22,6 +22,9 @@ void tfs_mount(struct tfs *t);
 void tfs_umount(struct tfs *t);
 void tfs_crash(struct tfs *t);	 /* sfs_crash: as if the process died */
 void tfs_destroy(struct tfs *t); /* unmount if mounted, remove the image */
+/* Unmount and run fsck (no repair): every error other than link counts
+ * (the test inodes are in no directory) fails the test. */
+void tfs_fsck(struct tfs *t);
 /* A new regular file (not linked in any directory), one reference. */
 struct sfs_inode *tfs_new(struct tfs *t, uint32_t mode);
 uint64_t tfs_free_blocks(struct tfs *t);

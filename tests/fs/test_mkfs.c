@@ -5,7 +5,9 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -211,6 +213,76 @@ START_TEST(progress_and_root_hook)
 }
 END_TEST
 
+/* sanctl mkfs / fsck as users run them (SANCTL names the built binary). */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(cli_mkfs_fsck)
+{
+	const char *s = getenv("SANCTL");
+	if (!s) {
+		printf("SANCTL not set: cli checks skipped\n");
+		return;
+	}
+	mkimage(128ull << 20);
+	const char *q = ">/dev/null 2>&1";
+	/* Usage errors: 2; bad values: 1 with one line. */
+	ck_assert_int_eq(sh("%s mkfs %s", s, q), 2);
+	ck_assert_int_eq(sh("%s mkfs %s %s extra %s", s, img, img, q), 2);
+	ck_assert_int_eq(sh("%s mkfs %s --bogus %s", s, img, q), 2);
+	ck_assert_int_eq(sh("%s mkfs %s --slots 0 %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs %s --slots 257 %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs %s --slots 3x %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs %s --journal-size 12 %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs %s --journal-size 2G %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs %s --label $(printf 'x%%.0s' $(seq 70)) %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs /nonexistent/dev %s", s, q), 1);
+	ck_assert_int_eq(sh("%s mkfs --help %s", s, q), 0);
+	ck_assert_int_eq(sh("%s mkfs %s 2>&1 | wc -l | grep -qx 1", s, "/nonexistent/x"),
+			 0); /* one line */
+	/* A good one, then the device is in use. */
+	ck_assert_int_eq(sh("%s mkfs %s --label cli --slots 8 --journal-size 2M %s", s, img, q), 0);
+	ck_assert_int_eq(sh("%s mkfs %s %s", s, img, q), 1);
+	ck_assert_int_eq(sh("%s mkfs %s 2>&1 >/dev/null | grep -q -- --force", s, img), 0);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 0);
+	ck_assert_int_eq(
+	    sh("%s fsck --json %s | python3 -c 'import json,sys; d=json.load(sys.stdin); "
+	       "sys.exit(0 if d[\"exit_code\"]==0 and d[\"inodes\"]==1 else 1)'",
+	       s, img),
+	    0);
+	/* Damage an AG count: fsck finds it (4), --repair fixes it (1), then clean (0). */
+	struct sfs_super sb;
+	static uint8_t blk[4096];
+	peek(4096, blk, 4096);
+	const char *why;
+	ck_assert_int_eq(sfs_super_decode(blk, 1, &sb, &why), 0);
+	ck_assert_uint_eq(sb.slot_count, 8);
+	ck_assert_str_eq(sb.label, "cli");
+	peek(sfs_ag_base(&sb, 2) * 4096, blk, 4096);
+	le32_put(blk + 56, 1);
+	sfs_blk_reseal(blk);
+	poke(sfs_ag_base(&sb, 2) * 4096, blk, 4096);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 4);
+	ck_assert_int_eq(sh("%s fsck --repair %s | grep -q '^fixed: AG 2'", s, img), 0);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 0);
+	ck_assert_int_eq(sh("%s fsck %s", s, q), 8);
+	/* Over an ext4 filesystem: refused without --force. */
+	if (sh("mkfs.ext4 -q -F %s %s", img, q) == 0) {
+		ck_assert_int_eq(sh("%s mkfs %s 2>&1 | grep -q ext4", s, img), 0);
+		ck_assert_int_eq(sh("%s mkfs --force %s %s", s, img, q), 0);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	log_setup("test_mkfs", 0, LOG_ERROR);
@@ -223,6 +295,7 @@ int main(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, live_mount_refused_crashed_taken_over);
 	tcase_add_test(tc, progress_and_root_hook);
+	tcase_add_test(tc, cli_mkfs_fsck);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -14,10 +14,10 @@
 #include "common/crc32c.h"
 #include "common/endian_le.h"
 
-#define BLK 4096
-#define SB_OFF (1 * BLK)
-#define HDR_CRC 40
-#define OFF_VERSION 48
+#define BLK	     4096
+#define SB_OFF	     (1 * BLK)
+#define HDR_CRC	     40
+#define OFF_VERSION  48
 #define OFF_INCOMPAT 64
 
 static void reseal(uint8_t *b)
