@@ -13,7 +13,7 @@
 # Prints a markdown table (absolute figures, ratio sanfs/etcd) and writes it
 # to bench/out/cluster.md. Whole run < 2 minutes. See bench/README-cluster.md.
 # Usage: bench/cluster_bench.sh [BUILD_DIR]     (default: ./build)
-# Knobs: UPD_SECS (8) UPD_MAX (4000) CONC_SECS (8) CONC_MAX (16000)
+# Knobs: UPD_SECS (8) UPD_MAX (8000) CONC_SECS (8) CONC_MAX (16000)
 #        Q_SECS (5) Q_CLIENTS (16) QP_CLIENTS (4) QP_DEPTH (16)
 # Targets (for reading, not asserted): sanfs p50 update latency <= etcd's;
 # local queries >= 100,000/s.
@@ -23,7 +23,7 @@ build=$(cd "${1:-$root/build}" && pwd)
 SANCTL=$build/cli/sanctl
 SANFSD=$build/node/sanfsd
 CLIENT=$build/bench/cluster_client
-UPD_SECS=${UPD_SECS:-8} UPD_MAX=${UPD_MAX:-4000}
+UPD_SECS=${UPD_SECS:-8} UPD_MAX=${UPD_MAX:-8000}
 CONC_SECS=${CONC_SECS:-8} CONC_MAX=${CONC_MAX:-16000}
 Q_SECS=${Q_SECS:-5} Q_CLIENTS=${Q_CLIENTS:-16} QP_CLIENTS=${QP_CLIENTS:-4} QP_DEPTH=${QP_DEPTH:-16}
 for b in "$SANCTL" "$SANFSD" "$CLIENT"; do
