@@ -139,6 +139,18 @@ int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint6
 	return *done ? 0 : r;
 }
 
+/* Blocks freed by a transaction are allocatable only once it commits (the
+ * journal could otherwise replay an old image over their new owner's data).
+ * So ENOSPC right after a big truncate or unlink may only mean "not yet":
+ * commit everything once and let the caller try again (as ext4 does). */
+static bool enospc_retry(struct sfs *fs, bool *retried)
+{
+	if (*retried)
+		return false;
+	*retried = true;
+	return jnl_sync(fs) == 0;
+}
+
 /* One segment of a write at *pos (a hole, an unwritten or a written run).
  * Sets *broken when the metadata was left half-changed. */
 static int write_seg(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint8_t *bb, size_t bbsz,
@@ -235,6 +247,7 @@ int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len
 	const uint8_t *src = buf;
 	uint64_t pos = off, end = off + len;
 	int err = 0;
+	bool retried = false;
 	while (pos < end && !err) {
 		struct txn *t;
 		uint64_t tid;
@@ -268,6 +281,8 @@ int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len
 			err = r;
 		if (broken)
 			pos = tstart; /* nothing of this handle counts */
+		if (err == -ENOSPC && enospc_retry(fs, &retried))
+			err = 0;
 	}
 	bounce_put(fs, bb, pooled);
 	*done = pos - off;
@@ -382,7 +397,7 @@ static int prealloc(struct sfs *fs, struct sfs_inode *ip, uint64_t lb0, uint64_t
 {
 	uint64_t pos = lb0;
 	int err = 0;
-	bool first = true;
+	bool first = true, retried = false;
 	while ((pos < lb1 || first) && !err) {
 		struct txn *t;
 		unsigned nblk, nops = write_ops(fs, ip, &nblk);
@@ -436,6 +451,8 @@ static int prealloc(struct sfs *fs, struct sfs_inode *ip, uint64_t lb0, uint64_t
 		r = inode_txn_close(t, broken ? err : 0, !broken, NULL);
 		if (r && !err)
 			err = r;
+		if (err == -ENOSPC && enospc_retry(fs, &retried))
+			err = 0;
 	}
 	return err;
 }

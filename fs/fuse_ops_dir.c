@@ -162,14 +162,25 @@ int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode
 			mode |= S_ISGID;
 	}
 	struct txn *t = NULL;
-	if (!r)
+	for (int attempt = 0; !r; attempt++) {
 		r = txn_begin(f->fs,
 			      2 * inode_write_max_blocks() + dir_max_blocks_per_op() +
 				  symlink_max_blocks() + 8,
 			      &t);
-	if (r)
+		if (r)
+			break;
+		r = inode_create(f->fs, t, dir, mode, c.c.uid, gid, rdev, &ip);
+		if (r != -ENOSPC || attempt > 0)
+			break;
+		/* Nothing changed yet (the allocator found no block): blocks
+		 * freed by transactions not yet committed become free when
+		 * they commit, so commit everything and try once more. */
+		txn_abort(t);
+		t = NULL;
+		r = jnl_sync(f->fs);
+	}
+	if (!t)
 		goto out;
-	r = inode_create(f->fs, t, dir, mode, c.c.uid, gid, rdev, &ip);
 	if (r)
 		goto end;
 	if (S_ISDIR(mode)) {
