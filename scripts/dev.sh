@@ -14,7 +14,16 @@ setup() { # dir, extra meson args...
 	else
 		meson setup "$dir" "$@" >/dev/null
 	fi
-	ninja -C "$dir" >/dev/null
+	# Quiet when it builds; the whole log when it does not.
+	local log
+	log=$(mktemp)
+	if ! ninja -C "$dir" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "build failed in $dir" >&2
+		return 1
+	fi
+	rm -f "$log"
 }
 
 case "${1:-}" in

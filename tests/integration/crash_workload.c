@@ -34,7 +34,9 @@
 #include <unistd.h>
 
 /* Paths are DIR (checked to be short) plus a short id. */
+#if defined(__GNUC__) && !defined(__clang__) /* clang has no such warning */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define THREADS	 4
 #define MAX_FILE (1 << 20)
