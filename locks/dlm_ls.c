@@ -582,6 +582,16 @@ int dlm_unlock(struct dlm_ls *ls, uint64_t lkid)
 
 /* ---- lifecycle, introspection ---- */
 
+/* The tables themselves (their entries are freed by the caller); safe on a
+ * lockspace whose tables were only partly set up (calloc'ed). */
+static void ls_tables_free(struct dlm_ls *ls)
+{
+	dlm_htab_free(&ls->owned);
+	dlm_htab_free(&ls->mres);
+	dlm_htab_free(&ls->mlks);
+	dlm_plock_free(ls);
+}
+
 int dlm_ls_create(uint32_t node_id, const struct dlm_ls_ops *ops, struct dlm_ls **out)
 {
 	if (!node_id || !ops || !out)
@@ -601,9 +611,7 @@ int dlm_ls_create(uint32_t node_id, const struct dlm_ls_ops *ops, struct dlm_ls 
 			    << 8;
 	if (dlm_htab_init(&ls->owned) || dlm_htab_init(&ls->mres) || dlm_htab_init(&ls->mlks) ||
 	    dlm_plock_init(ls)) {
-		dlm_htab_free(&ls->owned);
-		dlm_htab_free(&ls->mres);
-		dlm_htab_free(&ls->mlks);
+		ls_tables_free(ls);
 		free(ls);
 		return -ENOMEM;
 	}
@@ -611,9 +619,7 @@ int dlm_ls_create(uint32_t node_id, const struct dlm_ls_ops *ops, struct dlm_ls 
 	pthread_cond_init(&ls->cond, NULL);
 	pthread_cond_init(&ls->cb_cond, NULL);
 	if (pthread_create(&ls->cb_thread, NULL, cb_main, ls) != 0) {
-		dlm_htab_free(&ls->owned);
-		dlm_htab_free(&ls->mres);
-		dlm_htab_free(&ls->mlks);
+		ls_tables_free(ls);
 		free(ls);
 		return -EAGAIN;
 	}
@@ -633,10 +639,7 @@ void dlm_ls_destroy(struct dlm_ls *ls)
 	dlm_htab_foreach(&ls->owned, i, n, nx) free(container_of(n, struct dlm_clk, h));
 	dlm_htab_foreach(&ls->mlks, i, n, nx) free(container_of(n, struct dlm_mlk, h));
 	dlm_htab_foreach(&ls->mres, i, n, nx) free(container_of(n, struct dlm_mres, h));
-	dlm_htab_free(&ls->owned);
-	dlm_htab_free(&ls->mres);
-	dlm_htab_free(&ls->mlks);
-	dlm_plock_free(ls);
+	ls_tables_free(ls);
 	dlm_msgq_clear(&ls->selfq);
 	dlm_msgq_clear(&ls->later);
 	dlm_msgq_clear(&ls->blocked);
