@@ -171,23 +171,26 @@ static size_t busy_snapshot(struct sfs_alloc *al, uint64_t lo, uint64_t hi, stru
 	return *out ? n : 0;
 }
 
-static void busy_add(struct sfs_alloc *al, uint64_t start, uint32_t len, uint64_t tid)
+/* Record [start, start+len) as freed by transaction tid: no allocation hands
+ * it out before tid commits. The caller still holds the AG's EX lock, so no
+ * allocator sees the cleared bits without this record. -ENOMEM: the free
+ * must fail (without the record the blocks could be reused at once). */
+static int busy_add(struct sfs_alloc *al, uint64_t start, uint32_t len, uint64_t tid)
 {
 	pthread_mutex_lock(&al->mu);
 	if (al->nbusy == al->capbusy) {
 		size_t cap = al->capbusy ? al->capbusy * 2 : 64;
 		struct busy *n = realloc(al->busy, cap * sizeof(*n));
 		if (!n) {
-			/* Without the record the blocks could be reused before the
-			 * free commits; the safe fallback is to wait for it. */
 			pthread_mutex_unlock(&al->mu);
-			return;
+			return -ENOMEM;
 		}
 		al->busy = n;
 		al->capbusy = cap;
 	}
 	al->busy[al->nbusy++] = (struct busy){start, tid, len};
 	pthread_mutex_unlock(&al->mu);
+	return 0;
 }
 
 static void busy_commit_hook(struct sfs *fs, uint64_t tid)
@@ -399,6 +402,12 @@ static int free_in_ag(struct sfs *fs, struct txn *t, uint64_t start, uint32_t le
 			break;
 		}
 	}
+	/* Busy first, while the AG is held: once the bits clear and the lock
+	 * goes, a concurrent allocation must already see the record (else it
+	 * could reuse the block in this very transaction, and the freeing
+	 * handle's bc_forget would then drop the new owner's buffer). */
+	if (!rc)
+		rc = busy_add(fs->alloc, start, len, txn_tid(t));
 	if (!rc)
 		rc = ag_change(&c, t, 0, off, len, false);
 	if (!rc && inode)
@@ -410,8 +419,6 @@ static int free_in_ag(struct sfs *fs, struct txn *t, uint64_t start, uint32_t le
 		rc = ag_write_hdr(&c, t);
 	}
 	ag_close(&c);
-	if (!rc)
-		busy_add(fs->alloc, start, len, txn_tid(t));
 	return rc;
 }
 

@@ -306,6 +306,15 @@ int bc_new(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct
 					 blkno);
 			hash_del(bc, b);
 			b->flags |= BUF_FORGOTTEN;
+			/* Its committed image must never go home over the new
+			 * block's (a checkpoint already writing it finishes before
+			 * the next one, which carries the new image). */
+			if (b->ck) {
+				jnl_ck_unlink_locked(fs, b);
+				bdev_free(b->ck);
+				b->ck = NULL;
+				bc_unpin_locked(b);
+			}
 		}
 	}
 	b = buf_alloc(fs, blkno);
