@@ -46,6 +46,8 @@ static int dev_write(struct sfs *fs, uint64_t pblk, const void *buf, uint64_t nb
 	if (r)
 		log_error(SUB, "write of data blocks %llu+%llu failed: %d",
 			  (unsigned long long)pblk, (unsigned long long)nblk, r);
+	else
+		jnl_note_data(fs);
 	return r;
 }
 

@@ -61,6 +61,17 @@ void jnl_abort_locked(struct jnl *j, int err, const char *what)
 
 /* ---- handles ---- */
 
+/* Under the lock: the most ring blocks t can need at commit: the buffers it
+ * holds, what its open handles may still add, and the descriptor, revoke
+ * and commit blocks. Handles that ended count by what they added, not by
+ * what they reserved, so a transaction holds as many operations as fit. */
+static uint64_t jtxn_size(const struct jtxn *t)
+{
+	uint64_t bufs = (uint64_t)t->nbufs + t->reserved;
+	return bufs + (bufs + SFS_JREC_TAGS - 1) / SFS_JREC_TAGS +
+	       (t->nrev + SFS_JREC_TAGS - 1) / SFS_JREC_TAGS + 1;
+}
+
 int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out)
 {
 	struct jnl *j = fs->jnl;
@@ -86,7 +97,7 @@ int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out)
 		}
 		struct jtxn *r = j->running;
 		if (!r->locked &&
-		    (r->reserved + max_blocks <= j->ring_len / 4 || r->handles + r->nbufs == 0))
+		    (jtxn_size(r) + max_blocks <= j->ring_len / 4 || r->handles + r->nbufs == 0))
 			break;
 		if (!r->locked && j->commit_req < r->tid) {
 			j->commit_req = r->tid;
@@ -157,6 +168,7 @@ int txn_end(struct txn *h, uint64_t *tid_out)
 	struct jtxn *t = h->t;
 	if (tid_out)
 		*tid_out = t->tid;
+	t->reserved -= h->max;
 	if (--t->handles == 0)
 		pthread_cond_broadcast(&j->cv);
 	int rc = j->aborted ? -EIO : 0;
@@ -171,6 +183,7 @@ void txn_abort(struct txn *h)
 	pthread_mutex_lock(j->mu);
 	if (h->touched)
 		jnl_abort_locked(j, -EIO, "a handle failed half-way through its changes");
+	h->t->reserved -= h->max;
 	if (--h->t->handles == 0)
 		pthread_cond_broadcast(&j->cv);
 	pthread_mutex_unlock(j->mu);
@@ -350,7 +363,13 @@ static void commit_locked(struct jnl *j)
 		le32_put(p + SFS_JC_OFF_DCRC, crc);
 		le64_put(p + SFS_JC_OFF_TIME, (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec);
 		sfs_blk_reseal(p);
-		err = jnl_ring_write(fs->dev, j->ring_start, j->ring_len, head, stage, total);
+		/* Data of this transaction's handles was written before they
+		 * ended, so before this point: make it durable first. */
+		if (atomic_exchange(&j->data_unflushed, false))
+			err = bdev_flush(fs->dev);
+		if (!err)
+			err = jnl_ring_write(fs->dev, j->ring_start, j->ring_len, head, stage,
+					     total);
 		if (!err)
 			err = bdev_flush(fs->dev);
 		if (err)
@@ -441,6 +460,12 @@ static void *commit_thread(void *arg)
 	}
 	pthread_mutex_unlock(j->mu);
 	return NULL;
+}
+
+void jnl_note_data(struct sfs *fs)
+{
+	if (fs->jnl)
+		atomic_store(&fs->jnl->data_unflushed, true);
 }
 
 int jnl_wait(struct sfs *fs, uint64_t tid)

@@ -24,8 +24,9 @@
  *
  * Ordered data (caller's duty): file data blocks bypass the journal. The file
  * code writes new data blocks with bdev_write before txn_end of the handle
- * that makes them reachable; the commit's device flush then makes data and
- * metadata durable together, and the data reaches the device first.
+ * that makes them reachable and then calls jnl_note_data; the commit flushes
+ * the device before writing its records when data was noted, and again
+ * after them, so the data is durable before any commit that points to it.
  *
  * Freed blocks: bc_forget adds a revoke record to the running transaction;
  * replay never writes an image of a block from a transaction at or before the
@@ -69,6 +70,11 @@ void txn_abort(struct txn *t);
 /* The transaction a handle belongs to. */
 uint64_t txn_tid(const struct txn *t);
 
+/* Ordered data: the file code calls this after each in-place data write has
+ * completed. The next commit then flushes the device before it writes its
+ * records, so no commit record reaches the disk before the data it makes
+ * reachable (a device may persist writes in any order between flushes). */
+void jnl_note_data(struct sfs *fs);
 /* Commit up to tid and wait until durable (fsync). Waits only for that tid. */
 int jnl_wait(struct sfs *fs, uint64_t tid);
 /* Commit everything and wait (syncfs). */

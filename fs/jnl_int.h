@@ -35,6 +35,7 @@ int jnl_ring_write(struct bdev *dev, uint64_t ring_start, uint64_t ring_len, uin
 		   const uint8_t *blocks, uint64_t n);
 
 /* ---- the journal's state, shared by jnl.c and jnl_ckpt.c ---- */
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "fs/format.h"
@@ -42,7 +43,7 @@ int jnl_ring_write(struct bdev *dev, uint64_t ring_start, uint64_t ring_len, uin
 struct jtxn {
 	uint64_t tid;
 	unsigned handles;
-	unsigned reserved;
+	unsigned reserved; /* sum of the open handles' max_blocks */
 	unsigned nbufs;
 	bool locked;
 	struct buf *bufs; /* via jnext */
@@ -80,6 +81,8 @@ struct jnl {
 	void (*commit_hook)(struct sfs *fs, uint64_t tid);
 
 	uint64_t n_commits, n_commit_blocks, n_ckpts, n_handles;
+	/* File data written in place since the last flush (jnl_note_data). */
+	atomic_bool data_unflushed;
 };
 
 /* Under the cache lock: abort with err (first cause wins), wake everyone. */
