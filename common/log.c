@@ -1,7 +1,9 @@
 #include "common/log.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,4 +92,49 @@ void log_msg(enum log_level level, const char *subsys, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(level, subsys, fmt, ap);
 	va_end(ap);
+}
+
+/* Only async-signal-safe calls here: write(2) of preformatted text, and
+ * backtrace_symbols_fd (backtrace() is primed at install time so that its
+ * first call, which may load libgcc and allocate, is not made here). */
+static size_t append(char *buf, size_t n, size_t cap, const char *s)
+{
+	while (*s && n < cap)
+		buf[n++] = *s++;
+	return n;
+}
+
+static void crash_handler(int sig)
+{
+	int fd = atomic_load(&log_fd);
+	char line[160];
+	const char *name = sigabbrev_np(sig);
+	size_t n = append(line, 0, sizeof(line), log_prog);
+	n = append(line, n, sizeof(line), " FATAL: SIG");
+	n = append(line, n, sizeof(line), name ? name : "?");
+	n = append(line, n, sizeof(line), ", backtrace follows\n");
+	ssize_t w = write(fd, line, n);
+	(void)w;
+	void *frames[64];
+	int nf = backtrace(frames, 64);
+	backtrace_symbols_fd(frames, nf, fd);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void log_install_crash_handler(void)
+{
+	void *prime[1];
+	(void)backtrace(prime, 1);
+	static char altstack[64 * 1024];
+	stack_t ss = {.ss_sp = altstack, .ss_size = sizeof(altstack)};
+	sigaltstack(&ss, NULL);
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = crash_handler;
+	sa.sa_flags = SA_ONSTACK | SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT};
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
 }

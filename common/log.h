@@ -30,6 +30,11 @@ enum log_level log_get_level(void);
 /* Send lines to a file (appending) instead of stderr. Returns 0 or -errno. */
 int log_open_file(const char *path);
 
+/* A daemon's last words: on SIGSEGV, SIGBUS, SIGILL, SIGFPE or SIGABRT write
+ * one line naming the signal and a backtrace to the log, then die of the
+ * signal as before (core dump included). Call once, after log_open_file. */
+void log_install_crash_handler(void);
+
 void log_msg(enum log_level level, const char *subsys, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void log_vmsg(enum log_level level, const char *subsys, const char *fmt, va_list ap);

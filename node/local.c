@@ -367,6 +367,13 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 			if (null > STDERR_FILENO)
 				close(null);
 		}
+		/* What bypasses the logger (a failed assertion, a sanitizer
+		 * report, libfuse's own messages) lands in the log too. */
+		int lfd = a->log_file ? open(a->log_file, O_WRONLY | O_APPEND | O_CLOEXEC) : -1;
+		if (lfd >= 0) {
+			dup2(lfd, STDERR_FILENO);
+			close(lfd);
+		}
 	}
 
 	int rc = 0;
@@ -396,7 +403,9 @@ int sanfsd_local_main(int argc, char **argv)
 	int r = parse_args(&a, argc, argv);
 	if (r)
 		return r;
-	log_setup("sanfsd", 0, a.verbose ? LOG_DEBUG : LOG_WARN);
+	/* The log file is the only record a background daemon leaves: mounts,
+	 * replays and unmounts (INFO) belong in it. */
+	log_setup("sanfsd", 0, a.verbose ? LOG_DEBUG : LOG_INFO);
 	/* In the background the log goes to a file (stderr is the caller's
 	 * terminal, and its one line of failure must stay one line). */
 	char deflog[PATH_MAX];
@@ -415,6 +424,7 @@ int sanfsd_local_main(int argc, char **argv)
 		}
 		log_open_file("/dev/null");
 	}
+	log_install_crash_handler();
 	char dev_real[PATH_MAX], mp_real[PATH_MAX];
 	if (check_paths(&a, dev_real, mp_real))
 		return 1;

@@ -46,6 +46,12 @@ trap cleanup_crash EXIT
 
 fail() {
 	echo "crash_test: FAIL round $round: $*" >&2
+	# The daemon's own account (node/local.c logs there in the background).
+	local dlog=/var/log/sanfs/local-$(basename "${TARGET_DEV:-none}").log
+	if [ "$kind" = sanfs ] && [ -f "$dlog" ]; then
+		echo "--- last lines of $dlog:" >&2
+		tail -n 40 "$dlog" >&2
+	fi
 	exit 1
 }
 
