@@ -324,6 +324,28 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 		for (int t = LCL_T_SUPER; t < LCL_T_MAX; t++)
 			lcl_set_callouts(lcl, (enum lcl_type)t, &co);
 	}
+	if (fs->readonly && fs->local) {
+		/* A read-only mount writes nothing, so it cannot replay: what a
+		 * journal still holds is not home yet and reading around it would
+		 * show a half-old filesystem. Refuse rather than mislead. */
+		for (unsigned s = 0; s < fs->sb.slot_count; s++) {
+			unsigned n = 0;
+			rc = jnl_replay(fs->dev, &fs->sb, s, false, &n);
+			if (rc) {
+				rc = fail(rc, "cannot read the journal of slot %u: %s", s,
+					  strerror(-rc));
+				goto err;
+			}
+			if (n) {
+				rc = fail(-EUCLEAN,
+					  "the journal of slot %u holds %u transaction(s) not yet "
+					  "written home (not unmounted cleanly): mount read-write "
+					  "once to replay it, or run sanctl fsck --repair",
+					  s, n);
+				goto err;
+			}
+		}
+	}
 	if (!fs->readonly) {
 		if (lcl) {
 			rc = lcl_lock_node(lcl, sfs_owner_slot(fs->slot), LCL_EX);

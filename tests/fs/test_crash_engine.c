@@ -228,6 +228,50 @@ START_TEST(crash_lives)
 }
 END_TEST
 
+/* A read-only mount cannot replay: after a crash it must refuse, with the
+ * reason, until a read-write mount has replayed; then it works. */
+START_TEST(readonly_after_crash)
+{
+	struct lcl *lcl;
+	struct sfs *fs = mount_img(&lcl);
+	struct sfs_inode *root;
+	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
+	struct txn *t;
+	ck_assert_int_eq(txn_begin(fs, 16 + dir_max_blocks_per_op(), &t), 0);
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_create(fs, t, root, S_IFREG | 0644, 0, 0, 0, &ip), 0);
+	ck_assert_int_eq(dir_add(fs, t, root, "ro", 2, ip->ino, DT_REG), 0);
+	ck_assert_int_eq(inode_write(fs, t, root), 0);
+	uint64_t tid;
+	ck_assert_int_eq(txn_end(t, &tid), 0);
+	ck_assert_int_eq(jnl_wait(fs, tid), 0);
+	inode_put(fs, ip);
+	inode_put(fs, root);
+	sfs_crash(fs);
+	lcl_destroy(lcl);
+
+	struct sfs_ops ops = {0};
+	inode_sfs_ops(&ops);
+	struct sfs_mount_opts ro = {.local = true, .readonly = true, .hb_wait_ms = 1, .ops = &ops};
+	ck_assert_int_eq(lcl_create_local(&lcl), 0);
+	ck_assert_int_eq(sfs_open(img, &ro, lcl, &fs), -EUCLEAN);
+	ck_assert_msg(strstr(sfs_last_error(), "mount read-write once"), "%s", sfs_last_error());
+	lcl_destroy(lcl);
+
+	fs = mount_img(&lcl); /* replays */
+	ck_assert_int_eq(sfs_close(fs), 0);
+	lcl_destroy(lcl);
+	ck_assert_int_eq(lcl_create_local(&lcl), 0);
+	ck_assert_msg(sfs_open(img, &ro, lcl, &fs) == 0, "%s", sfs_last_error());
+	uint64_t ino;
+	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
+	ck_assert_int_eq(dir_lookup(fs, root, "ro", 2, &ino, NULL), 0);
+	inode_put(fs, root);
+	ck_assert_int_eq(sfs_close(fs), 0);
+	lcl_destroy(lcl);
+}
+END_TEST
+
 static void setup(void)
 {
 	snprintf(img, sizeof(img), "/var/tmp/sanfs-crash-XXXXXX");
@@ -254,6 +298,7 @@ int main(void)
 	tcase_set_timeout(tc, 110);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, crash_lives);
+	tcase_add_test(tc, readonly_after_crash);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
