@@ -204,6 +204,19 @@ static bool resolve_parent(const char *path, char *real)
 	return true;
 }
 
+/* The pid a local daemon wrote to path, 0 if none. */
+static pid_t pidfile_read(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = 0;
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1 || v < 0)
+			v = 0;
+		fclose(f);
+	}
+	return (pid_t)v;
+}
+
 static bool pid_alive(pid_t pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;
@@ -246,17 +259,9 @@ int cmd_umount(const struct sanctl_globals *g, int argc, char **argv)
 		fprintf(stderr, "sanctl umount: %s is not a sanfs mount point\n", mp);
 		return 1;
 	}
-	pid_t pid = 0;
 	char pidfile[PATH_MAX];
 	snprintf(pidfile, sizeof(pidfile), "%s/fuse-%s.pid", RUN_DIR, devno);
-	{
-		FILE *f = fopen(pidfile, "r");
-		long v;
-		if (f && fscanf(f, "%ld", &v) == 1)
-			pid = (pid_t)v;
-		if (f)
-			fclose(f);
-	}
+	pid_t pid = pidfile_read(pidfile);
 	if (geteuid() == 0) {
 		if (umount2(real, 0) != 0) {
 			fprintf(stderr, "sanctl umount: %s: %s\n", mp,
@@ -283,7 +288,11 @@ int cmd_umount(const struct sanctl_globals *g, int argc, char **argv)
 			(long)pid);
 		return 1;
 	}
-	if (access(pidfile, F_OK) == 0) {
+	/* The daemon removes its pid file once the device is clean. The FUSE
+	 * device number (the file's name) is reused by the next FUSE mount on
+	 * the host at once, so a file that now names another daemon is that
+	 * mount's, not a sign of ours. */
+	if (pidfile_read(pidfile) == pid) {
 		unlink(pidfile);
 		fprintf(stderr,
 			"sanctl umount: the daemon of %s exited without closing the device "

@@ -299,6 +299,20 @@ static void pidfile_write(const char *path)
 	fclose(f);
 }
 
+/* Remove path if it still names this process: the FUSE device number in
+ * its name may already belong to a newer mount whose daemon wrote it. */
+static void pidfile_remove(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = 0;
+	if (!f)
+		return;
+	bool ours = fscanf(f, "%ld", &v) == 1 && v == (long)getpid();
+	fclose(f);
+	if (ours)
+		unlink(path);
+}
+
 /* The daemon proper, after any fork. report_fd carries the first line. */
 static int serve(struct local_args *a, const char *dev_real, const char *mp_real)
 {
@@ -390,7 +404,7 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 		rc = 1;
 	} else {
 		if (pidfile[0])
-			unlink(pidfile);
+			pidfile_remove(pidfile);
 		log_info("local", "%s unmounted cleanly", dev_real);
 	}
 	lcl_destroy(lcl);
