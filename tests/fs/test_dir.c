@@ -27,6 +27,7 @@
 
 #ifdef SANFS_TEST_REAL_ENGINE
 #include "fs/mkfs.h"
+#include "tests/fs/test_img.h"
 #endif
 
 static uint64_t rng_state;
@@ -60,7 +61,7 @@ struct env {
 	struct sfs *fs;
 	struct sfs_inode dir;
 #ifdef SANFS_TEST_REAL_ENGINE
-	char img[64];
+	char img[TIMG_PATH_MAX];
 #endif
 };
 
@@ -77,16 +78,8 @@ static struct sfs *mount_img(const char *img)
 static void env_init(struct env *e, uint64_t nblocks, bool check)
 {
 	(void)check;
-	snprintf(e->img, sizeof(e->img), "/var/tmp/sanfs-dir-XXXXXX");
-	int fd = mkstemp(e->img);
-	ck_assert_int_ge(fd, 0);
-	uint64_t bytes = (nblocks + 8192) * 4096ull;
-	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
-	close(fd);
 	struct mkfs_opts o = {.slots = 2, .journal_bytes = 8 << 20};
-	const char *why = NULL;
-	int rc = mkfs_format(e->img, &o, NULL, &why);
-	ck_assert_msg(rc == 0, "mkfs: %s", why ? why : "?");
+	timg_mkfs(e->img, "dir", (nblocks + 8192) * 4096ull, &o, NULL);
 	e->fs = mount_img(e->img);
 	memset(&e->dir, 0, sizeof(e->dir));
 	struct txn *t;
