@@ -36,11 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t block[SFS_BLOCK_SIZE], copy[SFS_BLOCK_SIZE];
 	log_set_level((enum log_level) - 1);
-	memset(block, 0, sizeof(block));
-	if (size == 0)
+	if (!fuzz_copy(data, size, block))
 		return 0;
-	size_t n = size - 1 < SFS_BLOCK_SIZE ? size - 1 : SFS_BLOCK_SIZE;
-	memcpy(block, data + 1, n);
 	if (data[0] & 1)
 		sfs_blk_reseal(block);
 	uint64_t blkno = le64_get(block + SFS_HDR_BLKNO);

@@ -17,11 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t block[SFS_BLOCK_SIZE] __attribute__((aligned(8))), again[SFS_BLOCK_SIZE];
 	log_set_level((enum log_level) - 1);
-	memset(block, 0, sizeof(block));
-	if (size == 0)
+	if (!fuzz_copy(data, size, block))
 		return 0;
-	size_t n = size - 1 < SFS_BLOCK_SIZE ? size - 1 : SFS_BLOCK_SIZE;
-	memcpy(block, data + 1, n);
 	uint64_t at = (data[0] & 2) ? SFS_SUPER_BACKUP : SFS_SUPER_BLKNO;
 	if (data[0] & 1) {
 		/* Put the header where a sealed superblock has it. */
