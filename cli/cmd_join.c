@@ -3,12 +3,12 @@
  * cluster key from the token; on its first start sanfsd connects to that
  * address's control port, authenticates with the key and asks the
  * administrator to add it as a voter. */
-#include <getopt.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/node_args.h"
 #include "node/nodeconf.h"
 
 static void usage(FILE *f)
@@ -22,95 +22,33 @@ static void usage(FILE *f)
 
 int cmd_join(const struct sanctl_globals *g, int argc, char **argv)
 {
-	static const struct option opts[] = {{"state", required_argument, NULL, 's'},
-					     {"id", required_argument, NULL, 'i'},
-					     {"address", required_argument, NULL, 'a'},
-					     {"token", required_argument, NULL, 't'},
-					     {"name", required_argument, NULL, 'n'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
-	const char *dir = g->state_dir, *id = NULL, *addr = NULL, *tokarg = NULL, *name = NULL;
+	struct node_args a;
+	int rc = node_args_parse("join", g, argc, argv, true, usage, &a);
+	if (rc >= 0)
+		return rc;
 	char err[512], tokbuf[NCONF_TOKEN_MAX + 8];
-	int o;
-	optind = 1;
-	opterr = 0;
-	while ((o = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
-		switch (o) {
-		case 's':
-			dir = optarg;
-			break;
-		case 'i':
-			id = optarg;
-			break;
-		case 'a':
-			addr = optarg;
-			break;
-		case 't':
-			tokarg = optarg;
-			break;
-		case 'n':
-			name = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "sanctl join: bad option '%s' (see --help)\n",
-				argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "sanctl join: unexpected argument '%s'\n", argv[optind]);
-		return 2;
-	}
-	if (!id || !addr || !tokarg) {
-		fprintf(stderr, "sanctl join: --id, --address and --token are required "
-				"(see --help)\n");
-		return 2;
-	}
-	if (!strcmp(tokarg, "-")) {
+	if (!strcmp(a.token, "-")) {
 		if (!fgets(tokbuf, sizeof(tokbuf), stdin)) {
 			fprintf(stderr, "sanctl join: no token on standard input\n");
 			return 2;
 		}
 		tokbuf[strcspn(tokbuf, "\r\n \t")] = 0;
-		tokarg = tokbuf;
+		a.token = tokbuf;
 	}
 	struct node_conf c;
 	struct join_token t;
-	nconf_init_defaults(&c);
-	if (nconf_parse_id(id, &c.id, err, sizeof(err)) ||
-	    nconf_parse_address(addr, NULL, 0, NULL, err, sizeof(err)) ||
-	    (name && nconf_check_name(name, err, sizeof(err))) ||
-	    ntoken_decode(tokarg, &t, err, sizeof(err))) {
-		fprintf(stderr, "sanctl join: %s\n", err);
-		return 2;
-	}
-	char ctl[NCONF_ADDR_MAX];
-	if (nconf_control_address(addr, ctl, sizeof(ctl))) {
-		fprintf(stderr, "sanctl join: port must leave room for the control port "
-				"(PORT+1)\n");
-		return 2;
-	}
-	if (!strcmp(addr, t.address)) {
+	rc = node_args_conf("join", &a, &c, &t);
+	if (rc)
+		return rc;
+	if (!strcmp(a.addr, t.address)) {
 		fprintf(stderr,
 			"sanctl join: --address %s is the address of the node in the token\n",
-			addr);
+			a.addr);
 		return 2;
 	}
-	strcpy(c.address, addr);
 	strcpy(c.cluster, t.cluster);
 	strcpy(c.join_address, t.address);
-	if (name)
-		strcpy(c.name, name);
-	else
-		snprintf(c.name, sizeof(c.name), "n%u", c.id);
-	int rc = nconf_make_state_dir(dir, err, sizeof(err));
-	if (!rc)
-		rc = nconf_write_key(dir, c.cluster, t.key, err, sizeof(err));
-	if (!rc)
-		rc = nconf_save(dir, &c, err, sizeof(err));
+	rc = node_state_write(a.dir, &c, t.key, err, sizeof(err));
 	sodium_memzero(&t, sizeof(t));
 	sodium_memzero(tokbuf, sizeof(tokbuf));
 	if (rc) {
@@ -118,6 +56,6 @@ int cmd_join(const struct sanctl_globals *g, int argc, char **argv)
 		return 1;
 	}
 	printf("node %u configured in %s to join cluster %s via %s; start sanfsd --state %s\n",
-	       c.id, dir, c.cluster, c.join_address, dir);
+	       c.id, a.dir, c.cluster, c.join_address, a.dir);
 	return 0;
 }

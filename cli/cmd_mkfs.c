@@ -2,6 +2,7 @@
  * (DESIGN §8): write a new sanfs filesystem. Refuses a device that holds a
  * filesystem, a partition table or a sanfs label unless --force; refuses
  * (even with --force) a device whose sanfs slots show a live mount. */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -42,26 +43,12 @@ static int parse_size(const char *s, uint64_t *out)
 		return -EINVAL;
 	uint64_t mul = 1;
 	if (*end) {
-		switch (*end) {
-		case 'k':
-		case 'K':
-			mul = 1ull << 10;
-			break;
-		case 'm':
-		case 'M':
-			mul = 1ull << 20;
-			break;
-		case 'g':
-		case 'G':
-			mul = 1ull << 30;
-			break;
-		case 't':
-		case 'T':
-			mul = 1ull << 40;
-			break;
-		default:
+		/* K, M, G, T: 1024 to the power of the letter's place. */
+		static const char units[] = "KMGT";
+		const char *u = strchr(units, toupper((unsigned char)*end));
+		if (!u)
 			return -EINVAL;
-		}
+		mul = 1ull << (10 * (u - units + 1));
 		end++;
 		if (*end == 'i' || *end == 'I')
 			end++;

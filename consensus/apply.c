@@ -14,40 +14,23 @@
 #include "common/log.h"
 #include "consensus/apply_int.h"
 
-int atx_errno(int rc)
-{
-	if (rc == 0)
-		return 0;
-	if (rc == MDB_NOTFOUND)
-		return -ENOENT;
-	if (rc == MDB_MAP_FULL)
-		return -ENOSPC;
-	return rc > 0 ? -rc : -EIO;
-}
-
-void atx_id_key(uint64_t id, uint8_t key[8])
-{
-	for (int i = 0; i < 8; i++)
-		key[i] = (uint8_t)(id >> (56 - 8 * i));
-}
-
 int atx_get(struct tx *t, enum store_db db, const void *key, size_t klen, MDB_val *v)
 {
 	MDB_val k = {klen, (void *)key};
-	return atx_errno(mdb_get(t->txn, t->s->dbi[db], &k, v));
+	return store_errno(mdb_get(t->txn, t->s->dbi[db], &k, v));
 }
 
 int atx_put(struct tx *t, enum store_db db, const void *key, size_t klen, const void *val,
 	    size_t vlen)
 {
 	MDB_val k = {klen, (void *)key}, v = {vlen, (void *)val};
-	return atx_errno(mdb_put(t->txn, t->s->dbi[db], &k, &v, 0));
+	return store_errno(mdb_put(t->txn, t->s->dbi[db], &k, &v, 0));
 }
 
 int atx_del(struct tx *t, enum store_db db, const void *key, size_t klen)
 {
 	MDB_val k = {klen, (void *)key};
-	return atx_errno(mdb_del(t->txn, t->s->dbi[db], &k, NULL));
+	return store_errno(mdb_del(t->txn, t->s->dbi[db], &k, NULL));
 }
 
 static int cluster_get(struct tx *t, struct cons_cluster *c)
@@ -83,7 +66,7 @@ static int member_get(struct tx *t, uint64_t id, struct cons_member *m)
 {
 	uint8_t key[8];
 	MDB_val v;
-	atx_id_key(id, key);
+	store_id_key(id, key);
 	int rc = atx_get(t, DB_MEMBERS, key, 8, &v);
 	return rc ? rc : rec_member_dec(v.mv_data, v.mv_size, m);
 }
@@ -91,8 +74,32 @@ static int member_get(struct tx *t, uint64_t id, struct cons_member *m)
 static int member_put(struct tx *t, const struct cons_member *m)
 {
 	uint8_t key[8], b[REC_MAX];
-	atx_id_key(m->id, key);
+	store_id_key(m->id, key);
 	return atx_put(t, DB_MEMBERS, key, 8, b, rec_member_enc(m, b));
+}
+
+/* A filesystem record decoded into *out (malloc'ed: struct cons_fs holds
+ * every slot; the caller frees it). */
+static int fs_dec(const MDB_val *v, struct cons_fs **out)
+{
+	struct cons_fs *f = malloc(sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	int rc = rec_fs_dec(v->mv_data, v->mv_size, f);
+	if (rc) {
+		free(f);
+		return rc;
+	}
+	*out = f;
+	return 0;
+}
+
+/* The filesystem uuid, as fs_dec; -ENOENT when there is none. */
+static int fs_get(struct tx *t, const uint8_t *uuid, struct cons_fs **out)
+{
+	MDB_val v;
+	int rc = atx_get(t, DB_FS, uuid, CONS_UUID_BYTES, &v);
+	return rc ? rc : fs_dec(&v, out);
 }
 
 static int fs_put(struct tx *t, const struct cons_fs *f)
@@ -112,7 +119,7 @@ int atx_each(struct tx *t, enum store_db db, int (*fn)(void *arg, MDB_val *k, MD
 	MDB_val k, v;
 	int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &cur);
 	if (rc)
-		return atx_errno(rc);
+		return store_errno(rc);
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 	while (rc == 0) {
 		int r = fn(arg, &k, &v);
@@ -123,7 +130,7 @@ int atx_each(struct tx *t, enum store_db db, int (*fn)(void *arg, MDB_val *k, MD
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);
-	return rc == MDB_NOTFOUND ? 0 : atx_errno(rc);
+	return rc == MDB_NOTFOUND ? 0 : store_errno(rc);
 }
 
 /* ---- members, ADM, fencing --------------------------------------------- */
@@ -176,23 +183,19 @@ struct slot_free_arg {
 static int free_slots_of(void *arg, MDB_val *k, MDB_val *v)
 {
 	struct slot_free_arg *a = arg;
-	struct cons_fs *f = malloc(sizeof(*f));
+	struct cons_fs *f;
 	bool changed = false;
 	(void)k;
-	if (!f)
-		return -ENOMEM;
-	int rc = rec_fs_dec(v->mv_data, v->mv_size, f);
-	if (rc == 0) {
-		for (uint32_t i = 0; i < f->nslots; i++) {
-			if (f->slot_owner[i] == a->id) {
-				f->slot_owner[i] = 0;
-				changed = true;
-			}
+	int rc = fs_dec(v, &f);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < f->nslots; i++) {
+		if (f->slot_owner[i] == a->id) {
+			f->slot_owner[i] = 0;
+			changed = true;
 		}
 	}
 	free(f);
-	if (rc)
-		return rc;
 	if (changed)
 		a->err = 1; /* mark: rewrite after the cursor */
 	return 0;
@@ -205,7 +208,7 @@ static int64_t do_member_del(struct tx *t, const struct cons_cmd *cmd)
 	uint8_t key[8];
 	int rc;
 
-	atx_id_key(cmd->u.id, key);
+	store_id_key(cmd->u.id, key);
 	rc = atx_del(t, DB_MEMBERS, key, 8);
 	if (rc)
 		return rc;
@@ -217,7 +220,7 @@ static int64_t do_member_del(struct tx *t, const struct cons_cmd *cmd)
 	if (a.err) {
 		MDB_cursor *cur;
 		MDB_val k, v;
-		rc = atx_errno(mdb_cursor_open(t->txn, t->s->dbi[DB_FS], &cur));
+		rc = store_errno(mdb_cursor_open(t->txn, t->s->dbi[DB_FS], &cur));
 		if (rc)
 			return rc;
 		int r = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -263,7 +266,7 @@ static int64_t do_fence(struct tx *t, const struct cons_cmd *cmd)
 		return gen;
 	f.generation = (uint64_t)gen;
 	f.date_ms = cmd->date_ms;
-	atx_id_key(f.node_id, key);
+	store_id_key(f.node_id, key);
 	rc = atx_put(t, DB_FENCES, key, 8, b, rec_fence_enc(&f, b));
 	if (rc)
 		return rc;
@@ -280,7 +283,7 @@ static int64_t do_fence(struct tx *t, const struct cons_cmd *cmd)
 static int64_t do_unfence(struct tx *t, const struct cons_cmd *cmd)
 {
 	uint8_t key[8];
-	atx_id_key(cmd->u.id, key);
+	store_id_key(cmd->u.id, key);
 	int rc = atx_del(t, DB_FENCES, key, 8);
 	return rc ? rc : gen_bump(t);
 }
@@ -299,16 +302,15 @@ static int label_taken(void *arg, MDB_val *k, MDB_val *v)
 	struct label_arg *a = arg;
 	(void)k;
 	if (a->is_fs) {
-		struct cons_fs *f = malloc(sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		int rc = rec_fs_dec(v->mv_data, v->mv_size, f);
-		bool hit =
-		    rc == 0 && ((a->label && strcmp(f->label, a->label) == 0 &&
-				 memcmp(f->uuid, a->uuid, CONS_UUID_BYTES) != 0) ||
-				(a->dev && memcmp(f->device_uuid, a->dev, CONS_UUID_BYTES) == 0));
+		struct cons_fs *f;
+		int rc = fs_dec(v, &f);
+		if (rc)
+			return rc;
+		bool hit = (a->label && strcmp(f->label, a->label) == 0 &&
+			    memcmp(f->uuid, a->uuid, CONS_UUID_BYTES) != 0) ||
+			   (a->dev && memcmp(f->device_uuid, a->dev, CONS_UUID_BYTES) == 0);
 		free(f);
-		return rc ? rc : hit ? -EEXIST : 0;
+		return hit ? -EEXIST : 0;
 	}
 	struct cons_device d;
 	int rc = rec_device_dec(v->mv_data, v->mv_size, &d);
@@ -386,14 +388,9 @@ static int64_t do_fs_put(struct tx *t, const struct cons_cmd *cmd)
 static int64_t do_fs_del(struct tx *t, const struct cons_cmd *cmd)
 {
 	struct cons_fs *f;
-	MDB_val v;
-	int rc = atx_get(t, DB_FS, cmd->u.uuid, CONS_UUID_BYTES, &v);
+	int rc = fs_get(t, cmd->u.uuid, &f);
 	if (rc)
 		return rc;
-	f = malloc(sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	rc = rec_fs_dec(v.mv_data, v.mv_size, f);
 	for (uint32_t i = 0; rc == 0 && i < f->nslots; i++)
 		if (f->slot_owner[i])
 			rc = -EBUSY;
@@ -406,16 +403,11 @@ static int64_t do_fs_del(struct tx *t, const struct cons_cmd *cmd)
 static int64_t do_slot_set(struct tx *t, const struct cons_cmd *cmd)
 {
 	struct cons_fs *f;
-	MDB_val v;
 	uint32_t slot = cmd->u.slot.slot;
-	int rc = atx_get(t, DB_FS, cmd->u.slot.fs_uuid, CONS_UUID_BYTES, &v);
+	int rc = fs_get(t, cmd->u.slot.fs_uuid, &f);
 	if (rc)
 		return rc;
-	f = malloc(sizeof(*f));
-	if (!f)
-		return -ENOMEM;
-	rc = rec_fs_dec(v.mv_data, v.mv_size, f);
-	if (rc == 0 && slot >= f->nslots)
+	if (slot >= f->nslots)
 		rc = -EINVAL;
 	if (rc == 0 && f->slot_owner[slot] != cmd->u.slot.expect)
 		rc = -EBUSY;
@@ -440,7 +432,7 @@ int64_t store_apply_cmd(struct store *s, const struct cons_cmd *cmd)
 	int rc = mdb_txn_begin(s->env, NULL, 0, &t.txn);
 
 	if (rc)
-		return atx_errno(rc);
+		return store_errno(rc);
 	switch (cmd->type) {
 	case CONS_CMD_ADM_TAKEOVER:
 		res = do_takeover(&t, cmd);
@@ -491,7 +483,7 @@ int64_t store_apply_cmd(struct store *s, const struct cons_cmd *cmd)
 		return res;
 	}
 	rc = mdb_txn_commit(t.txn);
-	return rc ? atx_errno(rc) : res;
+	return rc ? store_errno(rc) : res;
 }
 
 int64_t store_apply(struct store *s, const void *buf, size_t len)

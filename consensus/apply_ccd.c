@@ -317,7 +317,7 @@ int64_t apply_ccd_restore(struct tx *t, const struct cons_cmd *cmd)
 {
 	struct restore_arg a = {t, 0};
 	unsigned bad = 0;
-	int rc = atx_errno(mdb_drop(t->txn, t->s->dbi[DB_CCD], 0));
+	int rc = store_errno(mdb_drop(t->txn, t->s->dbi[DB_CCD], 0));
 	if (rc)
 		return rc;
 	rc =
@@ -342,7 +342,7 @@ int store_ccd_text(struct store *s, char **text, size_t *len)
 	*len = 0;
 	if (rc)
 		return rc;
-	rc = atx_errno(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn));
+	rc = store_errno(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &t.txn));
 	if (rc)
 		return rc;
 	rc = atx_each(&t, DB_CCD, canon_key, &ca);

@@ -10,8 +10,6 @@ struct tx {
 	MDB_txn *txn;
 };
 
-int atx_errno(int rc);
-void atx_id_key(uint64_t id, uint8_t key[8]);
 int atx_get(struct tx *t, enum store_db db, const void *key, size_t klen, MDB_val *v);
 int atx_put(struct tx *t, enum store_db db, const void *key, size_t klen, const void *val,
 	    size_t vlen);

@@ -242,14 +242,15 @@ int ccd_text_parse(const char *text, size_t len, ccd_line_cb cb, void *data, uns
 	return rv;
 }
 
-int ccd_file_parse(const char *path, ccd_line_cb cb, void *data)
+int ccd_file_read(const char *path, char **text, size_t *len)
 {
 	struct stat st;
 	char *buf;
 	size_t got = 0;
-	unsigned bad = 0;
 	int fd, rv;
 
+	*text = NULL;
+	*len = 0;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -278,6 +279,20 @@ int ccd_file_parse(const char *path, ccd_line_cb cb, void *data)
 		got += (size_t)n;
 	}
 	close(fd);
+	*text = buf;
+	*len = got;
+	return 0;
+}
+
+int ccd_file_parse(const char *path, ccd_line_cb cb, void *data)
+{
+	char *buf;
+	size_t got;
+	unsigned bad = 0;
+	int rv = ccd_file_read(path, &buf, &got);
+
+	if (rv)
+		return rv;
 	rv = ccd_text_parse(buf, got, cb, data, &bad);
 	if (rv == -EINVAL)
 		log_error("ccd", "%s:%u: bad line (see ccd.h for the format)", path, bad);

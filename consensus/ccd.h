@@ -57,6 +57,12 @@ typedef int (*ccd_line_cb)(void *data, enum ccd_line_type type, const char *key,
  * NULL) on the first bad one. */
 int ccd_text_parse(const char *text, size_t len, ccd_line_cb cb, void *data, unsigned *bad_line);
 
+/* Read a text image file whole: a regular file of at most CONS_CCD_BLOB_MAX
+ * bytes into *text (malloc'ed, not NUL-terminated, len bytes; the caller
+ * frees it). Returns 0, -errno, or -EINVAL (with a log line naming the file)
+ * for anything else than such a file. */
+int ccd_file_read(const char *path, char **text, size_t *len);
+
 /* Read the static init database (or any text image) from a file: calls cb for
  * each line as ccd_text_parse. Returns 0, -errno, or -EINVAL (with a log line
  * naming the file and line). Usable before the cluster is up. */

@@ -748,46 +748,25 @@ int cons_ccd_checkpoint(struct cons *c, const char *path)
 
 int cons_ccd_restore_cmd(const char *path, struct cons_cmd *cmd, uint8_t **buf)
 {
-	struct stat st;
 	unsigned bad = 0;
-	uint8_t *b;
-	size_t got = 0;
-	int fd, rc;
+	char *text;
+	size_t got;
+	int rc;
 
 	*buf = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CONS_CCD_BLOB_MAX) {
-		close(fd);
-		log_error(SUB, "%s: not a regular file of at most %u bytes", path,
-			  CONS_CCD_BLOB_MAX);
-		return -EINVAL;
-	}
-	b = malloc((size_t)st.st_size + 1);
-	if (!b) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, b + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	rc = ccd_text_parse((const char *)b, got, NULL, NULL, &bad);
+	rc = ccd_file_read(path, &text, &got);
+	if (rc)
+		return rc;
+	rc = ccd_text_parse(text, got, NULL, NULL, &bad);
 	if (rc) {
 		log_error(SUB, "%s:%u: bad line, not restoring", path, bad);
-		free(b);
+		free(text);
 		return rc;
 	}
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->type = CONS_CMD_CCD_RESTORE;
-	cmd->u.blob.data = b;
+	cmd->u.blob.data = (uint8_t *)text;
 	cmd->u.blob.len = got;
-	*buf = b;
+	*buf = (uint8_t *)text;
 	return 0;
 }

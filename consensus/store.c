@@ -15,7 +15,7 @@
 
 static const char *const db_names[DB_COUNT] = {"meta", "members", "devices", "fs", "fences", "ccd"};
 
-static int mdb_err(int rc)
+int store_errno(int rc)
 {
 	/* LMDB returns errno values or its own MDB_* codes (negative range). */
 	if (rc == 0)
@@ -27,6 +27,12 @@ static int mdb_err(int rc)
 	if (rc > 0)
 		return -rc;
 	return -EIO;
+}
+
+void store_id_key(uint64_t id, uint8_t key[8])
+{
+	for (int i = 0; i < 8; i++)
+		key[i] = (uint8_t)(id >> (56 - 8 * i));
 }
 
 int store_open(const char *dir, struct store **out)
@@ -84,7 +90,7 @@ fail:
 		mdb_env_close(s->env);
 	free(s->dir);
 	free(s);
-	return mdb_err(rc);
+	return store_errno(rc);
 }
 
 void store_close(struct store *s)
@@ -139,19 +145,19 @@ int store_dump(struct store *s, uint8_t **out, size_t *outlen)
 	*outlen = 0;
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
-		return mdb_err(rc);
+		return store_errno(rc);
 	err = buf_put(&b, "SNS1", 4);
 	for (int i = 0; i < DB_COUNT && !err; i++) {
 		MDB_stat st;
 		rc = mdb_stat(txn, s->dbi[i], &st);
 		if (rc) {
-			err = mdb_err(rc);
+			err = store_errno(rc);
 			break;
 		}
 		err = buf_u32(&b, (uint32_t)st.ms_entries);
 		rc = mdb_cursor_open(txn, s->dbi[i], &cur);
 		if (rc) {
-			err = mdb_err(rc);
+			err = store_errno(rc);
 			break;
 		}
 		rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
@@ -164,7 +170,7 @@ int store_dump(struct store *s, uint8_t **out, size_t *outlen)
 		}
 		mdb_cursor_close(cur);
 		if (!err && rc != MDB_NOTFOUND)
-			err = mdb_err(rc);
+			err = store_errno(rc);
 	}
 	mdb_txn_abort(txn);
 	if (!err)
@@ -193,7 +199,7 @@ int store_load(struct store *s, const void *buf, size_t len)
 	len -= 4;
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
-		return mdb_err(rc);
+		return store_errno(rc);
 	for (int i = 0; i < DB_COUNT; i++) {
 		uint32_t count;
 		rc = mdb_drop(txn, s->dbi[i], 0);
@@ -229,55 +235,51 @@ int store_load(struct store *s, const void *buf, size_t len)
 	if (off != len)
 		goto bad;
 	rc = mdb_txn_commit(txn);
-	return mdb_err(rc);
+	return store_errno(rc);
 bad:
 	mdb_txn_abort(txn);
 	log_error("consensus", "snapshot: malformed content, not restored");
 	return -EINVAL;
 fail:
 	mdb_txn_abort(txn);
-	return mdb_err(rc);
+	return store_errno(rc);
 }
 
 /* ---- readers ----------------------------------------------------------- */
 
-int store_get_cluster(struct store *s, struct cons_cluster *out)
+typedef int (*dec_fn)(const void *buf, size_t len, void *out);
+
+/* Decode the value of key in db into out, in a read transaction of its own:
+ * 0, -ENOENT when there is none, or -errno. */
+static int get_one(struct store *s, enum store_db db, const void *key, size_t klen, dec_fn dec,
+		   void *out)
 {
 	MDB_txn *txn;
-	MDB_val k = {7, "cluster"}, v;
+	MDB_val k = {klen, (void *)key}, v;
 	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 
-	memset(out, 0, sizeof(*out));
 	if (rc)
-		return mdb_err(rc);
-	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
-	if (rc == 0)
-		rc = rec_cluster_dec(v.mv_data, v.mv_size, out);
-	else
-		rc = rc == MDB_NOTFOUND ? 0 : mdb_err(rc);
+		return store_errno(rc);
+	rc = mdb_get(txn, s->dbi[db], &k, &v);
+	rc = rc ? store_errno(rc) : dec(v.mv_data, v.mv_size, out);
 	mdb_txn_abort(txn);
 	return rc;
+}
+
+/* The meta records read as all zero until the first command writes them. */
+int store_get_cluster(struct store *s, struct cons_cluster *out)
+{
+	memset(out, 0, sizeof(*out));
+	int rc = get_one(s, DB_META, "cluster", 7, (dec_fn)rec_cluster_dec, out);
+	return rc == -ENOENT ? 0 : rc;
 }
 
 int store_ccd_record(struct store *s, struct ccd_record *out)
 {
-	MDB_txn *txn;
-	MDB_val k = {6, "ccdrec"}, v;
-	int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-
 	memset(out, 0, sizeof(*out));
-	if (rc)
-		return mdb_err(rc);
-	rc = mdb_get(txn, s->dbi[DB_META], &k, &v);
-	if (rc == 0)
-		rc = rec_ccdrec_dec(v.mv_data, v.mv_size, out);
-	else
-		rc = rc == MDB_NOTFOUND ? 0 : mdb_err(rc);
-	mdb_txn_abort(txn);
-	return rc;
+	int rc = get_one(s, DB_META, "ccdrec", 6, (dec_fn)rec_ccdrec_dec, out);
+	return rc == -ENOENT ? 0 : rc;
 }
-
-typedef int (*dec_fn)(const void *buf, size_t len, void *out);
 
 static int list_db(struct store *s, enum store_db db, size_t elsize, dec_fn dec, void **out,
 		   size_t *n)
@@ -294,7 +296,7 @@ static int list_db(struct store *s, enum store_db db, size_t elsize, dec_fn dec,
 	*n = 0;
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
-		return mdb_err(rc);
+		return store_errno(rc);
 	rc = mdb_stat(txn, s->dbi[db], &st);
 	if (rc || st.ms_entries == 0)
 		goto out;
@@ -325,7 +327,7 @@ out:
 	mdb_txn_abort(txn);
 	if (rc || cnt == 0) {
 		free(arr);
-		return mdb_err(rc);
+		return store_errno(rc);
 	}
 	*out = arr;
 	*n = cnt;
@@ -355,19 +357,8 @@ int store_get_fences(struct store *s, struct cons_fence **out, size_t *n)
 int store_get_member(struct store *s, uint64_t id, struct cons_member *out)
 {
 	uint8_t key[8];
-	MDB_val k = {8, key}, v;
-	MDB_txn *txn;
-	int rc;
-
-	for (int i = 0; i < 8; i++)
-		key[i] = (uint8_t)(id >> (56 - 8 * i));
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return mdb_err(rc);
-	rc = mdb_get(txn, s->dbi[DB_MEMBERS], &k, &v);
-	rc = rc ? mdb_err(rc) : rec_member_dec(v.mv_data, v.mv_size, out);
-	mdb_txn_abort(txn);
-	return rc;
+	store_id_key(id, key);
+	return get_one(s, DB_MEMBERS, key, 8, (dec_fn)rec_member_dec, out);
 }
 
 /* Copy the table value of key (format + rows) into a malloc'ed string. */
@@ -382,7 +373,7 @@ static int ccd_table(struct store *s, const char *key, char **out)
 		return -EINVAL;
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
-		return mdb_err(rc);
+		return store_errno(rc);
 	rc = mdb_get(txn, s->dbi[DB_CCD], &k, &v);
 	if (rc == 0) {
 		*out = malloc(v.mv_size + 1);
@@ -394,7 +385,7 @@ static int ccd_table(struct store *s, const char *key, char **out)
 		}
 	}
 	mdb_txn_abort(txn);
-	return mdb_err(rc);
+	return store_errno(rc);
 }
 
 int store_ccd_format(struct store *s, const char *key, char *fmt, size_t fmtlen)

@@ -31,6 +31,13 @@ struct store {
 	char *dir;
 };
 
+/* An LMDB return code as 0 or -errno (MDB_NOTFOUND: -ENOENT, MDB_MAP_FULL:
+ * -ENOSPC, LMDB's own codes: -EIO). */
+int store_errno(int rc);
+/* The key of the members and fences tables: id as 8 bytes big-endian, so
+ * LMDB's byte order is id order. */
+void store_id_key(uint64_t id, uint8_t key[8]);
+
 /* Create dir if needed, delete any old LMDB files in it, open empty. */
 int store_open(const char *dir, struct store **out);
 void store_close(struct store *s);

@@ -28,6 +28,14 @@ static size_t get_str(const uint8_t *b, size_t avail, char *out, size_t max)
 	return 2 + n;
 }
 
+/* The string that ends a record: it starts at off and must end exactly at
+ * len. 0 or -EIO. */
+static int get_last_str(const uint8_t *b, size_t len, size_t off, char *out, size_t max)
+{
+	size_t n = get_str(b + off, len - off, out, max);
+	return n && off + n == len ? 0 : -EIO;
+}
+
 size_t rec_member_enc(const struct cons_member *m, uint8_t *b)
 {
 	le64_put(b, m->id);
@@ -45,8 +53,7 @@ int rec_member_dec(const void *buf, size_t len, struct cons_member *m)
 	m->id = le64_get(b);
 	m->state = le32_get(b + 8);
 	m->incarnation = le64_get(b + 12);
-	size_t n = get_str(b + 20, len - 20, m->address, CONS_ADDR_MAX);
-	return n && 20 + n == len ? 0 : -EIO;
+	return get_last_str(b, len, 20, m->address, CONS_ADDR_MAX);
 }
 
 size_t rec_device_enc(const struct cons_device *d, uint8_t *b)
@@ -66,8 +73,7 @@ int rec_device_dec(const void *buf, size_t len, struct cons_device *d)
 	memcpy(d->uuid, b, CONS_UUID_BYTES);
 	d->size = le64_get(b + 16);
 	d->state = le32_get(b + 24);
-	size_t n = get_str(b + 28, len - 28, d->label, CONS_LABEL_MAX);
-	return n && 28 + n == len ? 0 : -EIO;
+	return get_last_str(b, len, 28, d->label, CONS_LABEL_MAX);
 }
 
 size_t rec_fs_enc(const struct cons_fs *f, uint8_t *b)
@@ -97,8 +103,7 @@ int rec_fs_dec(const void *buf, size_t len, struct cons_fs *f)
 	off = 36;
 	for (uint32_t i = 0; i < f->nslots; i++, off += 8)
 		f->slot_owner[i] = le64_get(b + off);
-	size_t n = get_str(b + off, len - off, f->label, CONS_LABEL_MAX);
-	return n && off + n == len ? 0 : -EIO;
+	return get_last_str(b, len, off, f->label, CONS_LABEL_MAX);
 }
 
 size_t rec_fence_enc(const struct cons_fence *f, uint8_t *b)
@@ -120,8 +125,7 @@ int rec_fence_dec(const void *buf, size_t len, struct cons_fence *f)
 	f->incarnation = le64_get(b + 8);
 	f->generation = le64_get(b + 16);
 	f->date_ms = le64_get(b + 24);
-	size_t n = get_str(b + 32, len - 32, f->reason, CONS_REASON_MAX);
-	return n && 32 + n == len ? 0 : -EIO;
+	return get_last_str(b, len, 32, f->reason, CONS_REASON_MAX);
 }
 
 size_t rec_cluster_enc(const struct cons_cluster *c, uint8_t *b)

@@ -137,6 +137,28 @@ int fops_iget(struct sfs_fuse *f, uint64_t ino, struct sfs_inode **out)
 	return 0;
 }
 
+int fops_lock_one(struct sfs_fuse *f, uint64_t ino, enum lcl_mode mode, struct lockset *ls,
+		  struct sfs_inode **ip)
+{
+	ls_init(ls);
+	ls_add(ls, ino, mode);
+	int r = ls_lock(f, ls);
+	if (r)
+		return r;
+	r = fops_iget(f, ino, ip);
+	if (r)
+		ls_unlock(ls);
+	return r;
+}
+
+void fops_unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *ip)
+{
+	/* The lock goes first: inode_put is only called with no inode lock
+	 * held (fuse_ops.h). */
+	ls_unlock(ls);
+	inode_put(f->fs, ip);
+}
+
 /* ---- node table ---- */
 
 static struct fnode **node_slot(struct sfs_fuse *f, uint64_t ino)
@@ -361,26 +383,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *f
 {
 	(void)fi;
 	struct sfs_fuse *f = fops_ctx(req);
-	uint64_t ino = fops_ino(f, fino);
 	struct lockset ls;
-	ls_init(&ls);
-	ls_add(&ls, ino, LCL_PR);
-	int r = ls_lock(f, &ls);
-	if (r) {
-		fuse_reply_err(req, -r);
-		return;
-	}
 	struct sfs_inode *ip;
-	r = fops_iget(f, ino, &ip);
+	int r = fops_lock_one(f, fops_ino(f, fino), LCL_PR, &ls, &ip);
 	if (r) {
-		ls_unlock(&ls);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	struct stat st;
 	inode_stat(ip, &st);
-	ls_unlock(&ls);
-	inode_put(f->fs, ip);
+	fops_unlock_one(f, &ls, ip);
 	fuse_reply_attr(req, &st, FMNT_ATTR_TIMEOUT);
 }
 
@@ -500,27 +512,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t fino, struct stat *attr, int t
 		       struct fuse_file_info *fi)
 {
 	struct sfs_fuse *f = fops_ctx(req);
-	uint64_t ino = fops_ino(f, fino);
 	struct lockset ls;
-	ls_init(&ls);
-	ls_add(&ls, ino, LCL_EX);
-	int r = ls_lock(f, &ls);
-	if (r) {
-		fuse_reply_err(req, -r);
-		return;
-	}
 	struct sfs_inode *ip;
-	r = fops_iget(f, ino, &ip);
+	int r = fops_lock_one(f, fops_ino(f, fino), LCL_EX, &ls, &ip);
 	if (r) {
-		ls_unlock(&ls);
 		fuse_reply_err(req, -r);
 		return;
 	}
 	r = do_setattr(f, req, ip, attr, to_set, fi);
 	struct stat st;
 	inode_stat(ip, &st);
-	ls_unlock(&ls);
-	inode_put(f->fs, ip);
+	fops_unlock_one(f, &ls, ip);
 	if (r)
 		fuse_reply_err(req, -r);
 	else
@@ -542,19 +544,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 static void op_access(fuse_req_t req, fuse_ino_t fino, int mask)
 {
 	struct sfs_fuse *f = fops_ctx(req);
-	uint64_t ino = fops_ino(f, fino);
 	struct fcred c;
 	fops_cred(req, &c);
 	struct lockset ls;
-	ls_init(&ls);
-	ls_add(&ls, ino, LCL_PR);
-	int r = ls_lock(f, &ls);
-	if (r) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	struct sfs_inode *ip = NULL;
-	r = fops_iget(f, ino, &ip);
+	struct sfs_inode *ip;
+	int r = fops_lock_one(f, fops_ino(f, fino), LCL_PR, &ls, &ip);
 	if (!r) {
 		int m = (mask & R_OK ? PERM_R : 0) | (mask & W_OK ? PERM_W : 0) |
 			(mask & X_OK ? PERM_X : 0);
@@ -562,10 +556,8 @@ static void op_access(fuse_req_t req, fuse_ino_t fino, int mask)
 			r = -EROFS;
 		else if (m)
 			r = fops_may(f, ip, &c, m);
+		fops_unlock_one(f, &ls, ip);
 	}
-	ls_unlock(&ls);
-	if (ip)
-		inode_put(f->fs, ip);
 	fuse_reply_err(req, -r);
 }
 

@@ -113,6 +113,13 @@ void ls_unlock(struct lockset *ls);
 
 /* inode_get + inode_revalidate; caller holds the inode's lock. */
 int fops_iget(struct sfs_fuse *f, uint64_t ino, struct sfs_inode **out);
+/* The preamble of an operation on one inode: lock sanfs inode ino alone in
+ * mode (ls is the caller's) and get it (fops_iget). On success the caller
+ * ends with fops_unlock_one; on error nothing is held. */
+int fops_lock_one(struct sfs_fuse *f, uint64_t ino, enum lcl_mode mode, struct lockset *ls,
+		  struct sfs_inode **ip);
+/* Undo fops_lock_one: ls_unlock, then inode_put. */
+void fops_unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *ip);
 
 /* The perm view of an inode (its access ACL read when ACLs are on: acl_buf
  * holds it, PERM_ACL_HDR + 8 * 32 bytes suffice for the common case; larger

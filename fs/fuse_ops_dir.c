@@ -270,26 +270,17 @@ void fops_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const cha
 void fops_readlink(fuse_req_t req, fuse_ino_t fino)
 {
 	struct sfs_fuse *f = fops_ctx(req);
-	uint64_t ino = fops_ino(f, fino);
 	struct lockset ls;
-	ls_init(&ls);
-	ls_add(&ls, ino, LCL_PR);
-	int r = ls_lock(f, &ls);
+	struct sfs_inode *ip;
+	char buf[SYMLINK_MAX + 1];
+	size_t len = 0;
+	int r = fops_lock_one(f, fops_ino(f, fino), LCL_PR, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	struct sfs_inode *ip = NULL;
-	char buf[SYMLINK_MAX + 1];
-	size_t len = 0;
-	r = fops_iget(f, ino, &ip);
-	if (!r && !S_ISLNK(ip->mode))
-		r = -EINVAL;
-	if (!r)
-		r = symlink_read(f->fs, ip, buf, sizeof(buf), &len);
-	ls_unlock(&ls);
-	if (ip)
-		inode_put(f->fs, ip);
+	r = S_ISLNK(ip->mode) ? symlink_read(f->fs, ip, buf, sizeof(buf), &len) : -EINVAL;
+	fops_unlock_one(f, &ls, ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -457,26 +448,17 @@ void fops_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const char
 void fops_opendir(fuse_req_t req, fuse_ino_t fino, struct fuse_file_info *fi)
 {
 	struct sfs_fuse *f = fops_ctx(req);
-	uint64_t ino = fops_ino(f, fino);
 	struct fcred c;
 	fops_cred(req, &c);
 	struct lockset ls;
-	ls_init(&ls);
-	ls_add(&ls, ino, LCL_PR);
-	int r = ls_lock(f, &ls);
+	struct sfs_inode *ip;
+	int r = fops_lock_one(f, fops_ino(f, fino), LCL_PR, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
-	struct sfs_inode *ip = NULL;
-	r = fops_iget(f, ino, &ip);
-	if (!r && !S_ISDIR(ip->mode))
-		r = -ENOTDIR;
-	if (!r)
-		r = fops_may(f, ip, &c, PERM_R);
-	ls_unlock(&ls);
-	if (ip)
-		inode_put(f->fs, ip);
+	r = S_ISDIR(ip->mode) ? fops_may(f, ip, &c, PERM_R) : -ENOTDIR;
+	fops_unlock_one(f, &ls, ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -524,30 +506,27 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 {
 	struct sfs_fuse *f = fops_ctx(req);
 	uint64_t ino = fops_ino(f, fino);
-	struct lockset ls;
-	ls_init(&ls);
-	ls_add(&ls, ino, LCL_PR);
-	int r = ls_lock(f, &ls);
-	if (r) {
-		fuse_reply_err(req, -r);
-		return;
-	}
-	struct sfs_inode *dir = NULL;
 	struct dcollect d = {0};
 	size_t per = plus ? 160 : 32;
 	d.cap = size / per + 2;
 	d.limit = size * 2;
 	d.v = malloc(d.cap * sizeof(*d.v));
-	r = d.v ? fops_iget(f, ino, &dir) : -ENOMEM;
-	if (!r && !S_ISDIR(dir->mode))
-		r = -ENOTDIR;
-	if (!r && dir->nlink > 0)
-		r = dir_iterate(f->fs, dir, (uint64_t)off, collect_fn, &d);
-	if (r > 0)
-		r = 0;
-	ls_unlock(&ls);
-	if (dir)
-		inode_put(f->fs, dir);
+	if (!d.v) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	struct lockset ls;
+	struct sfs_inode *dir;
+	int r = fops_lock_one(f, ino, LCL_PR, &ls, &dir);
+	if (!r) {
+		if (!S_ISDIR(dir->mode))
+			r = -ENOTDIR;
+		else if (dir->nlink > 0)
+			r = dir_iterate(f->fs, dir, (uint64_t)off, collect_fn, &d);
+		if (r > 0)
+			r = 0;
+		fops_unlock_one(f, &ls, dir);
+	}
 	char *buf = r ? NULL : malloc(size);
 	if (!r && !buf)
 		r = -ENOMEM;
@@ -571,22 +550,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 		}
 		struct fuse_entry_param ep;
 		memset(&ep, 0, sizeof(ep));
-		struct sfs_inode *ip = NULL;
 		bool counted = false;
 		if (!dots) {
 			/* Attributes under the child's own PR lock, taken alone. */
 			struct lockset cl;
-			ls_init(&cl);
-			ls_add(&cl, e->ino, LCL_PR);
-			if (ls_lock(f, &cl) == 0) {
-				if (fops_iget(f, e->ino, &ip) == 0) {
-					fops_entry(f, ino, e->name, ip, &ep);
-					counted = true;
-				}
-				ls_unlock(&cl);
+			struct sfs_inode *ip;
+			if (fops_lock_one(f, e->ino, LCL_PR, &cl, &ip) == 0) {
+				fops_entry(f, ino, e->name, ip, &ep);
+				counted = true;
+				fops_unlock_one(f, &cl, ip);
 			}
-			if (ip)
-				inode_put(f->fs, ip);
 		}
 		if (!counted) {
 			/* nodeid 0: the kernel takes no reference (and "." / ".."

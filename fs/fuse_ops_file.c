@@ -14,28 +14,6 @@
 #include "fs/fuse_ops.h"
 #include "fs/sfs.h"
 
-/* Lock ino alone in mode and get its inode. */
-static int lock_one(struct sfs_fuse *f, fuse_ino_t fino, enum lcl_mode mode, struct lockset *ls,
-		    struct sfs_inode **ip)
-{
-	uint64_t ino = fops_ino(f, fino);
-	ls_init(ls);
-	ls_add(ls, ino, mode);
-	int r = ls_lock(f, ls);
-	if (r)
-		return r;
-	r = fops_iget(f, ino, ip);
-	if (r)
-		ls_unlock(ls);
-	return r;
-}
-
-static void unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *ip)
-{
-	ls_unlock(ls);
-	inode_put(f->fs, ip);
-}
-
 static int open_perm(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcred *c, int flags)
 {
 	int acc = flags & O_ACCMODE;
@@ -59,7 +37,7 @@ void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_one(f, ino, trunc ? LCL_EX : LCL_PR, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), trunc ? LCL_EX : LCL_PR, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -69,7 +47,7 @@ void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = fops_truncate(f, ip, 0);
 	if (!r && trunc && S_ISREG(ip->mode))
 		r = fops_kill_priv(f, ip, req);
-	unlock_one(f, &ls, ip);
+	fops_unlock_one(f, &ls, ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -108,12 +86,12 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_one(f, ino, LCL_PR, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), LCL_PR, &ls, &ip);
 	size_t done = 0;
 	if (!r) {
 		r = S_ISDIR(ip->mode) ? -EISDIR
 				      : file_read(f->fs, ip, buf, size, (uint64_t)off, &done);
-		unlock_one(f, &ls, ip);
+		fops_unlock_one(f, &ls, ip);
 	}
 	if (r)
 		fuse_reply_err(req, -r);
@@ -158,7 +136,7 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_one(f, ino, LCL_EX, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), LCL_EX, &ls, &ip);
 	size_t done = 0;
 	if (!r) {
 		if ((uint64_t)off + size > SFS_MAX_FILE_SIZE)
@@ -177,7 +155,7 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 						 (unsigned long long)ip->ino, strerror(-e));
 			}
 		}
-		unlock_one(f, &ls, ip);
+		fops_unlock_one(f, &ls, ip);
 	}
 	if (r)
 		fuse_reply_err(req, -r);
@@ -214,11 +192,11 @@ int fops_fsync_ino(struct sfs_fuse *f, fuse_ino_t fino)
 {
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_one(f, fino, LCL_PR, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, fino), LCL_PR, &ls, &ip);
 	if (r)
 		return r;
 	r = inode_fsync(f->fs, ip);
-	unlock_one(f, &ls, ip);
+	fops_unlock_one(f, &ls, ip);
 	return r;
 }
 
@@ -251,7 +229,7 @@ void fops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	r = lock_one(f, ino, LCL_EX, &ls, &ip);
+	r = fops_lock_one(f, fops_ino(f, ino), LCL_EX, &ls, &ip);
 	if (!r) {
 		if (S_ISDIR(ip->mode))
 			r = -EISDIR;
@@ -260,7 +238,7 @@ void fops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_
 		else {
 			r = file_fallocate(f->fs, ip, mode, (uint64_t)offset, (uint64_t)length);
 		}
-		unlock_one(f, &ls, ip);
+		fops_unlock_one(f, &ls, ip);
 	}
 	fuse_reply_err(req, -r);
 }
@@ -279,14 +257,14 @@ void fops_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, struct fu
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_one(f, ino, LCL_PR, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), LCL_PR, &ls, &ip);
 	uint64_t out = 0;
 	if (!r) {
 		if ((uint64_t)off >= ip->size)
 			r = -ENXIO;
 		else
 			r = file_seek_data_hole(f->fs, ip, (uint64_t)off, whence, &out);
-		unlock_one(f, &ls, ip);
+		fops_unlock_one(f, &ls, ip);
 	}
 	if (r)
 		fuse_reply_err(req, -r);

@@ -40,6 +40,13 @@ static enum xns name_ns(const char *name)
 	return NS_BAD;
 }
 
+/* The error for a name no namespace takes: -EOPNOTSUPP for an unknown
+ * prefix, -EINVAL for a bare known one; 0 for a good name. */
+static int ns_err(enum xns ns)
+{
+	return ns == NS_BAD ? -EOPNOTSUPP : ns == NS_EMPTY ? -EINVAL : 0;
+}
+
 /* Read attribute name of ip into buf (size bytes): its length, or -errno
  * (-ENODATA absent, -ERANGE too small). size 0: the length only. */
 static int xget(struct sfs_fuse *f, struct sfs_inode *ip, const char *name, void *buf, size_t size)
@@ -76,21 +83,6 @@ static int xattr_perm(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcr
 	default:
 		return -EOPNOTSUPP;
 	}
-}
-
-static int lock_ino(struct sfs_fuse *f, fuse_ino_t fino, enum lcl_mode mode, struct lockset *ls,
-		    struct sfs_inode **ip)
-{
-	uint64_t ino = fops_ino(f, fino);
-	ls_init(ls);
-	ls_add(ls, ino, mode);
-	int r = ls_lock(f, ls);
-	if (r)
-		return r;
-	r = fops_iget(f, ino, ip);
-	if (r)
-		ls_unlock(ls);
-	return r;
 }
 
 /* Set an ACL xattr: validate, keep the mode in step (an access ACL that
@@ -148,26 +140,24 @@ void fops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 	struct fcred c;
 	fops_cred(req, &c);
 	enum xns ns = name_ns(name);
-	int r = 0;
-	if (ns == NS_BAD)
-		r = -EOPNOTSUPP;
-	else if (ns == NS_EMPTY)
-		r = -EINVAL;
-	else if (strlen(name) > XATTR_NAME_MAX_LEN)
-		r = -ERANGE;
-	else if (size > XATTR_VALUE_MAX)
-		r = -E2BIG;
-	else if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
-		r = -EINVAL;
-	else if (f->readonly)
-		r = -EROFS;
+	int r = ns_err(ns);
+	if (!r) {
+		if (strlen(name) > XATTR_NAME_MAX_LEN)
+			r = -ERANGE;
+		else if (size > XATTR_VALUE_MAX)
+			r = -E2BIG;
+		else if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
+			r = -EINVAL;
+		else if (f->readonly)
+			r = -EROFS;
+	}
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	r = lock_ino(f, ino, LCL_EX, &ls, &ip);
+	r = fops_lock_one(f, fops_ino(f, ino), LCL_EX, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -179,8 +169,7 @@ void fops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 		else
 			r = xattr_set(f->fs, ip, name, value, size, flags);
 	}
-	ls_unlock(&ls);
-	inode_put(f->fs, ip);
+	fops_unlock_one(f, &ls, ip);
 	fuse_reply_err(req, -r);
 }
 
@@ -190,8 +179,8 @@ void fops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	struct fcred c;
 	fops_cred(req, &c);
 	enum xns ns = name_ns(name);
-	if (ns == NS_BAD || ns == NS_EMPTY) {
-		fuse_reply_err(req, ns == NS_BAD ? EOPNOTSUPP : EINVAL);
+	if (ns_err(ns)) {
+		fuse_reply_err(req, -ns_err(ns));
 		return;
 	}
 	if (strlen(name) > XATTR_NAME_MAX_LEN) {
@@ -205,13 +194,12 @@ void fops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_ino(f, ino, LCL_PR, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), LCL_PR, &ls, &ip);
 	if (!r) {
 		r = xattr_perm(f, ip, &c, ns, false);
 		if (!r)
 			r = xget(f, ip, name, buf, size);
-		ls_unlock(&ls);
-		inode_put(f->fs, ip);
+		fops_unlock_one(f, &ls, ip);
 	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -229,7 +217,7 @@ void fops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	fops_cred(req, &c);
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_ino(f, ino, LCL_PR, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), LCL_PR, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -243,8 +231,7 @@ void fops_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	}
 	if (!n)
 		n = (int)len;
-	ls_unlock(&ls);
-	inode_put(f->fs, ip);
+	fops_unlock_one(f, &ls, ip);
 	if (n < 0) {
 		free(all);
 		fuse_reply_err(req, -n);
@@ -276,8 +263,8 @@ void fops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct fcred c;
 	fops_cred(req, &c);
 	enum xns ns = name_ns(name);
-	if (ns == NS_BAD || ns == NS_EMPTY) {
-		fuse_reply_err(req, ns == NS_BAD ? EOPNOTSUPP : EINVAL);
+	if (ns_err(ns)) {
+		fuse_reply_err(req, -ns_err(ns));
 		return;
 	}
 	if (f->readonly) {
@@ -286,7 +273,7 @@ void fops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	}
 	struct lockset ls;
 	struct sfs_inode *ip;
-	int r = lock_ino(f, ino, LCL_EX, &ls, &ip);
+	int r = fops_lock_one(f, fops_ino(f, ino), LCL_EX, &ls, &ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
@@ -294,8 +281,7 @@ void fops_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 	r = xattr_perm(f, ip, &c, ns, true);
 	if (!r)
 		r = xattr_remove(f->fs, ip, name);
-	ls_unlock(&ls);
-	inode_put(f->fs, ip);
+	fops_unlock_one(f, &ls, ip);
 	fuse_reply_err(req, -r);
 }
 

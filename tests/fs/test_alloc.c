@@ -18,23 +18,18 @@
 #include "fs/orphan.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
+#include "test_img.h"
 
-static char img[64];
+static char img[TIMG_PATH_MAX];
 static struct lcl *lcl;
 
 static void setup(void)
 {
-	snprintf(img, sizeof(img), "/var/tmp/sanfs-alloc-XXXXXX");
-	int fd = mkstemp(img);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
-	close(fd);
 	struct mkfs_opts o = {.slots = 4,
 			      .ag_blocks = 2048,
 			      .journal_bytes = 2 << 20,
 			      .root_init = mkfs_root_default};
-	const char *why;
-	ck_assert_int_eq(mkfs_format(img, &o, NULL, &why), 0);
+	timg_mkfs(img, "alloc", 64 << 20, &o, NULL);
 	ck_assert_int_eq(lcl_create_local(&lcl), 0);
 }
 

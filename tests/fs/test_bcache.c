@@ -18,20 +18,15 @@
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
+#include "test_img.h"
 
-static char img[64];
+static char img[TIMG_PATH_MAX];
 static struct lcl *lcl;
 
 static void setup(void)
 {
-	snprintf(img, sizeof(img), "/var/tmp/sanfs-bc-XXXXXX");
-	int fd = mkstemp(img);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
-	close(fd);
 	struct mkfs_opts o = {.slots = 2, .ag_blocks = 1024};
-	const char *why;
-	ck_assert_int_eq(mkfs_format(img, &o, NULL, &why), 0);
+	timg_mkfs(img, "bc", 64 << 20, &o, NULL);
 	ck_assert_int_eq(lcl_create_local(&lcl), 0);
 }
 
@@ -49,20 +44,6 @@ static struct sfs *mount_img(unsigned cache)
 	int rc = sfs_open(img, &mo, lcl, &fs);
 	ck_assert_msg(rc == 0, "%s", sfs_last_error());
 	return fs;
-}
-
-static void peek(uint64_t blk, void *p)
-{
-	int fd = open(img, O_RDONLY);
-	ck_assert_int_eq(pread(fd, p, 4096, (off_t)(blk * 4096)), 4096);
-	close(fd);
-}
-
-static void poke(uint64_t blk, const void *p)
-{
-	int fd = open(img, O_WRONLY);
-	ck_assert_int_eq(pwrite(fd, p, 4096, (off_t)(blk * 4096)), 4096);
-	close(fd);
 }
 
 /* A new metadata block owned by inode res, with payload byte v, committed. */
@@ -105,13 +86,13 @@ START_TEST(read_hits_and_checks)
 	/* A corrupt block on disk: EIO, not cached; once repaired it reads. */
 	uint64_t ag2 = sfs_ag_base(&fs->sb, 2);
 	static uint8_t good[4096], bad[4096];
-	peek(ag2, good);
+	timg_peek(img, ag2, good);
 	memcpy(bad, good, 4096);
 	bad[777] ^= 1;
-	poke(ag2, bad);
+	timg_poke(img, ag2, bad);
 	ck_assert_int_eq(bc_read(fs, ag2, SFS_BT_AG, sfs_owner_ag(2), &b), -EIO);
 	ck_assert_int_eq(bc_read(fs, ag2, SFS_BT_AG, sfs_owner_ag(2), &b), -EIO);
-	poke(ag2, good);
+	timg_poke(img, ag2, good);
 	ck_assert_int_eq(bc_read(fs, ag2, SFS_BT_AG, sfs_owner_ag(2), &b), 0);
 	bc_put(b);
 	/* Any owner: learns it from the header. */
@@ -142,10 +123,10 @@ START_TEST(lru_bound_and_drop_res)
 	ck_assert_int_eq(bc_read(fs, bm, SFS_BT_BITMAP, sfs_owner_ag(1), &b), 0);
 	bc_put(b);
 	static uint8_t blk[4096];
-	peek(bm, blk);
+	timg_peek(img, bm, blk);
 	blk[SFS_BM_OFF + 100] = 0x5a;
 	sfs_blk_reseal(blk);
-	poke(bm, blk);
+	timg_poke(img, bm, blk);
 	ck_assert_int_eq(bc_read(fs, bm, SFS_BT_BITMAP, sfs_owner_ag(1), &b), 0);
 	ck_assert_uint_ne(b->data[SFS_BM_OFF + 100], 0x5a);
 	bc_put(b);
@@ -161,7 +142,7 @@ START_TEST(lru_bound_and_drop_res)
 	bc_put(b2);
 	blk[SFS_BM_OFF + 100] = 0;
 	sfs_blk_reseal(blk);
-	poke(bm, blk);
+	timg_poke(img, bm, blk);
 	bc_drop_res(fs, sfs_owner_ag(1));
 	ck_assert_int_eq(sfs_close(fs), 0);
 }
@@ -175,7 +156,7 @@ START_TEST(home_only_gets_committed_images)
 	ck_assert_int_eq(jnl_wait(fs, tid), 0);
 	/* Committed but not checkpointed: home is still the zero block. */
 	static uint8_t d[4096];
-	peek(blk, d);
+	timg_peek(img, blk, d);
 	ck_assert_uint_ne(d[64], 0x11);
 	/* A running handle changes it; a checkpoint meanwhile writes the
 	 * committed image, never the live one. */
@@ -189,14 +170,14 @@ START_TEST(home_only_gets_committed_images)
 	struct jnl_stats js;
 	jnl_stats(fs, &js);
 	ck_assert_uint_ge(js.checkpoints, 1);
-	peek(blk, d);
+	timg_peek(img, blk, d);
 	ck_assert_uint_eq(d[64], 0x11);
 	ck_assert_int_eq(sfs_blk_check(d, fs->sb.uuid, SFS_BT_XATTR, blk, sfs_owner_inode(blk)), 0);
 	ck_assert_int_eq(txn_end(t, &tid), 0);
 	bc_put(b);
 	/* flush_res of the block's resource commits and checkpoints it. */
 	ck_assert_int_eq(jnl_flush_res(fs, sfs_owner_inode(blk)), 0);
-	peek(blk, d);
+	timg_peek(img, blk, d);
 	ck_assert_uint_eq(d[64], 0x22);
 	ck_assert_int_eq(sfs_blk_check(d, fs->sb.uuid, SFS_BT_XATTR, blk, sfs_owner_inode(blk)), 0);
 	jnl_stats(fs, &js);
@@ -262,7 +243,7 @@ START_TEST(group_commit_many_handles)
 	ck_assert_int_eq(sfs_close(fs), 0);
 	static uint8_t d[4096];
 	for (int i = 0; i < NT; i++) {
-		peek(blks[i], d);
+		timg_peek(img, blks[i], d);
 		ck_assert_uint_eq(le32_get(d + 64), N);
 	}
 }
@@ -281,7 +262,7 @@ START_TEST(forget_and_abort)
 	ck_assert_int_eq(jnl_checkpoint_all(fs), 0);
 	/* The forgotten block never went home. */
 	static uint8_t d[4096];
-	peek(blk, d);
+	timg_peek(img, blk, d);
 	ck_assert_uint_ne(d[64], 0x33);
 	/* Double free is refused without changing anything. */
 	ck_assert_int_eq(txn_begin(fs, 4, &t), 0);

@@ -5,6 +5,7 @@
 #include "fs/btree.h"
 #include "fs/btree_int.h"
 #include "tests/fs/fake_engine.h"
+#include "tests/fs/test_rand.h"
 #include "common/log.h"
 
 #include <check.h>
@@ -16,26 +17,6 @@
 #include <time.h>
 
 #define INO 7
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	/* splitmix64 */
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static uint64_t seed_init(const char *test)
-{
-	const char *e = getenv("SANFS_SEED");
-	uint64_t s = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-	printf("%s: seed %" PRIu64 " (SANFS_SEED=%" PRIu64 " repeats it)\n", test, s, s);
-	fflush(stdout);
-	rng_state = s;
-	return s;
-}
 
 /* Value of a record: derived from key and version, length len. */
 static void make_val(uint8_t *v, size_t len, const struct btree_key *k, uint32_t ver)
@@ -187,12 +168,12 @@ static void random_run(unsigned ops, uint64_t keyspace, unsigned maxlen)
 	env_init(&e, 1 << 16, true);
 	uint8_t v[BTREE_MAX_VAL], got[BTREE_MAX_VAL];
 	for (unsigned i = 0; i < ops; i++) {
-		struct btree_key k = {rnd() % keyspace, rnd() % 3};
+		struct btree_key k = {trand() % keyspace, trand() % 3};
 		bool found;
 		size_t pos = m_find(&m, &k, &found);
-		unsigned op = rnd() % 100;
+		unsigned op = trand() % 100;
 		if (op < 45) {
-			size_t len = rnd() % (maxlen + 1);
+			size_t len = trand() % (maxlen + 1);
 			make_val(v, len, &k, i);
 			int rc = ins(&e, k.hi, k.lo, v, len);
 			EQ(rc, found ? -EEXIST : 0);
@@ -212,7 +193,7 @@ static void random_run(unsigned ops, uint64_t keyspace, unsigned maxlen)
 				m.n--;
 			}
 		} else if (op < 85) {
-			size_t len = rnd() % (maxlen + 1);
+			size_t len = trand() % (maxlen + 1);
 			make_val(v, len, &k, i);
 			EQ(upd(&e, k.hi, k.lo, v, len), found ? 0 : -ENOENT);
 			if (found) {
@@ -247,7 +228,7 @@ static void random_run(unsigned ops, uint64_t keyspace, unsigned maxlen)
 			}
 		} else {
 			/* Iterate a stretch from k (next-key semantics). */
-			struct itctx c = {&m, pos, pos + 1 + rnd() % 300};
+			struct itctx c = {&m, pos, pos + 1 + trand() % 300};
 			if (c.limit > m.n)
 				c.limit = 0;
 			EQ(btree_iterate(&e.bt, &k, it_check, &c), 0);
@@ -259,7 +240,7 @@ static void random_run(unsigned ops, uint64_t keyspace, unsigned maxlen)
 	check_all(&e, &m);
 	/* Delete everything: the tree must give back every block. */
 	while (m.n) {
-		size_t p = rnd() % m.n;
+		size_t p = trand() % m.n;
 		EQ(del(&e, m.r[p].k.hi, m.r[p].k.lo), 0);
 		memmove(m.r + p, m.r + p + 1, (m.n - p - 1) * sizeof(*m.r));
 		m.n--;
@@ -276,7 +257,7 @@ static void random_run(unsigned ops, uint64_t keyspace, unsigned maxlen)
 
 START_TEST(test_random_small_values)
 {
-	seed_init("random_small_values");
+	trand_seed("random_small_values");
 	random_run(40000, 20000, 24);
 }
 END_TEST
@@ -285,14 +266,14 @@ START_TEST(test_random_big_values)
 {
 	/* Values up to 512 bytes: few records per leaf, deep trees, many
 	 * splits, merges and redistributions. */
-	seed_init("random_big_values");
+	trand_seed("random_big_values");
 	random_run(30000, 3000, BTREE_MAX_VAL);
 }
 END_TEST
 
 START_TEST(test_random_tiny_keyspace)
 {
-	seed_init("random_tiny_keyspace");
+	trand_seed("random_tiny_keyspace");
 	random_run(30000, 300, 600 > BTREE_MAX_VAL ? BTREE_MAX_VAL : 600);
 }
 END_TEST
@@ -343,11 +324,11 @@ START_TEST(test_million_keys)
 	/* 1,000,000 keys inserted in a random order (a permutation by an odd
 	 * multiplier), all found, iterated in order, half deleted, rest
 	 * deleted; the tree gives back every block. */
-	seed_init("million_keys");
+	trand_seed("million_keys");
 	enum { N = 1000000 };
 	struct env e;
 	env_init(&e, 200000, false);
-	uint64_t mul = (rnd() | 1) & ((1u << 20) - 1), add = rnd();
+	uint64_t mul = (trand() | 1) & ((1u << 20) - 1), add = trand();
 	uint8_t v[8];
 	for (uint64_t i = 0; i < N; i++) {
 		uint64_t key = ((i * mul + add) & ((1u << 20) - 1));
@@ -625,7 +606,7 @@ START_TEST(test_corrupt_random_bytes)
 {
 	/* Random byte damage in random nodes: every call answers, ASan/UBSan
 	 * see no bad access, and the damage is restored afterwards. */
-	seed_init("corrupt_random_bytes");
+	trand_seed("corrupt_random_bytes");
 	log_open_file("/dev/null"); /* thousands of expected "block N: ..." lines */
 	struct env e;
 	env_init(&e, 1 << 14, false);
@@ -640,16 +621,16 @@ START_TEST(test_corrupt_random_bytes)
 			blocks[nb++] = b;
 	uint8_t save[SFS_BLOCK_SIZE];
 	for (unsigned round = 0; round < 400; round++) {
-		uint64_t blk = blocks[rnd() % nb];
+		uint64_t blk = blocks[trand() % nb];
 		uint8_t *d = fake_block(e.fs, blk);
 		memcpy(save, d, SFS_BLOCK_SIZE);
-		unsigned flips = 1 + rnd() % 4;
+		unsigned flips = 1 + trand() % 4;
 		for (unsigned f = 0; f < flips; f++) {
-			unsigned off = SFS_BLK_HDR_SIZE + rnd() % 200;
-			if (rnd() % 2)
-				off =
-				    SFS_BLK_HDR_SIZE + rnd() % (SFS_BLOCK_SIZE - SFS_BLK_HDR_SIZE);
-			d[off] ^= (uint8_t)(1 + rnd() % 255);
+			unsigned off = SFS_BLK_HDR_SIZE + trand() % 200;
+			if (trand() % 2)
+				off = SFS_BLK_HDR_SIZE +
+				      trand() % (SFS_BLOCK_SIZE - SFS_BLK_HDR_SIZE);
+			d[off] ^= (uint8_t)(1 + trand() % 255);
 		}
 		exercise(&e, N);
 		memcpy(d, save, SFS_BLOCK_SIZE);
@@ -665,7 +646,7 @@ START_TEST(test_node_decoder_garbage)
 	/* The node decoder on garbage and on valid nodes with random damage:
 	 * it answers 0 or -EIO and reads nothing outside the block (ASan). A
 	 * node it accepts is safe for every read path: lookups, walks. */
-	seed_init("node_decoder_garbage");
+	trand_seed("node_decoder_garbage");
 	log_open_file("/dev/null");
 	uint8_t *blk = malloc(SFS_BLOCK_SIZE);
 	struct bn_rec r[BN_LEAF_MAX];
@@ -674,36 +655,38 @@ START_TEST(test_node_decoder_garbage)
 	for (unsigned round = 0; round < 20000; round++) {
 		if (round % 2) {
 			for (unsigned i = 0; i < SFS_BLOCK_SIZE; i++)
-				blk[i] = (uint8_t)rnd();
+				blk[i] = (uint8_t)trand();
 			if (round % 4 == 1) { /* plausible header fields */
-				le16_put(blk + BN_OFF_LEVEL, (uint16_t)(rnd() % 3));
-				le16_put(blk + BN_OFF_NRECS, (uint16_t)(rnd() % 210));
+				le16_put(blk + BN_OFF_LEVEL, (uint16_t)(trand() % 3));
+				le16_put(blk + BN_OFF_NRECS, (uint16_t)(trand() % 210));
 				le16_put(blk + BN_OFF_FLAGS, 0);
 				le64_put(blk + BN_OFF_RSV, 0);
 			}
 		} else {
-			unsigned n = 1 + (unsigned)(rnd() % 150);
+			unsigned n = 1 + (unsigned)(trand() % 150);
 			for (unsigned i = 0; i < n; i++) {
-				r[i].k = (struct btree_key){i * 3 + 1, rnd() % 2};
-				r[i].len = (uint16_t)(rnd() % 9);
+				r[i].k = (struct btree_key){i * 3 + 1, trand() % 2};
+				r[i].len = (uint16_t)(trand() % 9);
 				r[i].v = vals[i];
 				r[i].child = 100 + i;
 			}
-			if (rnd() % 2)
+			if (trand() % 2)
 				bn_write_leaf(blk, r, n);
 			else
-				bn_write_int(blk, 1 + (unsigned)(rnd() % 3), r, n > 168 ? 168 : n);
+				bn_write_int(blk, 1 + (unsigned)(trand() % 3), r,
+					     n > 168 ? 168 : n);
 			REQ(btree_node_check(blk, 7, -1) == 0);
-			unsigned flips = 1 + (unsigned)(rnd() % 3);
+			unsigned flips = 1 + (unsigned)(trand() % 3);
 			for (unsigned f = 0; f < flips; f++)
-				blk[SFS_BLK_HDR_SIZE + rnd() % 400] ^= (uint8_t)(1 + rnd() % 255);
+				blk[SFS_BLK_HDR_SIZE + trand() % 400] ^=
+				    (uint8_t)(1 + trand() % 255);
 		}
 		int rc = btree_node_check(blk, 7, -1);
 		REQ(rc == 0 || rc == -EIO);
 		if (rc == 0) {
 			accepted++;
 			/* Everything the read paths do on an accepted node. */
-			struct btree_key k = {rnd() % 500, 0};
+			struct btree_key k = {trand() % 500, 0};
 			bool found;
 			unsigned n = bn_nrecs(blk);
 			if (bn_level(blk) == 0) {

@@ -27,11 +27,12 @@
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
+#include "test_img.h"
 
 #define NFILES 6
 #define NBLKS  48
 
-static char img[64];
+static char img[TIMG_PATH_MAX];
 
 struct model {
 	uint64_t ino[NFILES];
@@ -274,14 +275,8 @@ END_TEST
 
 static void setup(void)
 {
-	snprintf(img, sizeof(img), "/var/tmp/sanfs-crash-XXXXXX");
-	int fd = mkstemp(img);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
-	close(fd);
 	struct mkfs_opts o = {.slots = 2, .journal_bytes = 1 << 20, .root_init = mkfs_root_default};
-	const char *why;
-	ck_assert_int_eq(mkfs_format(img, &o, NULL, &why), 0);
+	timg_mkfs(img, "crash", 64 << 20, &o, NULL);
 }
 
 static void teardown(void)

@@ -11,6 +11,7 @@
  * Randomized tests print their seed (SANFS_SEED=N repeats a run). */
 #include "fs/dir.h"
 #include "tests/fs/fake_engine.h"
+#include "tests/fs/test_rand.h"
 
 #include "common/endian_le.h"
 #include "common/log.h"
@@ -27,25 +28,8 @@
 
 #ifdef SANFS_TEST_REAL_ENGINE
 #include "fs/mkfs.h"
+#include "tests/fs/test_img.h"
 #endif
-
-static uint64_t rng_state;
-static uint64_t rnd(void)
-{
-	uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-	return z ^ (z >> 31);
-}
-
-static void seed_init(const char *test)
-{
-	const char *e = getenv("SANFS_SEED");
-	uint64_t s = e ? strtoull(e, NULL, 0) : (uint64_t)time(NULL) ^ (uint64_t)clock();
-	printf("%s: seed %" PRIu64 " (SANFS_SEED=%" PRIu64 " repeats it)\n", test, s, s);
-	fflush(stdout);
-	rng_state = s;
-}
 
 __attribute__((unused)) static double now(void)
 {
@@ -60,7 +44,7 @@ struct env {
 	struct sfs *fs;
 	struct sfs_inode dir;
 #ifdef SANFS_TEST_REAL_ENGINE
-	char img[64];
+	char img[TIMG_PATH_MAX];
 #endif
 };
 
@@ -77,16 +61,8 @@ static struct sfs *mount_img(const char *img)
 static void env_init(struct env *e, uint64_t nblocks, bool check)
 {
 	(void)check;
-	snprintf(e->img, sizeof(e->img), "/var/tmp/sanfs-dir-XXXXXX");
-	int fd = mkstemp(e->img);
-	ck_assert_int_ge(fd, 0);
-	uint64_t bytes = (nblocks + 8192) * 4096ull;
-	ck_assert_int_eq(ftruncate(fd, (off_t)bytes), 0);
-	close(fd);
 	struct mkfs_opts o = {.slots = 2, .journal_bytes = 8 << 20};
-	const char *why = NULL;
-	int rc = mkfs_format(e->img, &o, NULL, &why);
-	ck_assert_msg(rc == 0, "mkfs: %s", why ? why : "?");
+	timg_mkfs(e->img, "dir", (nblocks + 8192) * 4096ull, &o, NULL);
 	e->fs = mount_img(e->img);
 	memset(&e->dir, 0, sizeof(e->dir));
 	struct txn *t;
@@ -182,11 +158,11 @@ static const uint8_t dtypes[] = {DT_REG, DT_DIR, DT_LNK, DT_FIFO, DT_SOCK, DT_CH
 static void pool_init(void)
 {
 	for (unsigned i = 0; i < POOL; i++) {
-		unsigned len = 1 + (unsigned)(rnd() % (rnd() % 8 == 0 ? DIR_NAME_MAX : 24));
+		unsigned len = 1 + (unsigned)(trand() % (trand() % 8 == 0 ? DIR_NAME_MAX : 24));
 		char *n = pool[i].name;
 		unsigned w = (unsigned)snprintf(n, DIR_NAME_MAX + 1, "%u:", i);
 		for (unsigned j = w; j < len; j++) {
-			n[j] = (char)(1 + rnd() % 255);
+			n[j] = (char)(1 + trand() % 255);
 			if (n[j] == '/')
 				n[j] = '_';
 		}
@@ -264,14 +240,14 @@ static void check_full_listing(struct env *e)
 
 static void random_op(struct env *e, unsigned i)
 {
-	unsigned k = (unsigned)(rnd() % POOL);
+	unsigned k = (unsigned)(trand() % POOL);
 	struct mname *m = &pool[k];
-	unsigned op = (unsigned)(rnd() % 100);
+	unsigned op = (unsigned)(trand() % 100);
 	uint64_t ino;
 	uint8_t dt;
 	if (op < 45) {
 		uint64_t nino = 1000 + i;
-		uint8_t ndt = dtypes[rnd() % 7];
+		uint8_t ndt = dtypes[trand() % 7];
 		EQ(add(e, m->name, nino, ndt), m->present ? -EEXIST : 0);
 		if (!m->present) {
 			m->present = true;
@@ -317,7 +293,7 @@ static void chunked_listing(struct env *e, unsigned opbase)
 	uint64_t cookie = 0;
 	unsigned rounds = 0;
 	for (;;) {
-		l.limit = 1 + (unsigned)(rnd() % 40);
+		l.limit = 1 + (unsigned)(trand() % 40);
 		l.got = 0;
 		l.last_cookie = cookie;
 		l.prev_cookie = cookie;
@@ -325,7 +301,7 @@ static void chunked_listing(struct env *e, unsigned opbase)
 		if (l.got == 0)
 			break;
 		cookie = l.last_cookie;
-		unsigned nops = (unsigned)(rnd() % 12);
+		unsigned nops = (unsigned)(trand() % 12);
 		for (unsigned j = 0; j < nops; j++)
 			random_op(e, opbase + rounds * 16 + j);
 		rounds++;
@@ -369,7 +345,7 @@ static void model_run(unsigned ops)
 
 START_TEST(test_model)
 {
-	seed_init("dir_model");
+	trand_seed("dir_model");
 	model_run(40000);
 }
 END_TEST
@@ -646,7 +622,7 @@ static void measure(struct env *e, struct sfs_inode *dir, unsigned have, unsigne
 	uint64_t r0 = fake_reads(e->fs);
 	double t0 = now();
 	for (unsigned i = 0; i < L; i++) {
-		unsigned k = (unsigned)(rnd() % have);
+		unsigned k = (unsigned)(trand() % have);
 		snprintf(n, sizeof(n), "entry-%u.dat", k);
 		uint64_t ino;
 		EQ(look(e, n, &ino, NULL), 0);
@@ -699,7 +675,7 @@ START_TEST(test_million_entries)
 	 * small factor of the time at 10k (linear would be 100 times). The two
 	 * directories are measured in alternating rounds (best of each) so that
 	 * load from other processes hits both alike. */
-	seed_init("dir_million");
+	trand_seed("dir_million");
 	enum { SMALL = 10000, BIG = 1000000 };
 	struct env e;
 	env_init(&e, 1 << 17, false);
@@ -790,7 +766,7 @@ START_TEST(test_persist_remount)
 {
 	/* Entries written through the journal are there after unmount and
 	 * mount (the fork is kept by the test, as the inode would keep it). */
-	seed_init("dir_persist");
+	trand_seed("dir_persist");
 	struct env e;
 	env_init(&e, 1 << 15, false);
 	char n[48];
@@ -872,7 +848,7 @@ static void bt_check(struct env *e, struct btree *bt)
 
 START_TEST(test_btree_real_engine)
 {
-	seed_init("btree_real_engine");
+	trand_seed("btree_real_engine");
 	struct env e;
 	env_init(&e, 1 << 15, false);
 	struct sfs_fork fork = {0};
@@ -881,9 +857,9 @@ START_TEST(test_btree_real_engine)
 	memset(btm, 0, sizeof(btm));
 	uint8_t v[BTREE_MAX_VAL];
 	for (unsigned i = 0; i < 24000; i++) {
-		unsigned k = (unsigned)(rnd() % BT_KEYS), op = (unsigned)(rnd() % 10);
+		unsigned k = (unsigned)(trand() % BT_KEYS), op = (unsigned)(trand() % 10);
 		struct btree_key key = {k, k % 3};
-		size_t len = (size_t)(rnd() % (BTREE_MAX_VAL + 1));
+		size_t len = (size_t)(trand() % (BTREE_MAX_VAL + 1));
 		bt_val(v, len, k, i);
 		struct txn *t;
 		EQ(txn_begin(e.fs, btree_max_blocks_depth(fork.depth), &t), 0);

@@ -27,20 +27,12 @@
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
+#include "test_img.h"
 
 #define IMG_BYTES (24ull << 20)
 
-static char img[64], pristine[64];
+static char img[TIMG_PATH_MAX], pristine[TIMG_PATH_MAX];
 static struct sfs_super sb;
-
-static void mkimage(char *path, const char *tag)
-{
-	snprintf(path, 64, "/var/tmp/sanfs-%s-XXXXXX", tag);
-	int fd = mkstemp(path);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)IMG_BYTES), 0);
-	close(fd);
-}
 
 static void copy_file(const char *from, const char *to)
 {
@@ -56,13 +48,11 @@ static void copy_file(const char *from, const char *to)
 
 static void setup(void)
 {
-	mkimage(img, "fsck");
 	struct mkfs_opts o = {.slots = 2,
 			      .ag_blocks = 1024,
 			      .journal_bytes = 1 << 20,
 			      .root_init = mkfs_root_default};
-	const char *why;
-	ck_assert_int_eq(mkfs_format(img, &o, &sb, &why), 0);
+	timg_mkfs(img, "fsck", IMG_BYTES, &o, &sb);
 	pristine[0] = 0;
 }
 
@@ -87,20 +77,6 @@ static int run(bool repair, struct fsck_result *r)
 	fprintf(stderr, "fsck%s:\n", repair ? " --repair" : "");
 	fsck_run(img, &fo, r);
 	return r->exit_code;
-}
-
-static void peek(uint64_t blk, void *p)
-{
-	int fd = open(img, O_RDONLY);
-	ck_assert_int_eq(pread(fd, p, 4096, (off_t)(blk * 4096)), 4096);
-	close(fd);
-}
-
-static void poke(uint64_t blk, const void *p)
-{
-	int fd = open(img, O_WRONLY);
-	ck_assert_int_eq(pwrite(fd, p, 4096, (off_t)(blk * 4096)), 4096);
-	close(fd);
 }
 
 static struct sfs *mount_img(void)
@@ -175,17 +151,17 @@ START_TEST(one_byte_corruptions)
 	/* Give the image some content: a few allocations through the engine. */
 	struct sfs *fs = mount_img();
 	sfs_close(fs);
-	mkimage(pristine, "fsck-pristine");
+	timg_create(pristine, "fsck-pristine", IMG_BYTES);
 	copy_file(img, pristine);
 	int detected = 0, repaired_clean = 0;
 	for (int i = 0; i < 60; i++) {
 		copy_file(pristine, img);
 		uint64_t blk = pick_meta(&seed);
 		static uint8_t d[4096];
-		peek(blk, d);
+		timg_peek(img, blk, d);
 		unsigned off = rand_r(&seed) % 4096;
 		d[off] ^= (uint8_t)(1 + rand_r(&seed) % 255);
-		poke(blk, d);
+		timg_poke(img, blk, d);
 		struct fsck_result r;
 		int ec = run(false, &r);
 		ck_assert(ec == FSCK_EXIT_CLEAN || ec == FSCK_EXIT_ERRORS);
@@ -214,20 +190,20 @@ START_TEST(repairs)
 	struct fsck_result r;
 	static uint8_t d[4096], save[4096];
 	/* Primary superblock destroyed: rebuilt from the backup. */
-	peek(1, save);
+	timg_peek(img, 1, save);
 	memset(d, 0x77, sizeof(d));
-	poke(1, d);
+	timg_poke(img, 1, d);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
-	peek(1, d);
+	timg_peek(img, 1, d);
 	ck_assert_mem_eq(d + 48, save + 48, 200);
 	/* Wrong AG free count (correctly sealed). */
 	uint64_t agb = sfs_ag_base(&sb, 1);
-	peek(agb, d);
+	timg_peek(img, agb, d);
 	le32_put(d + 56, le32_get(d + 56) - 5);
 	sfs_blk_reseal(d);
-	poke(agb, d);
+	timg_poke(img, agb, d);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
@@ -299,7 +275,7 @@ START_TEST(link_counts_and_names)
 	ck_assert_uint_eq(r.inodes, 3);
 	/* Wrong link count: found and corrected. */
 	static uint8_t d[4096];
-	peek(file, d);
+	timg_peek(img, file, d);
 	struct sfs_inode x;
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(inode_block_decode(d, sb.uuid, file, &x), 0);
@@ -307,17 +283,17 @@ START_TEST(link_counts_and_names)
 	inode_encode(&x, d);
 	inode_decoded_release(&x);
 	sfs_blk_reseal(d);
-	poke(file, d);
+	timg_poke(img, file, d);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
-	peek(file, d);
+	timg_peek(img, file, d);
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(inode_block_decode(d, sb.uuid, file, &x), 0);
 	ck_assert_uint_eq(x.nlink, 1);
 	inode_decoded_release(&x);
 	/* The root's link count counts its subdirectory. */
-	peek(sb.root_ino, d);
+	timg_peek(img, sb.root_ino, d);
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(inode_block_decode(d, sb.uuid, sb.root_ino, &x), 0);
 	ck_assert_uint_eq(x.nlink, 3);

@@ -13,14 +13,9 @@
 #include "fs/inode.h"
 #include "fs/inode_format.h"
 #include "locks/lcl.h"
+#include "tests/fuzz/fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 #define INO 1234ull
 
@@ -52,12 +47,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			inode_encode(&ip, again);
 			sfs_blk_seal(again, uuid, SFS_BT_INODE, INO, LCL_RES(LCL_T_INODE, INO));
 			memset(&ip2, 0, sizeof(ip2));
-			CHECK(inode_block_decode(again, uuid, INO, &ip2) == 0);
+			FUZZ_CHECK(inode_block_decode(again, uuid, INO, &ip2) == 0);
 			memcpy(third, again, SFS_BLK_HDR_SIZE);
 			inode_encode(&ip2, third);
-			CHECK(memcmp(again + SFS_BLK_HDR_SIZE, third + SFS_BLK_HDR_SIZE,
-				     SFS_BLOCK_SIZE - SFS_BLK_HDR_SIZE) == 0);
-			CHECK(ip2.niext <= INODE_INLINE_EXT && ip2.ixattr_len <= INODE_XATTR_SIZE);
+			FUZZ_CHECK(memcmp(again + SFS_BLK_HDR_SIZE, third + SFS_BLK_HDR_SIZE,
+					  SFS_BLOCK_SIZE - SFS_BLK_HDR_SIZE) == 0);
+			FUZZ_CHECK(ip2.niext <= INODE_INLINE_EXT &&
+				   ip2.ixattr_len <= INODE_XATTR_SIZE);
 			inode_decoded_release(&ip);
 			inode_decoded_release(&ip2);
 		}
@@ -66,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1: {
 		size_t used;
 		if (xattr_block_decode(blk, 5, &used) == 0)
-			CHECK(used <= XATTR_BLK_SIZE);
+			FUZZ_CHECK(used <= XATTR_BLK_SIZE);
 		break;
 	}
 	case 2:

@@ -23,19 +23,14 @@
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
+#include "test_img.h"
 
-static char img[64];
+static char img[TIMG_PATH_MAX];
 
 static void setup(void)
 {
-	snprintf(img, sizeof(img), "/var/tmp/sanfs-jnl-XXXXXX");
-	int fd = mkstemp(img);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, 64 << 20), 0);
-	close(fd);
 	struct mkfs_opts o = {.slots = 2, .ag_blocks = 4096, .journal_bytes = 1 << 20};
-	const char *why;
-	ck_assert_int_eq(mkfs_format(img, &o, NULL, &why), 0);
+	timg_mkfs(img, "jnl", 64 << 20, &o, NULL);
 }
 
 static void teardown(void)
@@ -50,20 +45,6 @@ static struct sfs *mount_img(void)
 	int rc = sfs_open(img, &mo, NULL, &fs);
 	ck_assert_msg(rc == 0, "%s", sfs_last_error());
 	return fs;
-}
-
-static void peek(uint64_t blk, void *p)
-{
-	int fd = open(img, O_RDONLY);
-	ck_assert_int_eq(pread(fd, p, 4096, (off_t)(blk * 4096)), 4096);
-	close(fd);
-}
-
-static void poke(uint64_t blk, const void *p)
-{
-	int fd = open(img, O_WRONLY);
-	ck_assert_int_eq(pwrite(fd, p, 4096, (off_t)(blk * 4096)), 4096);
-	close(fd);
 }
 
 /* Set the u64 at offset 64 of block blk (an XATTR block of inode blk). */
@@ -84,7 +65,7 @@ static int set_val(struct sfs *fs, struct txn *t, uint64_t blk, uint64_t v, bool
 static uint64_t disk_val(struct sfs_super *sb, uint64_t blk, bool *valid)
 {
 	static uint8_t d[4096];
-	peek(blk, d);
+	timg_peek(img, blk, d);
 	*valid = sfs_blk_check(d, sb->uuid, SFS_BT_XATTR, blk, sfs_owner_inode(blk)) == 0;
 	return le64_get(d + 64);
 }
@@ -145,11 +126,11 @@ START_TEST(revoke_protects_reused_block)
 	ck_assert_int_eq(jnl_wait(fs, tid), 0);
 	static uint8_t data[4096];
 	memset(data, 0xd5, sizeof(data));
-	poke(blk, data);
+	timg_poke(img, blk, data);
 	sfs_crash(fs);
 	fs = mount_img();
 	static uint8_t d[4096];
-	peek(blk, d);
+	timg_peek(img, blk, d);
 	ck_assert_mem_eq(d, data, 4096);
 	ck_assert_int_eq(sfs_close(fs), 0);
 }
@@ -195,10 +176,10 @@ START_TEST(damaged_transaction_ends_replay)
 	static uint8_t d[4096];
 	int found = 0;
 	for (uint64_t p = 0; p < sb.journal_blocks && !found; p++) {
-		peek(ring + p, d);
+		timg_peek(img, ring + p, d);
 		if (sfs_blk_type(d) == SFS_BT_XATTR && le64_get(d + 64) == 101) {
 			d[2000] ^= 1;
-			poke(ring + p, d);
+			timg_poke(img, ring + p, d);
 			found = 1;
 		}
 	}

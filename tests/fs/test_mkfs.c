@@ -20,17 +20,9 @@
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
+#include "test_img.h"
 
-static char img[64];
-
-static void mkimage(uint64_t size)
-{
-	snprintf(img, sizeof(img), "/var/tmp/sanfs-mkfs-XXXXXX");
-	int fd = mkstemp(img);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
-	close(fd);
-}
+static char img[TIMG_PATH_MAX];
 
 static void teardown(void)
 {
@@ -67,7 +59,7 @@ static int try_open(struct sfs **fs, struct lcl *lcl)
 
 START_TEST(mkfs_open_close)
 {
-	mkimage(128ull << 20);
+	timg_create(img, "mkfs", 128ull << 20);
 	struct sfs_super sb;
 	do_mkfs(16, &sb);
 	struct lcl *lcl;
@@ -120,7 +112,7 @@ static void expect_refusal(const char *needle)
 
 START_TEST(refusals)
 {
-	mkimage(64ull << 20);
+	timg_create(img, "mkfs", 64ull << 20);
 	/* Not sanfs at all. */
 	expect_refusal("not a sanfs");
 	struct sfs_super sb;
@@ -156,7 +148,7 @@ END_TEST
 
 START_TEST(live_mount_refused_crashed_taken_over)
 {
-	mkimage(64ull << 20);
+	timg_create(img, "mkfs", 64ull << 20);
 	struct sfs_super sb;
 	do_mkfs(2, &sb);
 	struct sfs *a, *b;
@@ -196,7 +188,7 @@ static int root_hook(struct sfs *fs, uint64_t ino, void *arg)
 
 START_TEST(progress_and_root_hook)
 {
-	mkimage(256ull << 20);
+	timg_create(img, "mkfs", 256ull << 20);
 	struct hook_ctx c = {0, 0};
 	struct mkfs_opts o = {.slots = 4,
 			      .ag_blocks = 4096,
@@ -233,7 +225,7 @@ START_TEST(cli_mkfs_fsck)
 		printf("SANCTL not set: cli checks skipped\n");
 		return;
 	}
-	mkimage(128ull << 20);
+	timg_create(img, "mkfs", 128ull << 20);
 	const char *q = ">/dev/null 2>&1";
 	/* Usage errors: 2; bad values: 1 with one line. */
 	ck_assert_int_eq(sh("%s mkfs %s", s, q), 2);

@@ -11,14 +11,9 @@
 #include "common/endian_le.h"
 #include "common/log.h"
 #include "fs/format.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 /* 1 GiB, 16 slots, 1 MiB journals, AGs of 16384 blocks. */
 static const struct sfs_super SB = {
@@ -41,23 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t block[SFS_BLOCK_SIZE], copy[SFS_BLOCK_SIZE];
 	log_set_level((enum log_level) - 1);
-	memset(block, 0, sizeof(block));
-	if (size == 0)
+	if (!fuzz_copy(data, size, block))
 		return 0;
-	size_t n = size - 1 < SFS_BLOCK_SIZE ? size - 1 : SFS_BLOCK_SIZE;
-	memcpy(block, data + 1, n);
 	if (data[0] & 1)
 		sfs_blk_reseal(block);
 	uint64_t blkno = le64_get(block + SFS_HDR_BLKNO);
 	const char *why = NULL;
 	int rc = sfs_blk_verify(block, NULL, SFS_ANY_TYPE, blkno, SFS_ANY_OWNER, &why);
-	CHECK(rc == 0 || (rc == -EIO && why));
+	FUZZ_CHECK(rc == 0 || (rc == -EIO && why));
 	if (rc == 0) {
 		memcpy(copy, block, sizeof(copy));
 		sfs_blk_reseal(copy);
-		CHECK(memcmp(copy, block, sizeof(copy)) == 0);
-		CHECK(sfs_blk_check(block, block + SFS_HDR_UUID, sfs_blk_type(block), blkno,
-				    sfs_blk_owner(block)) == 0);
+		FUZZ_CHECK(memcmp(copy, block, sizeof(copy)) == 0);
+		FUZZ_CHECK(sfs_blk_check(block, block + SFS_HDR_UUID, sfs_blk_type(block), blkno,
+					 sfs_blk_owner(block)) == 0);
 		(void)sfs_btype_name(sfs_blk_type(block));
 	}
 	switch ((data[0] >> 1) & 3) {
@@ -65,20 +57,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct sfs_ag a;
 		uint32_t idx = le32_get(block + 48);
 		if (sfs_ag_decode(block, &SB, idx % (SB.ag_count + 1), &a) == 0) {
-			CHECK(a.index < SB.ag_count);
-			CHECK(a.free_blocks <= a.nblocks);
-			CHECK(a.nblocks == sfs_ag_size(&SB, a.index));
+			FUZZ_CHECK(a.index < SB.ag_count);
+			FUZZ_CHECK(a.free_blocks <= a.nblocks);
+			FUZZ_CHECK(a.nblocks == sfs_ag_size(&SB, a.index));
 		}
 		break;
 	}
 	case 1: {
 		struct sfs_jhdr h;
 		if (sfs_jhdr_decode(block, &SB, &h) == 0) {
-			CHECK(h.tail < SB.journal_blocks);
-			CHECK(h.tail_seq != 0);
+			FUZZ_CHECK(h.tail < SB.journal_blocks);
+			FUZZ_CHECK(h.tail_seq != 0);
 			memcpy(copy, block, sizeof(copy));
 			sfs_jhdr_encode(&h, copy);
-			CHECK(memcmp(copy, block, 80) == 0);
+			FUZZ_CHECK(memcmp(copy, block, 80) == 0);
 		}
 		break;
 	}

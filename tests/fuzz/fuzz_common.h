@@ -6,6 +6,7 @@
 #define SANFS_TESTS_FUZZ_COMMON_H
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -14,14 +15,21 @@
 #include "common/endian_le.h"
 #include "common/log.h"
 
-static inline void fuzz_block(const uint8_t *data, size_t size, uint8_t block[4096])
+/* The block part alone, without the CRC: false for an empty input (no mode
+ * byte; block is then all zero). */
+static inline bool fuzz_copy(const uint8_t *data, size_t size, uint8_t block[4096])
 {
 	memset(block, 0, 4096);
 	if (size == 0)
-		return;
+		return false;
 	size_t n = size - 1 < 4096 ? size - 1 : 4096;
 	memcpy(block, data + 1, n);
-	if (data[0] & 1)
+	return true;
+}
+
+static inline void fuzz_block(const uint8_t *data, size_t size, uint8_t block[4096])
+{
+	if (fuzz_copy(data, size, block) && (data[0] & 1))
 		le32_put(block + 4092, crc32c(0, block, 4092));
 }
 

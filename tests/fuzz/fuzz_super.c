@@ -9,24 +9,16 @@
 
 #include "common/log.h"
 #include "fs/format.h"
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(c)                                                                                   \
-	do {                                                                                       \
-		if (!(c))                                                                          \
-			__builtin_trap();                                                          \
-	} while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t block[SFS_BLOCK_SIZE] __attribute__((aligned(8))), again[SFS_BLOCK_SIZE];
 	log_set_level((enum log_level) - 1);
-	memset(block, 0, sizeof(block));
-	if (size == 0)
+	if (!fuzz_copy(data, size, block))
 		return 0;
-	size_t n = size - 1 < SFS_BLOCK_SIZE ? size - 1 : SFS_BLOCK_SIZE;
-	memcpy(block, data + 1, n);
 	uint64_t at = (data[0] & 2) ? SFS_SUPER_BACKUP : SFS_SUPER_BLKNO;
 	if (data[0] & 1) {
 		/* Put the header where a sealed superblock has it. */
@@ -36,20 +28,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sfs_super sb, back;
 	const char *why = NULL;
 	int rc = sfs_super_decode(block, at, &sb, &why);
-	CHECK(rc == 0 || (rc == -EIO && why && strlen(why) < 200));
+	FUZZ_CHECK(rc == 0 || (rc == -EIO && why && strlen(why) < 200));
 	if (rc)
 		return 0;
 	bool ro;
 	rc = sfs_super_compatible(&sb, &ro, &why);
-	CHECK(rc == 0 || rc == -EINVAL);
+	FUZZ_CHECK(rc == 0 || rc == -EINVAL);
 	sfs_super_encode(&sb, at, again);
-	CHECK(sfs_super_decode(again, at, &back, &why) == 0);
-	CHECK(memcmp(&sb, &back, sizeof(sb)) == 0);
-	CHECK(sfs_ag_of(&sb, sb.ag_start) == 0);
-	CHECK(sfs_ag_of(&sb, sb.blocks - 1) == sb.ag_count - 1);
-	CHECK(sfs_ag_of(&sb, sb.blocks) == UINT32_MAX);
-	CHECK(sfs_ag_size(&sb, sb.ag_count - 1) > sfs_ag_meta_blocks(&sb));
-	CHECK(sfs_ag_size(&sb, sb.ag_count) == 0);
-	CHECK(sfs_slot_journal(&sb, sb.slot_count - 1) + sb.journal_blocks == sb.ag_start);
+	FUZZ_CHECK(sfs_super_decode(again, at, &back, &why) == 0);
+	FUZZ_CHECK(memcmp(&sb, &back, sizeof(sb)) == 0);
+	FUZZ_CHECK(sfs_ag_of(&sb, sb.ag_start) == 0);
+	FUZZ_CHECK(sfs_ag_of(&sb, sb.blocks - 1) == sb.ag_count - 1);
+	FUZZ_CHECK(sfs_ag_of(&sb, sb.blocks) == UINT32_MAX);
+	FUZZ_CHECK(sfs_ag_size(&sb, sb.ag_count - 1) > sfs_ag_meta_blocks(&sb));
+	FUZZ_CHECK(sfs_ag_size(&sb, sb.ag_count) == 0);
+	FUZZ_CHECK(sfs_slot_journal(&sb, sb.slot_count - 1) + sb.journal_blocks == sb.ag_start);
 	return 0;
 }

@@ -16,14 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct stat lst(const char *p)
-{
-	struct stat st;
-	if (lstat(p, &st) < 0)
-		t_fail(__FILE__, __LINE__, "lstat %s: %s", p, strerror(errno));
-	return st;
-}
-
 static int ts_cmp(struct timespec a, struct timespec b)
 {
 	if (a.tv_sec != b.tv_sec)
@@ -44,30 +36,30 @@ static void t_chmod(void)
 	static const mode_t modes[] = {0, 0777, 04755, 02755, 01777, 07777, 0400, 0644};
 	for (unsigned i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
 		T_OK(chmod("f", modes[i]));
-		T_EQ(lst("f").st_mode & 07777, modes[i]);
+		T_EQ(t_lstat("f").st_mode & 07777, modes[i]);
 	}
-	T_ASSERT(S_ISREG(lst("f").st_mode), "type unchanged");
+	T_ASSERT(S_ISREG(t_lstat("f").st_mode), "type unchanged");
 	int fd = T_OK(open("f", O_RDONLY));
 	T_OK(fchmod(fd, 0600));
-	T_EQ(lst("f").st_mode & 07777, 0600);
+	T_EQ(t_lstat("f").st_mode & 07777, 0600);
 	T_OK(close(fd));
 	/* ctime moves, mtime does not. */
 	struct timespec old[2] = {{1000000000, 5}, {1000000000, 5}};
 	T_OK(utimensat(AT_FDCWD, "f", old, 0));
-	struct timespec c0 = lst("f").st_ctim;
+	struct timespec c0 = t_lstat("f").st_ctim;
 	usleep(20000);
 	T_OK(chmod("f", 0640));
-	struct stat st = lst("f");
+	struct stat st = t_lstat("f");
 	T_ASSERT(ts_cmp(st.st_ctim, c0) > 0, "chmod moves ctime");
 	T_EQ(st.st_mtim.tv_sec, 1000000000);
 	/* chmod through a symlink changes the target. */
 	T_OK(symlink("f", "s"));
 	T_OK(chmod("s", 0604));
-	T_EQ(lst("f").st_mode & 07777, 0604);
-	T_ASSERT(S_ISLNK(lst("s").st_mode), "still a link");
+	T_EQ(t_lstat("f").st_mode & 07777, 0604);
+	T_ASSERT(S_ISLNK(t_lstat("s").st_mode), "still a link");
 	T_OK(mkdir("d", 0755));
 	T_OK(chmod("d", 03777));
-	T_EQ(lst("d").st_mode & 07777, 03777);
+	T_EQ(t_lstat("d").st_mode & 07777, 03777);
 	T_ERR(chmod("missing", 0644), ENOENT);
 }
 
@@ -75,38 +67,38 @@ static void t_chown(void)
 {
 	t_write_file("f", "x", 1, 0644);
 	T_OK(chown("f", 1234, 5678));
-	struct stat st = lst("f");
+	struct stat st = t_lstat("f");
 	T_EQ(st.st_uid, 1234);
 	T_EQ(st.st_gid, 5678);
 	T_OK(chown("f", (uid_t)-1, 42));
-	st = lst("f");
+	st = t_lstat("f");
 	T_EQ(st.st_uid, 1234);
 	T_EQ(st.st_gid, 42);
 	T_OK(chown("f", 7, (gid_t)-1));
-	st = lst("f");
+	st = t_lstat("f");
 	T_EQ(st.st_uid, 7);
 	T_EQ(st.st_gid, 42);
 	/* Large ids. */
 	T_OK(chown("f", 4000000000u, 4000000001u));
-	st = lst("f");
+	st = t_lstat("f");
 	T_EQ(st.st_uid, 4000000000u);
 	T_EQ(st.st_gid, 4000000001u);
 	/* lchown changes the link, chown follows it. */
 	T_OK(symlink("f", "s"));
 	T_OK(lchown("s", 99, 98));
-	T_EQ(lst("s").st_uid, 99);
-	T_EQ(lst("f").st_uid, 4000000000u);
+	T_EQ(t_lstat("s").st_uid, 99);
+	T_EQ(t_lstat("f").st_uid, 4000000000u);
 	T_OK(chown("s", 11, 12));
-	T_EQ(lst("f").st_uid, 11);
-	T_EQ(lst("s").st_uid, 99);
+	T_EQ(t_lstat("f").st_uid, 11);
+	T_EQ(t_lstat("s").st_uid, 99);
 	int fd = T_OK(open("f", O_RDONLY));
 	T_OK(fchown(fd, 0, 0));
-	T_EQ(lst("f").st_uid, 0);
+	T_EQ(t_lstat("f").st_uid, 0);
 	T_OK(close(fd));
 	/* chown of a setuid executable clears setuid (and setgid with group x). */
 	T_OK(chmod("f", 06755));
 	T_OK(chown("f", 1, 1));
-	T_EQ(lst("f").st_mode & 07777, 0755);
+	T_EQ(t_lstat("f").st_mode & 07777, 0755);
 	T_ERR(chown("missing", 1, 1), ENOENT);
 }
 
@@ -122,7 +114,7 @@ static void t_utimes(void)
 	};
 	for (unsigned i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
 		T_OK(utimensat(AT_FDCWD, "f", times[i], 0));
-		struct stat st = lst("f");
+		struct stat st = t_lstat("f");
 		T_EQ(st.st_atim.tv_sec, times[i][0].tv_sec);
 		T_EQ(st.st_atim.tv_nsec, times[i][0].tv_nsec);
 		T_EQ(st.st_mtim.tv_sec, times[i][1].tv_sec);
@@ -131,13 +123,13 @@ static void t_utimes(void)
 	/* UTIME_OMIT leaves one alone; UTIME_NOW sets the current time. */
 	struct timespec set[2] = {{1111111111, 111}, {2000000000, 222}};
 	T_OK(utimensat(AT_FDCWD, "f", set, 0));
-	struct timespec c0 = lst("f").st_ctim;
+	struct timespec c0 = t_lstat("f").st_ctim;
 	struct timespec t0 = now_rt();
 	usleep(10000);
 	struct timespec mix[2] = {{0, UTIME_NOW}, {0, UTIME_OMIT}};
 	T_OK(utimensat(AT_FDCWD, "f", mix, 0));
 	struct timespec t1 = now_rt();
-	struct stat st = lst("f");
+	struct stat st = t_lstat("f");
 	T_ASSERT(st.st_atim.tv_sec >= t0.tv_sec - 1 && st.st_atim.tv_sec <= t1.tv_sec + 1,
 		 "atime now (%lld)", (long long)st.st_atim.tv_sec);
 	T_EQ(st.st_mtim.tv_sec, 2000000000);
@@ -145,7 +137,7 @@ static void t_utimes(void)
 	T_ASSERT(ts_cmp(st.st_ctim, c0) > 0, "ctime moves on utimens");
 	struct timespec mix2[2] = {{5, UTIME_OMIT}, {0, UTIME_NOW}};
 	T_OK(utimensat(AT_FDCWD, "f", mix2, 0));
-	struct stat st2 = lst("f");
+	struct stat st2 = t_lstat("f");
 	T_EQ(st2.st_atim.tv_sec, st.st_atim.tv_sec);
 	T_EQ(st2.st_atim.tv_nsec, st.st_atim.tv_nsec);
 	T_ASSERT(st2.st_mtim.tv_sec >= t0.tv_sec - 1, "mtime now");
@@ -153,35 +145,35 @@ static void t_utimes(void)
 	struct timespec omit[2] = {{0, UTIME_OMIT}, {0, UTIME_OMIT}};
 	usleep(10000);
 	T_OK(utimensat(AT_FDCWD, "f", omit, 0));
-	struct stat st3 = lst("f");
+	struct stat st3 = t_lstat("f");
 	T_EQ(st3.st_ctim.tv_sec, st2.st_ctim.tv_sec);
 	T_EQ(st3.st_ctim.tv_nsec, st2.st_ctim.tv_nsec);
 	/* NULL: both now. */
 	T_OK(utimensat(AT_FDCWD, "f", NULL, 0));
-	st = lst("f");
+	st = t_lstat("f");
 	T_ASSERT(st.st_mtim.tv_sec >= t0.tv_sec - 1, "NULL sets mtime now");
 	/* Timestamps carry sub-second precision on their own (not all zero ns)
 	 * when set by the filesystem: write a few times and look. */
 	int seen_ns = 0;
 	for (int i = 0; i < 5 && !seen_ns; i++) {
 		T_OK(utimensat(AT_FDCWD, "f", NULL, 0));
-		seen_ns = lst("f").st_mtim.tv_nsec != 0;
+		seen_ns = t_lstat("f").st_mtim.tv_nsec != 0;
 		usleep(1234);
 	}
 	T_ASSERT(seen_ns, "the filesystem keeps nanoseconds in times it sets");
 	/* On a symlink itself. */
 	T_OK(symlink("f", "s"));
 	T_OK(utimensat(AT_FDCWD, "s", times[0], AT_SYMLINK_NOFOLLOW));
-	T_EQ(lst("s").st_mtim.tv_nsec, times[0][1].tv_nsec);
-	T_ASSERT(lst("f").st_mtim.tv_nsec != times[0][1].tv_nsec, "target untouched");
+	T_EQ(t_lstat("s").st_mtim.tv_nsec, times[0][1].tv_nsec);
+	T_ASSERT(t_lstat("f").st_mtim.tv_nsec != times[0][1].tv_nsec, "target untouched");
 	/* futimens on an open file, and on a directory. */
 	int fd = T_OK(open("f", O_RDONLY));
 	T_OK(futimens(fd, times[0]));
-	T_EQ(lst("f").st_atim.tv_nsec, times[0][0].tv_nsec);
+	T_EQ(t_lstat("f").st_atim.tv_nsec, times[0][0].tv_nsec);
 	T_OK(close(fd));
 	T_OK(mkdir("d", 0755));
 	T_OK(utimensat(AT_FDCWD, "d", times[0], 0));
-	T_EQ(lst("d").st_mtim.tv_sec, times[0][1].tv_sec);
+	T_EQ(t_lstat("d").st_mtim.tv_sec, times[0][1].tv_sec);
 	struct timespec bad[2] = {{0, 1000000000}, {0, 0}};
 	T_ERR(utimensat(AT_FDCWD, "f", bad, 0), EINVAL);
 	T_ERR(utimensat(AT_FDCWD, "missing", NULL, 0), ENOENT);
@@ -189,7 +181,7 @@ static void t_utimes(void)
 	 * not asserted. Times survive a reopen. */
 	fd = T_OK(open("f", O_RDONLY));
 	T_OK(close(fd));
-	T_EQ(lst("f").st_mtim.tv_nsec, times[0][1].tv_nsec);
+	T_EQ(t_lstat("f").st_mtim.tv_nsec, times[0][1].tv_nsec);
 }
 
 static void t_statfs(void)
@@ -357,10 +349,10 @@ static void t_xattr(void)
 	T_MEMEQ(buf, bin, 256);
 	T_ERR(getxattr("missing", "user.a", buf, sizeof(buf)), ENOENT);
 	/* The ctime moves on setxattr. */
-	struct timespec c0 = lst("g").st_ctim;
+	struct timespec c0 = t_lstat("g").st_ctim;
 	usleep(20000);
 	T_OK(setxattr("g", "user.c", "c", 1, 0));
-	T_ASSERT(ts_cmp(lst("g").st_ctim, c0) > 0, "setxattr moves ctime");
+	T_ASSERT(ts_cmp(t_lstat("g").st_ctim, c0) > 0, "setxattr moves ctime");
 }
 
 static char *acl_text(const char *path, acl_type_t type)
@@ -387,7 +379,7 @@ static void t_acl(void)
 	/* An access ACL sets the group bits of the mode to the mask. */
 	t_write_file("f", "x", 1, 0644);
 	set_acl("f", ACL_TYPE_ACCESS, "u::rw-,u:1000:r--,g::r--,g:2000:rw-,m::r--,o::---");
-	T_EQ(lst("f").st_mode & 0777, 0640);
+	T_EQ(t_lstat("f").st_mode & 0777, 0640);
 	char *t = acl_text("f", ACL_TYPE_ACCESS);
 	T_STREQ(t, "u::rw-,u:1000:r--,g::r--,g:2000:rw-,m::r--,o::---");
 	acl_free(t);
@@ -398,7 +390,7 @@ static void t_acl(void)
 	acl_free(t);
 	/* Removing the ACL leaves the mode. */
 	T_OK(removexattr("f", "system.posix_acl_access"));
-	T_EQ(lst("f").st_mode & 0777, 0660);
+	T_EQ(t_lstat("f").st_mode & 0777, 0660);
 	/* Default ACL: inherited by files (as their access ACL, masked by the
 	 * create mode, umask ignored) and by directories (as both). */
 	T_OK(mkdir("d", 0755));
@@ -408,7 +400,7 @@ static void t_acl(void)
 	T_OK(close(fd));
 	T_OK(mkdir("d/sub", 0750));
 	umask(old);
-	T_EQ(lst("d/file").st_mode & 0777, 0640);
+	T_EQ(t_lstat("d/file").st_mode & 0777, 0640);
 	t = acl_text("d/file", ACL_TYPE_ACCESS);
 	T_STREQ(t, "u::rw-,u:1000:rwx,g::r-x,m::r--,o::---");
 	acl_free(t);
@@ -437,7 +429,7 @@ static void t_acl(void)
 	fd = T_OK(open("d/plain", O_WRONLY | O_CREAT, 0666));
 	T_OK(close(fd));
 	umask(old);
-	T_EQ(lst("d/plain").st_mode & 0777, 0600);
+	T_EQ(t_lstat("d/plain").st_mode & 0777, 0600);
 	T_ERR(getxattr("d/plain", "system.posix_acl_access", NULL, 0), ENODATA);
 }
 

@@ -15,14 +15,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static struct stat lst(const char *p)
-{
-	struct stat st;
-	if (lstat(p, &st) < 0)
-		t_fail(__FILE__, __LINE__, "lstat %s: %s", p, strerror(errno));
-	return st;
-}
-
 static void touch(const char *p)
 {
 	int fd = T_OK(open(p, O_WRONLY | O_CREAT | O_EXCL, 0644));
@@ -81,7 +73,7 @@ static void t_mkdir_rmdir(void)
 {
 	struct stat st;
 	T_OK(mkdir("d", 0750));
-	st = lst("d");
+	st = t_lstat("d");
 	T_ASSERT(S_ISDIR(st.st_mode), "directory");
 	T_EQ(st.st_mode & 07777, 0750);
 	T_EQ(st.st_nlink, 2);
@@ -91,19 +83,19 @@ static void t_mkdir_rmdir(void)
 	T_ERR(mkdir("f/x", 0755), ENOTDIR);
 	T_ERR(mkdir("nodir/x", 0755), ENOENT);
 	/* nlink of a directory: 2 + number of subdirectories. */
-	struct stat parent0 = lst(".");
+	struct stat parent0 = t_lstat(".");
 	T_OK(mkdir("d/a", 0755));
 	T_OK(mkdir("d/b", 0755));
 	touch("d/file");
-	T_EQ(lst("d").st_nlink, 4);
-	T_EQ(lst(".").st_nlink, parent0.st_nlink);
+	T_EQ(t_lstat("d").st_nlink, 4);
+	T_EQ(t_lstat(".").st_nlink, parent0.st_nlink);
 	T_OK(mkdir("e", 0755));
-	T_EQ(lst(".").st_nlink, parent0.st_nlink + 1);
+	T_EQ(t_lstat(".").st_nlink, parent0.st_nlink + 1);
 	T_OK(rmdir("e"));
-	T_EQ(lst(".").st_nlink, parent0.st_nlink);
+	T_EQ(t_lstat(".").st_nlink, parent0.st_nlink);
 	/* .. points at the parent. */
-	T_EQ(lst("d/a/..").st_ino, lst("d").st_ino);
-	T_EQ(lst("d/.").st_ino, lst("d").st_ino);
+	T_EQ(t_lstat("d/a/..").st_ino, t_lstat("d").st_ino);
+	T_EQ(t_lstat("d/.").st_ino, t_lstat("d").st_ino);
 	T_ERR(rmdir("d"), ENOTEMPTY);
 	T_ERR(rmdir("f"), ENOTDIR);
 	T_ERR(rmdir("missing"), ENOENT);
@@ -111,11 +103,11 @@ static void t_mkdir_rmdir(void)
 	T_ERR(rmdir("d/a/.."), ENOTEMPTY);
 	T_ERR(unlink("d"), EISDIR);
 	T_OK(rmdir("d/a"));
-	T_EQ(lst("d").st_nlink, 3);
+	T_EQ(t_lstat("d").st_nlink, 3);
 	T_OK(rmdir("d/b"));
 	T_ERR(rmdir("d"), ENOTEMPTY); /* a file keeps it non-empty */
 	T_OK(unlink("d/file"));
-	T_EQ(lst("d").st_nlink, 2);
+	T_EQ(t_lstat("d").st_nlink, 2);
 	T_OK(rmdir("d"));
 	T_ERR(lstat("d", &st), ENOENT);
 	/* Directory times change on create and remove. */
@@ -123,11 +115,11 @@ static void t_mkdir_rmdir(void)
 	struct timespec old[2] = {{1000000000, 0}, {1000000000, 0}};
 	T_OK(utimensat(AT_FDCWD, "t", old, 0));
 	touch("t/x");
-	st = lst("t");
+	st = t_lstat("t");
 	T_ASSERT(st.st_mtim.tv_sec > 1000000000, "dir mtime updated by create");
 	T_OK(utimensat(AT_FDCWD, "t", old, 0));
 	T_OK(unlink("t/x"));
-	st = lst("t");
+	st = t_lstat("t");
 	T_ASSERT(st.st_mtim.tv_sec > 1000000000, "dir mtime updated by unlink");
 }
 
@@ -154,7 +146,7 @@ static void t_names(void)
 	memset(n256, 'b', 256);
 	n256[256] = 0;
 	touch(n255);
-	T_ASSERT(S_ISREG(lst(n255).st_mode), "255-byte name works");
+	T_ASSERT(S_ISREG(t_lstat(n255).st_mode), "255-byte name works");
 	T_ERR(open(n256, O_RDWR | O_CREAT, 0644), ENAMETOOLONG);
 	T_ERR(mkdir(n256, 0755), ENAMETOOLONG);
 	T_ERR(symlink("x", n256), ENAMETOOLONG);
@@ -174,7 +166,7 @@ static void t_names(void)
 			odd[k++] = (char)c;
 	odd[k] = 0;
 	touch(odd);
-	T_ASSERT(S_ISREG(lst(odd).st_mode), "name with odd bytes");
+	T_ASSERT(S_ISREG(t_lstat(odd).st_mode), "name with odd bytes");
 	T_OK(unlink(odd));
 	T_ERR(mkdir(n255, 0755), EEXIST);
 	T_OK(unlink(n255));
@@ -191,9 +183,9 @@ static void t_link(void)
 {
 	T_OK(mkdir("d", 0755));
 	t_write_file("f", "data", 4, 0644);
-	struct stat before = lst("f");
+	struct stat before = t_lstat("f");
 	T_OK(link("f", "d/g"));
-	struct stat a = lst("f"), b = lst("d/g");
+	struct stat a = t_lstat("f"), b = t_lstat("d/g");
 	T_EQ(a.st_ino, b.st_ino);
 	T_EQ(a.st_nlink, 2);
 	T_EQ(b.st_nlink, 2);
@@ -209,16 +201,16 @@ static void t_link(void)
 	T_EQ(t_read_file("f", buf, sizeof(buf)), 8);
 	T_MEMEQ(buf, "datamore", 8);
 	T_OK(link("f", "h"));
-	T_EQ(lst("f").st_nlink, 3);
+	T_EQ(t_lstat("f").st_nlink, 3);
 	T_ERR(link("f", "h"), EEXIST);
 	T_ERR(link("f", "d"), EEXIST);
 	T_ERR(link("missing", "x"), ENOENT);
 	T_ERR(link("f", "nodir/x"), ENOENT);
 	T_ERR(link("d", "dlink"), EPERM);
 	T_OK(unlink("f"));
-	T_EQ(lst("h").st_nlink, 2);
+	T_EQ(t_lstat("h").st_nlink, 2);
 	T_OK(unlink("d/g"));
-	T_EQ(lst("h").st_nlink, 1);
+	T_EQ(t_lstat("h").st_nlink, 1);
 	T_EQ(t_read_file("h", buf, sizeof(buf)), 8);
 	/* Many links. */
 	char name[32];
@@ -226,17 +218,17 @@ static void t_link(void)
 		snprintf(name, sizeof(name), "l%d", i);
 		T_OK(link("h", name));
 	}
-	T_EQ(lst("h").st_nlink, 101);
+	T_EQ(t_lstat("h").st_nlink, 101);
 	for (int i = 0; i < 100; i++) {
 		snprintf(name, sizeof(name), "l%d", i);
 		T_OK(unlink(name));
 	}
-	T_EQ(lst("h").st_nlink, 1);
+	T_EQ(t_lstat("h").st_nlink, 1);
 	/* Links to symlinks link the symlink itself. */
 	T_OK(symlink("h", "s"));
 	T_OK(link("s", "s2"));
-	T_ASSERT(S_ISLNK(lst("s2").st_mode), "link of a symlink is a symlink");
-	T_EQ(lst("s").st_nlink, 2);
+	T_ASSERT(S_ISLNK(t_lstat("s2").st_mode), "link of a symlink is a symlink");
+	T_EQ(t_lstat("s").st_nlink, 2);
 }
 
 static void t_symlink(void)
@@ -244,7 +236,7 @@ static void t_symlink(void)
 	char buf[PATH_MAX];
 	t_write_file("target", "abc", 3, 0644);
 	T_OK(symlink("target", "s"));
-	struct stat st = lst("s");
+	struct stat st = t_lstat("s");
 	T_ASSERT(S_ISLNK(st.st_mode), "is a symlink");
 	T_EQ(st.st_size, 6);
 	T_EQ(readlink("s", buf, sizeof(buf)), 6);
@@ -254,7 +246,7 @@ static void t_symlink(void)
 	T_MEMEQ(buf, "tar", 3);
 	struct stat t;
 	T_OK(stat("s", &t));
-	T_EQ(t.st_ino, lst("target").st_ino);
+	T_EQ(t.st_ino, t_lstat("target").st_ino);
 	T_EQ(t_read_file("s", buf, sizeof(buf)), 3);
 	T_ERR(symlink("x", "s"), EEXIST);
 	T_ERR(symlink("x", "target"), EEXIST);
@@ -278,7 +270,7 @@ static void t_symlink(void)
 		char name[16];
 		snprintf(name, sizeof(name), "long%d", len);
 		T_OK(symlink(longt, name));
-		T_EQ(lst(name).st_size, len);
+		T_EQ(t_lstat(name).st_size, len);
 		memset(buf, 0, sizeof(buf));
 		T_EQ(readlink(name, buf, sizeof(buf)), len);
 		T_MEMEQ(buf, longt, (size_t)len);
@@ -341,7 +333,7 @@ static void t_mknod(void)
 {
 	struct stat st;
 	T_OK(mknod("fifo", S_IFIFO | 0640, 0));
-	st = lst("fifo");
+	st = t_lstat("fifo");
 	T_ASSERT(S_ISFIFO(st.st_mode), "fifo");
 	T_EQ(st.st_mode & 07777, 0640);
 	T_ERR(mknod("fifo", S_IFIFO | 0640, 0), EEXIST);
@@ -355,22 +347,22 @@ static void t_mknod(void)
 	T_MEMEQ(buf, "pipe", 4);
 	close(r);
 	close(w);
-	T_EQ(lst("fifo").st_size, 0);
+	T_EQ(t_lstat("fifo").st_size, 0);
 
 	T_OK(mknod("sock", S_IFSOCK | 0600, 0));
-	T_ASSERT(S_ISSOCK(lst("sock").st_mode), "socket");
+	T_ASSERT(S_ISSOCK(t_lstat("sock").st_mode), "socket");
 	T_OK(mknod("chr", S_IFCHR | 0600, makedev(1, 3)));
-	st = lst("chr");
+	st = t_lstat("chr");
 	T_ASSERT(S_ISCHR(st.st_mode), "char device");
 	T_EQ(major(st.st_rdev), 1);
 	T_EQ(minor(st.st_rdev), 3);
 	T_OK(mknod("blk", S_IFBLK | 0600, makedev(7, 1000)));
-	st = lst("blk");
+	st = t_lstat("blk");
 	T_ASSERT(S_ISBLK(st.st_mode), "block device");
 	T_EQ(major(st.st_rdev), 7);
 	T_EQ(minor(st.st_rdev), 1000);
 	T_OK(mknod("reg", S_IFREG | 0600, 0));
-	st = lst("reg");
+	st = t_lstat("reg");
 	T_ASSERT(S_ISREG(st.st_mode), "regular");
 	T_EQ(st.st_size, 0);
 	T_ERR(mknod("dir", S_IFDIR | 0755, 0), EPERM);
@@ -392,32 +384,32 @@ static void t_mknod(void)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "bound");
 	T_OK(bind(s, (struct sockaddr *)&sa, sizeof(sa)));
 	T_OK(listen(s, 1));
-	T_ASSERT(S_ISSOCK(lst("bound").st_mode), "bound socket");
+	T_ASSERT(S_ISSOCK(t_lstat("bound").st_mode), "bound socket");
 	int c = T_OK(socket(AF_UNIX, SOCK_STREAM, 0));
 	T_OK(connect(c, (struct sockaddr *)&sa, sizeof(sa)));
 	close(c);
 	close(s);
 	/* Device nodes survive rename and link. */
 	T_OK(rename("blk", "blk2"));
-	T_EQ(lst("blk2").st_rdev, makedev(7, 1000));
+	T_EQ(t_lstat("blk2").st_rdev, makedev(7, 1000));
 	T_OK(link("chr", "chr2"));
-	T_EQ(lst("chr").st_nlink, 2);
+	T_EQ(t_lstat("chr").st_nlink, 2);
 }
 
 static void t_rename(void)
 {
 	struct stat st, a, b;
 	t_write_file("f", "one", 3, 0644);
-	a = lst("f");
+	a = t_lstat("f");
 	T_OK(rename("f", "g"));
 	T_ERR(lstat("f", &st), ENOENT);
-	T_EQ(lst("g").st_ino, a.st_ino);
+	T_EQ(t_lstat("g").st_ino, a.st_ino);
 	/* Over an existing file: the target inode loses its name. */
 	t_write_file("h", "two", 3, 0644);
 	T_OK(link("h", "h2"));
 	T_OK(rename("g", "h"));
-	T_EQ(lst("h").st_ino, a.st_ino);
-	T_EQ(lst("h2").st_nlink, 1);
+	T_EQ(t_lstat("h").st_ino, a.st_ino);
+	T_EQ(t_lstat("h2").st_nlink, 1);
 	char buf[8];
 	T_EQ(t_read_file("h", buf, sizeof(buf)), 3);
 	T_MEMEQ(buf, "one", 3);
@@ -435,13 +427,13 @@ static void t_rename(void)
 	T_OK(mkdir("empty", 0755));
 	T_OK(mkdir("full", 0755));
 	t_write_file("full/x", "", 0, 0644);
-	struct stat d1 = lst("d1"), d2 = lst("d2");
+	struct stat d1 = t_lstat("d1"), d2 = t_lstat("d2");
 	T_OK(rename("d1/sub", "d2/sub"));
-	T_EQ(lst("d1").st_nlink, d1.st_nlink - 1);
-	T_EQ(lst("d2").st_nlink, d2.st_nlink + 1);
-	T_EQ(lst("d2/sub/..").st_ino, d2.st_ino);
+	T_EQ(t_lstat("d1").st_nlink, d1.st_nlink - 1);
+	T_EQ(t_lstat("d2").st_nlink, d2.st_nlink + 1);
+	T_EQ(t_lstat("d2/sub/..").st_ino, d2.st_ino);
 	T_OK(rename("d2/sub", "empty"));
-	T_EQ(lst("empty/..").st_ino, lst(".").st_ino);
+	T_EQ(t_lstat("empty/..").st_ino, t_lstat(".").st_ino);
 	T_OK(mkdir("d2/sub", 0755));
 	T_ERR(rename("empty", "full"), ENOTEMPTY);
 	T_ERR(rename("empty", "h"), ENOTDIR);
@@ -459,9 +451,9 @@ static void t_rename(void)
 	T_EQ(t_read_file("d3/sub/file", buf, sizeof(buf)), 2);
 	/* Rename over an empty dir drops it. */
 	T_OK(mkdir("e2", 0755));
-	b = lst("e2");
+	b = t_lstat("e2");
 	T_OK(rename("d3", "e2"));
-	T_ASSERT(lst("e2").st_ino != b.st_ino, "target replaced");
+	T_ASSERT(t_lstat("e2").st_ino != b.st_ino, "target replaced");
 	T_EQ(t_read_file("e2/sub/file", buf, sizeof(buf)), 2);
 	/* ctime of the moved inode changes; symlinks move as links. */
 	T_OK(symlink("h", "sl"));
@@ -474,16 +466,16 @@ static void t_rename_flags(void)
 	struct stat st;
 	t_write_file("a", "A", 1, 0644);
 	t_write_file("b", "B", 1, 0644);
-	ino_t ia = lst("a").st_ino, ib = lst("b").st_ino;
+	ino_t ia = t_lstat("a").st_ino, ib = t_lstat("b").st_ino;
 	T_ERR(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_NOREPLACE), EEXIST);
-	T_EQ(lst("a").st_ino, ia);
+	T_EQ(t_lstat("a").st_ino, ia);
 	T_OK(renameat2(AT_FDCWD, "a", AT_FDCWD, "c", RENAME_NOREPLACE));
 	T_ERR(lstat("a", &st), ENOENT);
-	T_EQ(lst("c").st_ino, ia);
+	T_EQ(t_lstat("c").st_ino, ia);
 	/* Exchange two files. */
 	T_OK(renameat2(AT_FDCWD, "c", AT_FDCWD, "b", RENAME_EXCHANGE));
-	T_EQ(lst("b").st_ino, ia);
-	T_EQ(lst("c").st_ino, ib);
+	T_EQ(t_lstat("b").st_ino, ia);
+	T_EQ(t_lstat("c").st_ino, ib);
 	char buf[4];
 	T_EQ(t_read_file("b", buf, sizeof(buf)), 1);
 	T_EQ(buf[0], 'A');
@@ -498,13 +490,13 @@ static void t_rename_flags(void)
 	T_OK(mkdir("p1/dir", 0755));
 	t_write_file("p1/dir/in", "i", 1, 0644);
 	t_write_file("p2/file", "f", 1, 0644);
-	nlink_t n1 = lst("p1").st_nlink, n2 = lst("p2").st_nlink;
+	nlink_t n1 = t_lstat("p1").st_nlink, n2 = t_lstat("p2").st_nlink;
 	T_OK(renameat2(AT_FDCWD, "p1/dir", AT_FDCWD, "p2/file", RENAME_EXCHANGE));
-	T_ASSERT(S_ISDIR(lst("p2/file").st_mode), "dir moved");
-	T_ASSERT(S_ISREG(lst("p1/dir").st_mode), "file moved");
-	T_EQ(lst("p1").st_nlink, n1 - 1);
-	T_EQ(lst("p2").st_nlink, n2 + 1);
-	T_EQ(lst("p2/file/..").st_ino, lst("p2").st_ino);
+	T_ASSERT(S_ISDIR(t_lstat("p2/file").st_mode), "dir moved");
+	T_ASSERT(S_ISREG(t_lstat("p1/dir").st_mode), "file moved");
+	T_EQ(t_lstat("p1").st_nlink, n1 - 1);
+	T_EQ(t_lstat("p2").st_nlink, n2 + 1);
+	T_EQ(t_lstat("p2/file/..").st_ino, t_lstat("p2").st_ino);
 	T_OK(lstat("p2/file/in", &st));
 	/* Exchange a directory with its own subdirectory: EINVAL. */
 	T_OK(mkdir("p2/file/sub", 0755));
@@ -580,7 +572,7 @@ static void t_forget(void)
 	T_OK(link("f7", "d/hard"));
 	int fd = T_OK(open("f0", O_RDWR));
 	T_OK(unlink("f0"));
-	ino_t ino7 = lst("f7").st_ino;
+	ino_t ino7 = t_lstat("f7").st_ino;
 	/* Drop dentries and inodes: the kernel sends FORGET for all unused ones. */
 	sync();
 	int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
@@ -593,9 +585,9 @@ static void t_forget(void)
 		T_EQ(t_read_file(name, buf, sizeof(buf)), strlen(name));
 		T_MEMEQ(buf, name, strlen(name));
 	}
-	T_EQ(lst("f7").st_ino, ino7);
-	T_EQ(lst("d/hard").st_ino, ino7);
-	T_EQ(lst("f7").st_nlink, 2);
+	T_EQ(t_lstat("f7").st_ino, ino7);
+	T_EQ(t_lstat("d/hard").st_ino, ino7);
+	T_EQ(t_lstat("f7").st_nlink, 2);
 	T_EQ(pread(fd, buf, 2, 0), 2);
 	T_MEMEQ(buf, "f0", 2);
 	T_EQ(pwrite(fd, "xyz", 3, 100), 3);

@@ -18,14 +18,6 @@
 #define NOBODY T_NOBODY
 #define OTHER  T_UID2
 
-static struct stat lst(const char *p)
-{
-	struct stat st;
-	if (lstat(p, &st) < 0)
-		t_fail(__FILE__, __LINE__, "lstat %s: %s", p, strerror(errno));
-	return st;
-}
-
 static void set_acl(const char *path, acl_type_t type, const char *text)
 {
 	acl_t a = acl_from_text(text);
@@ -120,11 +112,11 @@ static void t_mode_bits(void)
 	t_write_file("noread/file", "n", 1, 0666);
 	t_as_user(NOBODY, NOBODY, as_nobody_mode, NULL);
 	/* Nothing changed. */
-	T_EQ(lst("readonly").st_mode & 07777, 0644);
-	T_EQ(lst("readonly").st_uid, 0);
-	T_EQ(lst("writable").st_mtim.tv_sec > 2000, 1);
-	T_EQ(lst("closed/file").st_nlink, 1);
-	T_EQ(lst("mine").st_mode & 07777, 0600);
+	T_EQ(t_lstat("readonly").st_mode & 07777, 0644);
+	T_EQ(t_lstat("readonly").st_uid, 0);
+	T_EQ(t_lstat("writable").st_mtim.tv_sec > 2000, 1);
+	T_EQ(t_lstat("closed/file").st_nlink, 1);
+	T_EQ(t_lstat("mine").st_mode & 07777, 0600);
 }
 
 static void as_nobody_sticky(void *arg)
@@ -168,18 +160,18 @@ static void as_nobody_write_suid(void *arg)
 	T_OK(close(fd));
 	/* setgid cleared on chmod of one's own file whose group one is not in. */
 	T_OK(chmod("ownfile", 02755));
-	T_EQ(lst("ownfile").st_mode & 07777, 0755);
+	T_EQ(t_lstat("ownfile").st_mode & 07777, 0755);
 	/* New files take the user's ids; in a setgid dir they take its group. */
 	int f = T_OK(open("new", O_WRONLY | O_CREAT, 0644));
 	T_OK(close(f));
-	T_EQ(lst("new").st_uid, NOBODY);
-	T_EQ(lst("new").st_gid, NOBODY);
+	T_EQ(t_lstat("new").st_uid, NOBODY);
+	T_EQ(t_lstat("new").st_gid, NOBODY);
 	f = T_OK(open("sgid/new", O_WRONLY | O_CREAT, 0644));
 	T_OK(close(f));
-	T_EQ(lst("sgid/new").st_gid, 4242);
+	T_EQ(t_lstat("sgid/new").st_gid, 4242);
 	T_OK(mkdir("sgid/newdir", 0755));
-	T_EQ(lst("sgid/newdir").st_gid, 4242);
-	T_ASSERT(lst("sgid/newdir").st_mode & S_ISGID, "setgid inherited by subdirectory");
+	T_EQ(t_lstat("sgid/newdir").st_gid, 4242);
+	T_ASSERT(t_lstat("sgid/newdir").st_mode & S_ISGID, "setgid inherited by subdirectory");
 }
 
 static void t_suid_sgid(void)
@@ -194,7 +186,7 @@ static void t_suid_sgid(void)
 	T_OK(chown("sgid", 0, 4242));
 	T_OK(chmod("sgid", 02777));
 	t_as_user(NOBODY, NOBODY, as_nobody_write_suid, NULL);
-	T_EQ(lst("suid").st_mode & 07777, 0777);
+	T_EQ(t_lstat("suid").st_mode & 07777, 0777);
 }
 
 static void as_nobody_acl(void *arg)
@@ -249,7 +241,7 @@ static void t_acl_enforced(void)
 	T_OK(mkdir("inherit", 0755));
 	set_acl("inherit", ACL_TYPE_DEFAULT, "u::rwx,u:65534:rw-,g::r-x,m::rwx,o::r-x");
 	t_write_file("inherit/rootfile", "r", 1, 0666);
-	T_EQ(lst("inherit/rootfile").st_mode & 0777, 0664); /* group bits = mask rw- */
+	T_EQ(t_lstat("inherit/rootfile").st_mode & 0777, 0664); /* group bits = mask rw- */
 	t_as_user(NOBODY, NOBODY, as_nobody_acl, NULL);
 	t_as_user(OTHER, OTHER, as_other_acl, NULL);
 }

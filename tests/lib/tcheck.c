@@ -211,6 +211,14 @@ size_t t_read_file(const char *path, void *buf, size_t cap)
 	return done;
 }
 
+struct stat t_lstat_at(const char *file, int line, const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		t_fail(file, line, "lstat %s: %s", path, strerror(errno));
+	return st;
+}
+
 void t_fill(void *buf, size_t len, uint64_t seed)
 {
 	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;

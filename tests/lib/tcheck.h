@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 struct t_case {
@@ -112,6 +113,10 @@ void t_as_user_at(const char *file, int line, uid_t uid, gid_t gid, void (*fn)(v
 
 const char *t_errname(int e);
 size_t t_memdiff(const void *a, const void *b, size_t n); /* first differing index or n */
+
+/* lstat(path) that must succeed (a failure names the caller's line). */
+struct stat t_lstat_at(const char *file, int line, const char *path);
+#define t_lstat(path) t_lstat_at(__FILE__, __LINE__, path)
 
 /* Helpers for file contents. */
 void t_write_file(const char *path, const void *buf, size_t len, int mode);
