@@ -134,6 +134,7 @@ void bdev_close(struct bdev *dev)
 	if (!dev)
 		return;
 	bdev_fault_clear(dev);
+	bdev_vol_free(dev);
 	pthread_mutex_destroy(&dev->fault_lock);
 	close(dev->fd);
 	free(dev);
@@ -256,10 +257,11 @@ static int do_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	if (rc < 0 || len == 0)
 		return rc;
 	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
-		/* May write a torn prefix itself and return -EIO. */
+		/* May write a torn prefix itself and return -EIO, or do the
+		 * whole write (volatile cache) and return 1. */
 		rc = bdev_fault_before_write(dev, off, buf, len);
-		if (rc < 0)
-			return rc;
+		if (rc)
+			return rc < 0 ? rc : 0;
 	}
 	return bdev_pwrite_raw(dev, off, buf, len);
 }

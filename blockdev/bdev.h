@@ -287,6 +287,8 @@ const char *bdev_hb_state_name(enum bdev_hb_state s);
  *                      Single-sector writes pass (a sector write is atomic).
  *   BDEV_FAULT_DELAY   every I/O of the given ops (and flush, with writes)
  *                      sleeps us microseconds first.
+ *   BDEV_FAULT_VOLATILE  the device has a volatile write cache: see
+ *                      "Power loss" below. At most one per bdev (-EEXIST).
  *
  * SANFS_BDEV_FAULTS syntax: rules separated by ';', each a kind followed by
  * ',key=value' fields:
@@ -294,6 +296,7 @@ const char *bdev_hb_state_name(enum bdev_hb_state s);
  *   eio_after,n=N[,ops=w|rw]               (ops default w)
  *   torn,n=N                               (N sectors reach the device)
  *   delay,us=N[,ops=r|w|rw]                (ops default rw)
+ *   volatile[,seed=N][,cap=SIZE]           (cap default 64M)
  * Any rule may add ',dev=STRING': it then applies only to devices whose path
  * contains STRING. SIZE is a decimal number with an optional K, M or G suffix
  * (powers of 1024). Example:
@@ -304,6 +307,7 @@ enum bdev_fault_kind {
 	BDEV_FAULT_EIO_AFTER,
 	BDEV_FAULT_TORN,
 	BDEV_FAULT_DELAY,
+	BDEV_FAULT_VOLATILE,
 };
 enum bdev_fault_ops {
 	BDEV_FAULT_READ = 1 << 0,
@@ -315,10 +319,15 @@ struct bdev_fault {
 	uint64_t off, len; /* EIO: byte range */
 	uint64_t n;	   /* EIO_AFTER: writes still allowed; TORN: sectors written */
 	uint64_t us;	   /* DELAY: microseconds */
+	uint64_t seed;	   /* VOLATILE: mixed into every bdev_fault_powerloss seed */
+	uint64_t cap;	   /* VOLATILE: undo log bound, bytes; 0 = BDEV_VOLATILE_CAP */
 };
-/* Arm a copy of *f. -EINVAL for an unknown kind or an empty EIO range. */
+/* Arm a copy of *f. -EINVAL for an unknown kind or an empty EIO range;
+ * -EEXIST for a second VOLATILE rule. */
 int bdev_fault_add(struct bdev *dev, const struct bdev_fault *f);
-/* Disarm every rule (also those from the environment). */
+/* Disarm every rule (also those from the environment). A VOLATILE cache
+ * forgets its undo log (what is on the device stays: power came back), and
+ * after a power cut the device serves I/O again once the gate is opened. */
 void bdev_fault_clear(struct bdev *dev);
 /* How many I/Os a rule has failed, torn or delayed since open. */
 uint64_t bdev_fault_hits(struct bdev *dev);
@@ -327,5 +336,55 @@ uint64_t bdev_fault_hits(struct bdev *dev);
  * of rules stored, or -EINVAL (with a log line naming the bad rule), or
  * -E2BIG when more than max rules match. */
 int bdev_fault_parse(const char *spec, const char *path, struct bdev_fault *out, size_t max);
+
+/* ---- Power loss (BDEV_FAULT_VOLATILE) ----
+ *
+ * A real disk acknowledges a write once it sits in its volatile cache and
+ * may persist cached writes in any order, whole or in part, until a cache
+ * flush; a power cut loses whatever it had not persisted. The VOLATILE rule
+ * makes an image or device behave so, to test that the filesystem flushes
+ * where it must (DESIGN §3 ordered data, the journal's commit flushes):
+ *
+ *  - every write that succeeds while the rule is armed is recorded in an
+ *    undo log with the prior content of the 4 KiB blocks it touches (read
+ *    before the write; a write not aligned to 4 KiB records the enclosing
+ *    blocks). Writes of one bdev are serialised while the rule is armed,
+ *    so the prior content is exact;
+ *  - a successful bdev_flush forgets the log: what was written before it is
+ *    permanent. Reads see the newest data (the cache serves them);
+ *  - the log is bounded by cap bytes of prior content. A write that would
+ *    pass the cap first forgets the log, as if the device had written its
+ *    cache back on its own (which real caches do at any moment); a write
+ *    larger than the cap alone is written through unlogged. Both count in
+ *    cap_flushes: they only make the simulated loss smaller, never wrong.
+ *
+ * bdev_fault_powerloss(dev, seed) cuts the power: it closes the I/O gate
+ * (EIO) and from then on every read, write and flush of dev fails with EIO,
+ * including requests already past the gate and the FENCED notice. It then
+ * reverts, newest first, a pseudo-random subset of the unflushed writes
+ * chosen from seed ^ rule seed: each logged write is kept whole, reverted
+ * whole or torn (each of its 4 KiB blocks reverted or kept alone). Applying
+ * the reverts newest first leaves every 4 KiB block as it was after some
+ * prefix of the writes to it since the last flush, which is what a cache
+ * persisting blocks in any order can leave. Same log + same seed = same
+ * result. Returns the number of 4 KiB blocks reverted (>= 0), -EINVAL when
+ * no VOLATILE rule is armed, -EALREADY when the power is already off, or
+ * the I/O error of a revert. bdev_fault_clear (then bdev_gate_open) brings
+ * the power back; bdev_close after a cut leaves the device as cut.
+ *
+ * bdev_fault_volatile_stats: -EINVAL when no VOLATILE rule is armed. */
+#define BDEV_VOLATILE_CAP (64ull << 20)
+struct bdev_volatile_stats {
+	uint64_t unflushed_writes; /* in the undo log now */
+	uint64_t unflushed_bytes;  /* prior content held, bytes */
+	uint64_t writes;	   /* logged since armed */
+	uint64_t flushes;	   /* flushes that emptied the log since armed */
+	uint64_t cap_flushes;	   /* logs forgotten (or writes unlogged) at the cap */
+	uint64_t reverted_blocks;  /* by the power cut */
+	uint64_t kept_blocks;	   /* unflushed blocks the power cut kept */
+	bool cut;		   /* the power is off */
+};
+int bdev_fault_powerloss(struct bdev *dev, uint64_t seed);
+int bdev_fault_volatile_stats(struct bdev *dev, struct bdev_volatile_stats *st);
 
 #endif

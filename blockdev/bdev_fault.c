@@ -24,7 +24,7 @@ static unsigned default_ops(enum bdev_fault_kind kind)
 
 int bdev_fault_add(struct bdev *dev, const struct bdev_fault *f)
 {
-	if (f->kind < BDEV_FAULT_EIO || f->kind > BDEV_FAULT_DELAY)
+	if (f->kind < BDEV_FAULT_EIO || f->kind > BDEV_FAULT_VOLATILE)
 		return -EINVAL;
 	if (f->ops & ~(unsigned)(BDEV_FAULT_READ | BDEV_FAULT_WRITE))
 		return -EINVAL;
@@ -41,6 +41,13 @@ int bdev_fault_add(struct bdev *dev, const struct bdev_fault *f)
 		return -ENOMEM;
 	}
 	dev->faults = nf;
+	if (f->kind == BDEV_FAULT_VOLATILE) {
+		int rc = bdev_vol_arm(dev, f);
+		if (rc < 0) {
+			pthread_mutex_unlock(&dev->fault_lock);
+			return rc;
+		}
+	}
 	struct bdev_fault *r = &nf[dev->nfaults++];
 	*r = *f;
 	if (!r->ops)
@@ -60,6 +67,7 @@ void bdev_fault_clear(struct bdev *dev)
 	free(dev->faults);
 	dev->faults = NULL;
 	dev->nfaults = 0;
+	bdev_vol_disarm(dev);
 	pthread_mutex_unlock(&dev->fault_lock);
 }
 
@@ -119,6 +127,8 @@ int bdev_fault_before_read(struct bdev *dev, uint64_t off, size_t len)
 	}
 	if (!rc && dead_for(dev, BDEV_FAULT_READ))
 		rc = -EIO;
+	if (!rc && dev->vol && bdev_vol_is_cut(dev->vol))
+		rc = -EIO; /* the power is off */
 	if (rc)
 		dev->fault_hits++;
 	pthread_mutex_unlock(&dev->fault_lock);
@@ -167,6 +177,7 @@ int bdev_fault_before_write(struct bdev *dev, uint64_t off, const void *buf, siz
 	}
 	if (rc || tear)
 		dev->fault_hits++;
+	struct bdev_volatile *vol = dev->vol;
 	pthread_mutex_unlock(&dev->fault_lock);
 	if (us)
 		sleep_us(us);
@@ -179,11 +190,22 @@ int bdev_fault_before_write(struct bdev *dev, uint64_t off, const void *buf, siz
 		log_debug(SUB, "%s: injected torn write: %zu of %zu bytes at %llu", dev->path, torn,
 			  len, (unsigned long long)off);
 		if (torn) {
-			rc = bdev_pwrite_raw(dev, off, buf, torn);
+			/* Through the volatile cache when there is one, so the
+			 * prefix can be lost at a power cut like any write. */
+			rc = vol ? bdev_vol_write(dev, vol, off, buf, torn) : 0;
+			if (rc == 0)
+				rc = bdev_pwrite_raw(dev, off, buf, torn);
 			if (rc < 0)
 				return rc;
 		}
 		return -EIO;
+	}
+	if (vol) {
+		rc = bdev_vol_write(dev, vol, off, buf, len);
+		if (rc == -EIO && bdev_vol_is_cut(vol))
+			log_debug(SUB, "%s: write of %zu at %llu after the power cut", dev->path,
+				  len, (unsigned long long)off);
+		return rc;
 	}
 	return 0;
 }
@@ -195,9 +217,12 @@ int bdev_fault_before_flush(struct bdev *dev)
 	int rc = dead_for(dev, BDEV_FAULT_WRITE) ? -EIO : 0;
 	if (rc)
 		dev->fault_hits++;
+	struct bdev_volatile *vol = dev->vol;
 	pthread_mutex_unlock(&dev->fault_lock);
 	if (us)
 		sleep_us(us);
+	if (!rc && vol)
+		rc = bdev_vol_flush(vol);
 	return rc;
 }
 
@@ -268,6 +293,8 @@ static int parse_rule(char *rule, const char *path, struct bdev_fault *f)
 		f->kind = BDEV_FAULT_TORN;
 	else if (!strcmp(kind, "delay"))
 		f->kind = BDEV_FAULT_DELAY;
+	else if (!strcmp(kind, "volatile"))
+		f->kind = BDEV_FAULT_VOLATILE;
 	else
 		return -EINVAL;
 	bool have_off = false, have_len = false, have_n = false, have_us = false, match = true;
@@ -287,7 +314,12 @@ static int parse_rule(char *rule, const char *path, struct bdev_fault *f)
 			rc = parse_u64(v, false, &f->n), have_n = true;
 		else if (!strcmp(k, "us") && f->kind == BDEV_FAULT_DELAY)
 			rc = parse_u64(v, false, &f->us), have_us = true;
-		else if (!strcmp(k, "ops") && f->kind != BDEV_FAULT_TORN)
+		else if (!strcmp(k, "seed") && f->kind == BDEV_FAULT_VOLATILE)
+			rc = parse_u64(v, false, &f->seed);
+		else if (!strcmp(k, "cap") && f->kind == BDEV_FAULT_VOLATILE)
+			rc = parse_u64(v, true, &f->cap);
+		else if (!strcmp(k, "ops") && f->kind != BDEV_FAULT_TORN &&
+			 f->kind != BDEV_FAULT_VOLATILE)
 			rc = parse_ops(v, &f->ops);
 		else if (!strcmp(k, "dev"))
 			match = path && strstr(path, v);
@@ -312,6 +344,8 @@ static int parse_rule(char *rule, const char *path, struct bdev_fault *f)
 	case BDEV_FAULT_DELAY:
 		if (!have_us || f->us > 60u * 1000000u)
 			return -EINVAL;
+		break;
+	case BDEV_FAULT_VOLATILE:
 		break;
 	}
 	return match ? 1 : 0;

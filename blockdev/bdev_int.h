@@ -28,6 +28,10 @@ struct bdev {
 	struct bdev_fault *faults; /* nfaults rules, in the order added */
 	size_t nfaults;
 	uint64_t fault_hits; /* I/Os failed, torn or delayed by a rule */
+	/* BDEV_FAULT_VOLATILE (bdev_volatile.c): allocated by the first
+	 * VOLATILE rule under fault_lock, freed only by bdev_close, so a
+	 * request may use it after dropping fault_lock. */
+	struct bdev_volatile *vol;
 	char path[4096];
 };
 
