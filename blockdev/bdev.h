@@ -351,7 +351,9 @@ int bdev_fault_parse(const char *spec, const char *path, struct bdev_fault *out,
  *    blocks). Writes of one bdev are serialised while the rule is armed,
  *    so the prior content is exact;
  *  - a successful bdev_flush forgets the log: what was written before it is
- *    permanent. Reads see the newest data (the cache serves them);
+ *    permanent (the host's fdatasync is skipped meanwhile: the host does
+ *    not lose power, and its cost would only shrink the window a cut can
+ *    hit). Reads see the newest data (the cache serves them);
  *  - the log is bounded by cap bytes of prior content. A write that would
  *    pass the cap first forgets the log, as if the device had written its
  *    cache back on its own (which real caches do at any moment); a write

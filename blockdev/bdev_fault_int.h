@@ -24,7 +24,9 @@ int bdev_fault_before_flush(struct bdev *dev);
  * (-EEXIST when armed already); disarm and free under it or at close.
  * bdev_vol_write: 0 when the cache is not armed (the caller writes), 1 when
  * it wrote and logged the write, or a negative errno (-EIO after the cut).
- * bdev_vol_flush: 0, or -EIO after the cut. */
+ * bdev_vol_flush: 1 when the armed cache did the flush (the caller skips
+ * the host's fdatasync), 0 when not armed, or -EIO after the cut.
+ * bdev_fault_before_flush passes that 1 on. */
 struct bdev_volatile;
 struct bdev_fault;
 int bdev_vol_arm(struct bdev *dev, const struct bdev_fault *f);

@@ -48,7 +48,7 @@
 #include "locks/lcl.h"
 
 #define NTHREADS 3
-#define NFILES	 20	    /* files a thread creates in a round, at most */
+#define NFILES	 48	    /* files a thread creates in a round, at most */
 #define NEVENTS	 24	    /* name events of one file */
 #define FMAX	 (160 << 10) /* largest file */
 #define WMAX	 (40 << 10)  /* largest write */
@@ -93,6 +93,7 @@ struct worker {
 static struct worker W[NTHREADS];
 static atomic_bool stop;
 static atomic_uint_fast64_t durable_tid; /* every tid <= it is durable */
+static unsigned sync_pct;		 /* per cent of operations that are fsyncs */
 
 static void durable_at_least(uint64_t tid)
 {
@@ -173,7 +174,7 @@ static int finish(struct txn *t, int r, uint64_t *tid)
 static int op_create(struct worker *w)
 {
 	if (w->nf >= NFILES)
-		return 0;
+		return 1; /* nothing to do */
 	struct pfile *p = &w->f[w->nf];
 	int name = (int)(w->id * 100000 + w->next_name++);
 	char nm[16];
@@ -258,8 +259,9 @@ static int op_write(struct worker *w, struct pfile *p, bool append)
 	}
 	if (off + len > FMAX) {
 		if (off >= FMAX)
-			return 0;
-		len = FMAX - off;
+			off = (uint64_t)rand_r(&w->seed) % FMAX; /* full: overwrite instead */
+		if (off + len > FMAX)
+			len = FMAX - off;
 	}
 	for (uint64_t i = 0; i < len; i++)
 		w->buf[i] = pat(p->fid, off + i);
@@ -314,7 +316,7 @@ static int op_fsync(struct worker *w, struct pfile *p)
 static int op_syncdir(struct worker *w)
 {
 	if (!w->last_ns_tid)
-		return 0;
+		return 1;
 	int r = jnl_wait(fs, w->last_ns_tid);
 	if (!r)
 		durable_at_least(w->last_ns_tid);
@@ -325,7 +327,7 @@ static int op_syncdir(struct worker *w)
 static int op_rename(struct worker *w, struct pfile *p, struct pfile *victim)
 {
 	if (p->nev >= NEVENTS || (victim && victim->nev >= NEVENTS))
-		return 0;
+		return 1;
 	int name = victim ? victim->name : (int)(w->id * 100000 + w->next_name++);
 	char onm[16], nnm[16];
 	name_of(p->name, onm);
@@ -388,7 +390,7 @@ out:
 static int op_unlink(struct worker *w, struct pfile *p)
 {
 	if (p->nev >= NEVENTS)
-		return 0;
+		return 1;
 	char nm[16];
 	name_of(p->name, nm);
 	uint64_t root_ino = sfs_root_ino(fs);
@@ -437,26 +439,36 @@ static void *worker_run(void *arg)
 {
 	struct worker *w = arg;
 	while (!atomic_load(&stop)) {
-		unsigned c = (unsigned)rand_r(&w->seed) % 20;
+		unsigned c = (unsigned)rand_r(&w->seed) % 100;
 		struct pfile *p = pick_live(w, -1);
 		int r = 0;
+		if (p && c < sync_pct) {
+			if (rand_r(&w->seed) % 4)
+				r = op_fsync(w, p);
+			else
+				r = op_syncdir(w);
+			goto done;
+		}
+		c = (unsigned)rand_r(&w->seed) % 16;
 		if (!p || c < 2)
 			r = op_create(w);
 		else if (c < 8)
 			r = op_write(w, p, true);
 		else if (c < 11)
 			r = op_write(w, p, false);
-		else if (c < 14)
-			r = op_fsync(w, p);
-		else if (c < 15)
-			r = op_syncdir(w);
-		else if (c < 17)
+		else if (c < 13)
 			r = op_rename(w, p, NULL);
-		else if (c < 18) {
+		else if (c < 14) {
 			struct pfile *v = pick_live(w, (int)(p - w->f));
-			r = v ? op_rename(w, p, v) : 0;
+			r = v ? op_rename(w, p, v) : 1;
 		} else
 			r = op_unlink(w, p);
+	done:
+		if (r > 0) { /* nothing was done: no busy loop */
+			struct timespec ts = {0, 1000 * 1000};
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		w->ops++;
 		if (r) {
 			w->err = r;
@@ -562,12 +574,13 @@ static void fsck_msg(void *arg, enum fsck_kind kind, const char *text)
 		printf("fsck: %s\n", text);
 }
 
-static struct sfs *mount_img(bool volatile_cache)
+static struct sfs *mount_img(bool volatile_cache, unsigned commit_ms)
 {
 	ck_assert_int_eq(lcl_create_local(&lcl), 0);
 	struct sfs_ops ops = {0};
 	inode_sfs_ops(&ops);
-	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .commit_ms = 20, .ops = &ops};
+	struct sfs_mount_opts mo = {
+	    .local = true, .hb_wait_ms = 1, .commit_ms = commit_ms, .ops = &ops};
 	/* Through the environment, so the writes of the mount itself (slot
 	 * claim, replay, orphans) go through the volatile cache too. */
 	if (volatile_cache) {
@@ -589,7 +602,7 @@ struct totals {
 
 static void verify(struct totals *tot)
 {
-	fs = mount_img(false);
+	fs = mount_img(false, 0);
 	uint64_t durable = atomic_load(&durable_tid);
 	struct sfs_inode *root;
 	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
@@ -672,7 +685,11 @@ static void one_round(struct totals *tot)
 	const char *why = NULL;
 	int r = mkfs_format(img, &o, NULL, &why);
 	ck_assert_msg(r == 0, "mkfs: %d %s", r, why ? why : "");
-	fs = mount_img(true);
+	/* Commits every 5 ms to 1 s: more or less unflushed between them. */
+	unsigned commit_ms = 5 + (unsigned)rand_r(&s) % 1000;
+	static const unsigned pcts[] = {1, 4, 10, 25};
+	sync_pct = pcts[rand_r(&s) % 4];
+	fs = mount_img(true, commit_ms);
 	atomic_store(&stop, false);
 	atomic_store(&durable_tid, 0);
 	pthread_t th[NTHREADS];
@@ -685,8 +702,17 @@ static void one_round(struct totals *tot)
 	unsigned ms = 5 + (unsigned)rand_r(&s) % 400;
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
 	nanosleep(&ts, NULL);
+	/* Then, for up to 200 ms more, wait until a few writes are unflushed
+	 * (the cache is empty right after each of the many flushes). */
+	unsigned want = 1 + (unsigned)rand_r(&s) % 12;
 	struct bdev_volatile_stats st;
-	ck_assert_int_eq(bdev_fault_volatile_stats(fs->dev, &st), 0);
+	for (int i = 0; i < 2000; i++) {
+		ck_assert_int_eq(bdev_fault_volatile_stats(fs->dev, &st), 0);
+		if (st.unflushed_writes >= want)
+			break;
+		struct timespec poll = {0, 100 * 1000};
+		nanosleep(&poll, NULL);
+	}
 	int n = bdev_fault_powerloss(fs->dev, (uint64_t)rand_r(&s) << 16 | round_seed);
 	ck_assert_msg(n >= 0, "seed %u: power cut: %d", round_seed, n);
 	atomic_store(&stop, true);
@@ -698,9 +724,9 @@ static void one_round(struct totals *tot)
 	struct bdev_volatile_stats st2;
 	ck_assert_int_eq(bdev_fault_volatile_stats(fs->dev, &st2), 0);
 	if (getenv("VERBOSE_ROUNDS"))
-		printf("round %d seed %u: cut after %u ms: %llu unflushed writes (%llu logged, "
+		printf("round %d seed %u: commit %u ms, %u%% fsyncs, cut after %u ms: %llu unflushed writes (%llu logged, "
 		       "%llu flushes), %llu blocks reverted, %llu kept\n",
-		       round_no, round_seed, ms, (unsigned long long)st.unflushed_writes,
+		       round_no, round_seed, commit_ms, sync_pct, ms, (unsigned long long)st.unflushed_writes,
 		       (unsigned long long)st.writes, (unsigned long long)st.flushes,
 		       (unsigned long long)st2.reverted_blocks,
 		       (unsigned long long)st2.kept_blocks);
