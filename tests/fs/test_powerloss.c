@@ -87,11 +87,13 @@ struct worker {
 	uint64_t last_ns_tid;
 	unsigned ops, fsyncs;
 	int err; /* the error that stopped it, 0 when stopped by the flag */
+	bool err_before_cut;
 	uint8_t *buf;
 };
 
 static struct worker W[NTHREADS];
 static atomic_bool stop;
+static atomic_bool cutting; /* set just before the cut: errors after it are expected */
 static atomic_uint_fast64_t durable_tid; /* every tid <= it is durable */
 static unsigned sync_pct;		 /* per cent of operations that are fsyncs */
 
@@ -472,6 +474,7 @@ static void *worker_run(void *arg)
 		w->ops++;
 		if (r) {
 			w->err = r;
+			w->err_before_cut = !atomic_load(&cutting);
 			break;
 		}
 	}
@@ -691,6 +694,7 @@ static void one_round(struct totals *tot)
 	sync_pct = pcts[rand_r(&s) % 4];
 	fs = mount_img(true, commit_ms);
 	atomic_store(&stop, false);
+	atomic_store(&cutting, false);
 	atomic_store(&durable_tid, 0);
 	pthread_t th[NTHREADS];
 	for (unsigned t = 0; t < NTHREADS; t++) {
@@ -713,6 +717,7 @@ static void one_round(struct totals *tot)
 		struct timespec poll = {0, 100 * 1000};
 		nanosleep(&poll, NULL);
 	}
+	atomic_store(&cutting, true);
 	int n = bdev_fault_powerloss(fs->dev, (uint64_t)rand_r(&s) << 16 | round_seed);
 	ck_assert_msg(n >= 0, "seed %u: power cut: %d", round_seed, n);
 	atomic_store(&stop, true);
@@ -721,6 +726,10 @@ static void one_round(struct totals *tot)
 		tot->fsyncs += W[t].fsyncs;
 		tot->ops += W[t].ops;
 	}
+	for (unsigned t = 0; t < NTHREADS; t++)
+		ck_assert_msg(!W[t].err_before_cut,
+			      "seed %u round %d: thread %u: operation failed before the power cut: %s",
+			      round_seed, round_no, t, strerror(-W[t].err));
 	struct bdev_volatile_stats st2;
 	ck_assert_int_eq(bdev_fault_volatile_stats(fs->dev, &st2), 0);
 	if (getenv("VERBOSE_ROUNDS"))
@@ -730,6 +739,13 @@ static void one_round(struct totals *tot)
 		       (unsigned long long)st.writes, (unsigned long long)st.flushes,
 		       (unsigned long long)st2.reverted_blocks,
 		       (unsigned long long)st2.kept_blocks);
+	if (getenv("VERBOSE_ROUNDS")) {
+		struct jnl_stats js;
+		jnl_stats(fs, &js);
+		printf("  journal: %llu commits, %llu checkpoints, %llu handles\n",
+		       (unsigned long long)js.commits, (unsigned long long)js.checkpoints,
+		       (unsigned long long)js.handles);
+	}
 	if (getenv("VERBOSE_ROUNDS"))
 		for (unsigned t = 0; t < NTHREADS; t++)
 			printf("  thread %u: %u ops, %u fsyncs, %u files, stopped by %d\n", t,
