@@ -18,7 +18,8 @@
  *    file or of metadata (stale data exposure), and no size is larger
  *    than the file ever was.
  *
- * Rounds: SANFS_POWERLOSS_ROUNDS (default 30), bounded to about 60 s.
+ * Rounds: SANFS_POWERLOSS_ROUNDS (default 30), bounded to about
+ * SANFS_POWERLOSS_SECONDS (default 60) s.
  * Randomized: each round prints nothing unless it fails, then its seed;
  * SANFS_TEST_SEED=S SANFS_POWERLOSS_ROUNDS=1 replays the round with seed S
  * (same operations per thread, cut time and loss; thread interleaving may
@@ -74,6 +75,7 @@ struct pfile {
 	uint64_t size; /* as this thread last set it */
 	uint64_t max_size;
 	uint64_t ack_size; /* bytes below it were made durable by an fsync */
+	uint64_t ack_tid;  /* the transaction that fsync waited for */
 	unsigned nev;
 	struct ev ev[NEVENTS];
 };
@@ -303,8 +305,10 @@ static int op_fsync(struct worker *w, struct pfile *p)
 		r = inode_fsync(fs, ip);
 		if (!r) {
 			durable_at_least(tid);
-			if (size > p->ack_size)
+			if (size > p->ack_size) {
 				p->ack_size = size;
+				p->ack_tid = tid;
+			}
 			w->fsyncs++;
 		}
 	}
@@ -530,6 +534,21 @@ static unsigned candidates(const struct pfile *p, uint64_t durable, int out[NEVE
 
 static uint8_t *rbuf;
 
+/* For the failure message: what the model knows of p. */
+static void print_history(const struct pfile *p, uint64_t durable)
+{
+	printf("file %u inode %llu: size %llu (max %llu), fsync'ed %llu at transaction %llu; "
+	       "durable transaction %llu; names:",
+	       p->fid, (unsigned long long)p->ino, (unsigned long long)p->size,
+	       (unsigned long long)p->max_size, (unsigned long long)p->ack_size,
+	       (unsigned long long)p->ack_tid, (unsigned long long)durable);
+	for (unsigned i = 0; i < p->nev; i++)
+		printf(" %d@%lld", p->ev[i].name,
+		       p->ev[i].tid == MAYBE ? -1ll : (long long)p->ev[i].tid);
+	printf("\n");
+	fflush(stdout);
+}
+
 /* The content rules for file p found as inode ip; "" when they hold, else
  * why not. */
 static const char *check_content(struct sfs_inode *ip, const struct pfile *p, char *why,
@@ -641,6 +660,8 @@ static void verify(struct totals *tot)
 				struct sfs_inode *ip;
 				ck_assert_int_eq(inode_get(fs, p->ino, &ip), 0);
 				const char *bad = check_content(ip, p, why, sizeof(why));
+				if (*bad)
+					print_history(p, durable);
 				ck_assert_msg(!*bad, "seed %u round %d: file %u (%s, inode %llu): %s",
 					      round_seed, round_no, p->fid, ls.e[e].name,
 					      (unsigned long long)p->ino, bad);
@@ -773,6 +794,7 @@ START_TEST(powerloss_rounds)
 	if (getenv("SANFS_TEST_SEED"))
 		base = (unsigned)strtoul(getenv("SANFS_TEST_SEED"), NULL, 0);
 	int rounds = getenv("SANFS_POWERLOSS_ROUNDS") ? atoi(getenv("SANFS_POWERLOSS_ROUNDS")) : 30;
+	double seconds = getenv("SANFS_POWERLOSS_SECONDS") ? atof(getenv("SANFS_POWERLOSS_SECONDS")) : 60;
 	printf("test_powerloss seed %u, up to %d rounds\n", base, rounds);
 	fflush(stdout);
 	rbuf = malloc(FMAX);
@@ -782,7 +804,7 @@ START_TEST(powerloss_rounds)
 	double t0 = now_s();
 	int done = 0;
 	for (round_no = 0; round_no < rounds; round_no++) {
-		if (round_no > 0 && now_s() - t0 > 60)
+		if (round_no > 0 && now_s() - t0 > seconds)
 			break; /* bounded: the rounds done are reported */
 		round_seed = base + (unsigned)round_no;
 		one_round(&tot);
@@ -797,8 +819,10 @@ START_TEST(powerloss_rounds)
 	       (unsigned long long)tot.cap_flushes);
 	/* The test must have tested something: writes were lost at the cuts
 	 * and fsyncs were acknowledged before them. */
-	ck_assert_uint_gt(tot.reverted, 0);
-	ck_assert_uint_gt(tot.fsyncs, 0);
+	if (done >= 10) {
+		ck_assert_uint_gt(tot.reverted, 0);
+		ck_assert_uint_gt(tot.fsyncs, 0);
+	}
 	for (unsigned t = 0; t < NTHREADS; t++)
 		free(W[t].buf);
 	free(rbuf);
