@@ -236,8 +236,9 @@ int bdev_fault_powerloss(struct bdev *dev, uint64_t seed)
 			  strerror(-rc));
 		return rc;
 	}
-	log_warn(SUB, "%s: power cut (seed %llu): %zu unflushed write(s), %llu block(s) reverted, "
-		      "%llu kept",
+	log_warn(SUB,
+		 "%s: power cut (seed %llu): %zu unflushed write(s), %llu block(s) reverted, "
+		 "%llu kept",
 		 dev->path, (unsigned long long)seed, nlog, (unsigned long long)reverted,
 		 (unsigned long long)kept);
 	return reverted > INT32_MAX ? INT32_MAX : (int)reverted;

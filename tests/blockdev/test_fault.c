@@ -652,9 +652,9 @@ START_TEST(volatile_parse_and_env)
 	ck_assert_uint_eq(r[0].cap, 1 << 20);
 	ck_assert_int_eq(bdev_fault_parse("volatile,dev=loop9", "/dev/loop1", r, 4), 0);
 	static const char *const bad[] = {
-	    "volatile,n=1",	  "volatile,ops=w",    "volatile,seed=x",
-	    "volatile,seed=1K", "volatile,cap=1Q",   "volatile,off=0,len=4K",
-	    "volatile,seed",	  "volatile,seed=-1", "volatil",
+	    "volatile,n=1",	"volatile,ops=w",   "volatile,seed=x",
+	    "volatile,seed=1K", "volatile,cap=1Q",  "volatile,off=0,len=4K",
+	    "volatile,seed",	"volatile,seed=-1", "volatil",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(bdev_fault_parse(bad[i], "/x", r, 4) == -EINVAL, "accepted '%s'",

@@ -49,11 +49,11 @@
 #include "locks/lcl.h"
 
 #define NTHREADS 3
-#define NFILES	 48	    /* files a thread creates in a round, at most */
-#define NEVENTS	 24	    /* name events of one file */
+#define NFILES	 48	     /* files a thread creates in a round, at most */
+#define NEVENTS	 24	     /* name events of one file */
 #define FMAX	 (160 << 10) /* largest file */
 #define WMAX	 (40 << 10)  /* largest write */
-#define MAYBE	 UINT64_MAX /* tid of a change whose handle failed */
+#define MAYBE	 UINT64_MAX  /* tid of a change whose handle failed */
 
 static char img[64];
 static struct sfs *fs;
@@ -95,7 +95,7 @@ struct worker {
 
 static struct worker W[NTHREADS];
 static atomic_bool stop;
-static atomic_bool cutting; /* set just before the cut: errors after it are expected */
+static atomic_bool cutting;		 /* set just before the cut: errors after it are expected */
 static atomic_uint_fast64_t durable_tid; /* every tid <= it is durable */
 static unsigned sync_pct;		 /* per cent of operations that are fsyncs */
 
@@ -349,8 +349,8 @@ static int op_rename(struct worker *w, struct pfile *p, struct pfile *victim)
 		r = inode_get(fs, victim->ino, &vp);
 	struct txn *t = NULL;
 	if (!r)
-		r = txn_begin(fs,
-			      3 * inode_write_max_blocks() + 3 * dir_max_blocks_per_op() + 4, &t);
+		r = txn_begin(fs, 3 * inode_write_max_blocks() + 3 * dir_max_blocks_per_op() + 4,
+			      &t);
 	if (r) {
 		unlock_all(&l);
 		goto out;
@@ -370,8 +370,8 @@ static int op_rename(struct worker *w, struct pfile *p, struct pfile *victim)
 			r = dir_remove(fs, t, root, onm, strlen(onm), &gone);
 	}
 	if (!r && gone != p->ino)
-		ck_abort_msg("rename: %s named inode %llu, not %llu", onm,
-			     (unsigned long long)gone, (unsigned long long)p->ino);
+		ck_abort_msg("rename: %s named inode %llu, not %llu", onm, (unsigned long long)gone,
+			     (unsigned long long)p->ino);
 	if (!r)
 		r = inode_write(fs, t, root);
 	r = finish(t, r, &tid);
@@ -662,7 +662,8 @@ static void verify(struct totals *tot)
 				const char *bad = check_content(ip, p, why, sizeof(why));
 				if (*bad)
 					print_history(p, durable);
-				ck_assert_msg(!*bad, "seed %u round %d: file %u (%s, inode %llu): %s",
+				ck_assert_msg(!*bad,
+					      "seed %u round %d: file %u (%s, inode %llu): %s",
 					      round_seed, round_no, p->fid, ls.e[e].name,
 					      (unsigned long long)p->ino, bad);
 				inode_put(fs, ip);
@@ -748,17 +749,19 @@ static void one_round(struct totals *tot)
 		tot->ops += W[t].ops;
 	}
 	for (unsigned t = 0; t < NTHREADS; t++)
-		ck_assert_msg(!W[t].err_before_cut,
-			      "seed %u round %d: thread %u: operation failed before the power cut: %s",
-			      round_seed, round_no, t, strerror(-W[t].err));
+		ck_assert_msg(
+		    !W[t].err_before_cut,
+		    "seed %u round %d: thread %u: operation failed before the power cut: %s",
+		    round_seed, round_no, t, strerror(-W[t].err));
 	struct bdev_volatile_stats st2;
 	ck_assert_int_eq(bdev_fault_volatile_stats(fs->dev, &st2), 0);
 	if (getenv("VERBOSE_ROUNDS"))
-		printf("round %d seed %u: commit %u ms, %u%% fsyncs, cut after %u ms: %llu unflushed writes (%llu logged, "
+		printf("round %d seed %u: commit %u ms, %u%% fsyncs, cut after %u ms: %llu "
+		       "unflushed writes (%llu logged, "
 		       "%llu flushes), %llu blocks reverted, %llu kept\n",
-		       round_no, round_seed, commit_ms, sync_pct, ms, (unsigned long long)st.unflushed_writes,
-		       (unsigned long long)st.writes, (unsigned long long)st.flushes,
-		       (unsigned long long)st2.reverted_blocks,
+		       round_no, round_seed, commit_ms, sync_pct, ms,
+		       (unsigned long long)st.unflushed_writes, (unsigned long long)st.writes,
+		       (unsigned long long)st.flushes, (unsigned long long)st2.reverted_blocks,
 		       (unsigned long long)st2.kept_blocks);
 	if (getenv("VERBOSE_ROUNDS")) {
 		struct jnl_stats js;
@@ -794,7 +797,8 @@ START_TEST(powerloss_rounds)
 	if (getenv("SANFS_TEST_SEED"))
 		base = (unsigned)strtoul(getenv("SANFS_TEST_SEED"), NULL, 0);
 	int rounds = getenv("SANFS_POWERLOSS_ROUNDS") ? atoi(getenv("SANFS_POWERLOSS_ROUNDS")) : 30;
-	double seconds = getenv("SANFS_POWERLOSS_SECONDS") ? atof(getenv("SANFS_POWERLOSS_SECONDS")) : 60;
+	double seconds =
+	    getenv("SANFS_POWERLOSS_SECONDS") ? atof(getenv("SANFS_POWERLOSS_SECONDS")) : 60;
 	printf("test_powerloss seed %u, up to %d rounds\n", base, rounds);
 	fflush(stdout);
 	rbuf = malloc(FMAX);
