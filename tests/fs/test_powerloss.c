@@ -69,10 +69,10 @@ struct ev {
 };
 
 struct pfile {
-	unsigned fid; /* unique in the round */
-	uint64_t ino;
-	int name;      /* current name, -1 when unlinked */
-	uint64_t size; /* as this thread last set it */
+	unsigned fid;	   /* unique in the round */
+	uint64_t ino, gen; /* inode numbers are reused; (number, generation) are not */
+	int name;	   /* current name, -1 when unlinked */
+	uint64_t size;	   /* as this thread last set it */
 	uint64_t max_size;
 	uint64_t ack_size; /* bytes below it were made durable by an fsync */
 	uint64_t ack_tid;  /* the transaction that fsync waited for */
@@ -223,7 +223,8 @@ static int op_create(struct worker *w)
 		r = finish(t, r, &tid);
 	}
 	if (changed) {
-		*p = (struct pfile){.fid = w->id * 1000 + w->nf, .ino = ip->ino, .name = -1};
+		*p = (struct pfile){
+		    .fid = w->id * 1000 + w->nf, .ino = ip->ino, .gen = ip->generation, .name = -1};
 		w->nf++;
 		add_ev(p, r ? MAYBE : tid, name);
 		p->name = r ? -1 : name;
@@ -489,7 +490,7 @@ static void *worker_run(void *arg)
 
 struct seen {
 	char name[32];
-	uint64_t ino;
+	uint64_t ino, gen;
 	bool matched;
 };
 
@@ -632,6 +633,14 @@ static void verify(struct totals *tot)
 	ls.n = 0;
 	ck_assert_int_eq(dir_iterate(fs, root, 0, list_fn, &ls), 0);
 	inode_put(fs, root);
+	for (unsigned e = 0; e < ls.n; e++) {
+		struct sfs_inode *ip;
+		int r = inode_get(fs, ls.e[e].ino, &ip);
+		ck_assert_msg(r == 0, "seed %u round %d: entry %s -> inode %llu: %d", round_seed,
+			      round_no, ls.e[e].name, (unsigned long long)ls.e[e].ino, r);
+		ls.e[e].gen = ip->generation;
+		inode_put(fs, ip);
+	}
 	char why[256];
 	for (unsigned t = 0; t < NTHREADS; t++) {
 		for (unsigned k = 0; k < W[t].nf; k++) {
@@ -643,7 +652,7 @@ static void verify(struct totals *tot)
 				may_be_absent |= cand[c] < 0;
 			unsigned found = 0;
 			for (unsigned e = 0; e < ls.n; e++) {
-				if (ls.e[e].ino != p->ino)
+				if (ls.e[e].ino != p->ino || ls.e[e].gen != p->gen)
 					continue;
 				bool named = false;
 				for (unsigned c = 0; c < nc; c++) {
@@ -654,7 +663,13 @@ static void verify(struct totals *tot)
 					named |= !strcmp(nm, ls.e[e].name);
 				}
 				if (!named)
-					continue;
+					print_history(p, durable);
+				ck_assert_msg(
+				    named,
+				    "seed %u round %d: file %u (inode %llu) is %s, a name "
+				    "its history does not allow",
+				    round_seed, round_no, p->fid, (unsigned long long)p->ino,
+				    ls.e[e].name);
 				found++;
 				ls.e[e].matched = true;
 				struct sfs_inode *ip;
