@@ -490,7 +490,8 @@ static void *worker_run(void *arg)
 
 struct seen {
 	char name[32];
-	uint64_t ino, gen;
+	uint64_t ino, gen, size;
+	uint32_t nlink;
 	bool matched;
 };
 
@@ -538,15 +539,46 @@ static uint8_t *rbuf;
 /* For the failure message: what the model knows of p. */
 static void print_history(const struct pfile *p, uint64_t durable)
 {
-	printf("file %u inode %llu: size %llu (max %llu), fsync'ed %llu at transaction %llu; "
-	       "durable transaction %llu; names:",
-	       p->fid, (unsigned long long)p->ino, (unsigned long long)p->size,
-	       (unsigned long long)p->max_size, (unsigned long long)p->ack_size,
-	       (unsigned long long)p->ack_tid, (unsigned long long)durable);
+	printf(
+	    "file %u inode %llu gen %llu: size %llu (max %llu), fsync'ed %llu at transaction %llu; "
+	    "durable transaction %llu; names:",
+	    p->fid, (unsigned long long)p->ino, (unsigned long long)p->gen,
+	    (unsigned long long)p->size, (unsigned long long)p->max_size,
+	    (unsigned long long)p->ack_size, (unsigned long long)p->ack_tid,
+	    (unsigned long long)durable);
 	for (unsigned i = 0; i < p->nev; i++)
 		printf(" %d@%lld", p->ev[i].name,
 		       p->ev[i].tid == MAYBE ? -1ll : (long long)p->ev[i].tid);
 	printf("\n");
+	fflush(stdout);
+}
+
+/* For a failure message: every file whose history has the name. */
+static void print_name_holders(const char *entry, uint64_t durable)
+{
+	for (unsigned t = 0; t < NTHREADS; t++)
+		for (unsigned k = 0; k < W[t].nf; k++) {
+			const struct pfile *p = &W[t].f[k];
+			for (unsigned i = 0; i < p->nev; i++) {
+				char nm[16];
+				name_of(p->ev[i].name, nm);
+				if (p->ev[i].name >= 0 && !strcmp(nm, entry)) {
+					printf("%s was a name of: ", entry);
+					print_history(p, durable);
+					break;
+				}
+			}
+		}
+}
+
+/* Keep the image of a failed round for the engine's owner. */
+static void keep_image(void)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "cp --sparse=always %s /var/tmp/sanfs-powerloss-fail-%u.img",
+		 img, round_seed);
+	if (system(cmd) == 0)
+		printf("image kept as /var/tmp/sanfs-powerloss-fail-%u.img\n", round_seed);
 	fflush(stdout);
 }
 
@@ -636,9 +668,15 @@ static void verify(struct totals *tot)
 	for (unsigned e = 0; e < ls.n; e++) {
 		struct sfs_inode *ip;
 		int r = inode_get(fs, ls.e[e].ino, &ip);
+		if (r) {
+			print_name_holders(ls.e[e].name, atomic_load(&durable_tid));
+			keep_image();
+		}
 		ck_assert_msg(r == 0, "seed %u round %d: entry %s -> inode %llu: %d", round_seed,
 			      round_no, ls.e[e].name, (unsigned long long)ls.e[e].ino, r);
 		ls.e[e].gen = ip->generation;
+		ls.e[e].nlink = ip->nlink;
+		ls.e[e].size = ip->size;
 		inode_put(fs, ip);
 	}
 	char why[256];
@@ -662,8 +700,15 @@ static void verify(struct totals *tot)
 					name_of(cand[c], nm);
 					named |= !strcmp(nm, ls.e[e].name);
 				}
-				if (!named)
+				if (!named) {
 					print_history(p, durable);
+					print_name_holders(ls.e[e].name, durable);
+					printf("inode %llu on disk: gen %llu nlink %u size %llu\n",
+					       (unsigned long long)p->ino,
+					       (unsigned long long)ls.e[e].gen, ls.e[e].nlink,
+					       (unsigned long long)ls.e[e].size);
+					keep_image();
+				}
 				ck_assert_msg(
 				    named,
 				    "seed %u round %d: file %u (inode %llu) is %s, a name "
@@ -675,8 +720,10 @@ static void verify(struct totals *tot)
 				struct sfs_inode *ip;
 				ck_assert_int_eq(inode_get(fs, p->ino, &ip), 0);
 				const char *bad = check_content(ip, p, why, sizeof(why));
-				if (*bad)
+				if (*bad) {
 					print_history(p, durable);
+					keep_image();
+				}
 				ck_assert_msg(!*bad,
 					      "seed %u round %d: file %u (%s, inode %llu): %s",
 					      round_seed, round_no, p->fid, ls.e[e].name,
