@@ -571,9 +571,12 @@ static void print_name_holders(const char *entry, uint64_t durable)
 		}
 }
 
-/* Keep the image of a failed round for the engine's owner. */
+/* With SANFS_POWERLOSS_KEEP set, keep the image of a failed round (as
+ * mounted after the cut, journal replayed) for the engine's owner. */
 static void keep_image(void)
 {
+	if (!getenv("SANFS_POWERLOSS_KEEP"))
+		return;
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "cp --sparse=always %s /var/tmp/sanfs-powerloss-fail-%u.img",
 		 img, round_seed);
