@@ -898,12 +898,20 @@ START_TEST(powerloss_rounds)
 }
 END_TEST
 
+static void remove_image(void)
+{
+	if (img[0])
+		unlink(img);
+}
+
 static void setup(void)
 {
 	snprintf(img, sizeof(img), "/var/tmp/sanfs-powerloss-XXXXXX");
 	int fd = mkstemp(img);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
+	/* A failed assertion exits the test process without the teardown. */
+	atexit(remove_image);
 }
 
 static void teardown(void)
