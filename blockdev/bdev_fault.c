@@ -202,9 +202,13 @@ int bdev_fault_before_write(struct bdev *dev, uint64_t off, const void *buf, siz
 	}
 	if (vol) {
 		rc = bdev_vol_write(dev, vol, off, buf, len);
-		if (rc == -EIO && bdev_vol_is_cut(vol))
+		if (rc == -EIO && bdev_vol_is_cut(vol)) {
+			pthread_mutex_lock(&dev->fault_lock);
+			dev->fault_hits++;
+			pthread_mutex_unlock(&dev->fault_lock);
 			log_debug(SUB, "%s: write of %zu at %llu after the power cut", dev->path,
 				  len, (unsigned long long)off);
+		}
 		return rc;
 	}
 	return 0;
@@ -221,8 +225,14 @@ int bdev_fault_before_flush(struct bdev *dev)
 	pthread_mutex_unlock(&dev->fault_lock);
 	if (us)
 		sleep_us(us);
-	if (!rc && vol)
+	if (!rc && vol) {
 		rc = bdev_vol_flush(vol);
+		if (rc < 0) { /* the power is off */
+			pthread_mutex_lock(&dev->fault_lock);
+			dev->fault_hits++;
+			pthread_mutex_unlock(&dev->fault_lock);
+		}
+	}
 	return rc;
 }
 

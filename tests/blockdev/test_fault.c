@@ -343,6 +343,7 @@ START_TEST(volatile_flush_is_permanent)
 	ck_assert_int_eq(bdev_flush(dev), -EIO);
 	ck_assert_int_eq(bdev_fault_volatile_stats(dev, &st), 0);
 	ck_assert(st.cut);
+	ck_assert_uint_eq(bdev_fault_hits(dev), 3); /* the requests past the gate */
 	power_on(dev);
 	for (unsigned k = 0; k < 32; k++) {
 		fill_block(buf, k, 1);
