@@ -376,15 +376,46 @@ void bc_unpin_locked(struct buf *b)
 void bc_forget(struct sfs *fs, uint64_t blkno)
 {
 	struct bcache *bc = fs->bc;
-	/* No checkpoint may be writing an old image of the block while it
-	 * becomes free (it may be reused for data at once after commit). */
-	if (fs->jnl)
-		jnl_ckpt_lock(fs);
+	/* The free is not committed yet: until it is, a crash keeps the block
+	 * allocated and its newest committed image must survive. That image
+	 * may be waiting in the journal for a checkpoint (b->ck), and the next
+	 * checkpoint would move the tail past it; so it is written home here,
+	 * before the block can become free. It may be reused for data at once
+	 * after the free commits, when no stale image may be in flight: hence
+	 * the checkpoint lock, held until this write is done. An image still
+	 * in a commit under way is waited for first, without the checkpoint
+	 * lock (that commit may need it to make room in the ring). */
+	bool ck_locked = false;
 	pthread_mutex_lock(&bc->mu);
-	struct buf *b = lookup(bc, blkno);
-	if (b) {
-		while (b->flags & BUF_LOADING)
+	struct buf *b;
+	for (;;) {
+		b = lookup(bc, blkno);
+		if (b && (b->flags & BUF_LOADING)) {
 			pthread_cond_wait(&bc->cv, &bc->mu);
+			continue;
+		}
+		if (b && b->committing && fs->jnl) {
+			if (ck_locked) {
+				pthread_mutex_unlock(&bc->mu);
+				jnl_ckpt_unlock(fs);
+				ck_locked = false;
+				pthread_mutex_lock(&bc->mu);
+			} else {
+				jnl_wait_change_locked(fs);
+			}
+			continue;
+		}
+		if (fs->jnl && !ck_locked) {
+			pthread_mutex_unlock(&bc->mu);
+			jnl_ckpt_lock(fs);
+			ck_locked = true;
+			pthread_mutex_lock(&bc->mu);
+			continue;
+		}
+		break;
+	}
+	uint8_t *home = NULL;
+	if (b) {
 		if (b->refs == 0) {
 			lru_del(bc, b);
 			hash_del(bc, b);
@@ -394,7 +425,7 @@ void bc_forget(struct sfs *fs, uint64_t blkno)
 			b->flags |= BUF_FORGOTTEN;
 			if (b->ck) {
 				jnl_ck_unlink_locked(fs, b);
-				bdev_free(b->ck);
+				home = b->ck;
 				b->ck = NULL;
 			}
 			bc_unpin_locked(b);
@@ -403,7 +434,16 @@ void bc_forget(struct sfs *fs, uint64_t blkno)
 	if (fs->jnl)
 		jnl_revoke_locked(fs, blkno);
 	pthread_mutex_unlock(&bc->mu);
-	if (fs->jnl)
+	if (home) {
+		int rc = bdev_write(fs->dev, blkno * SFS_BLOCK_SIZE, home, SFS_BLOCK_SIZE);
+		if (rc) {
+			pthread_mutex_lock(&bc->mu);
+			jnl_abort_locked(fs->jnl, rc, "writing a freed block's last image home");
+			pthread_mutex_unlock(&bc->mu);
+		}
+		bdev_free(home);
+	}
+	if (ck_locked)
 		jnl_ckpt_unlock(fs);
 }
 

@@ -462,6 +462,11 @@ static void *commit_thread(void *arg)
 	return NULL;
 }
 
+void jnl_wait_change_locked(struct sfs *fs)
+{
+	pthread_cond_wait(&fs->jnl->cv, fs->jnl->mu);
+}
+
 void jnl_note_data(struct sfs *fs)
 {
 	if (fs->jnl)

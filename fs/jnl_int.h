@@ -24,6 +24,9 @@ void bc_unpin_locked(struct buf *b);
 void bc_pin_locked(struct buf *b);
 /* Under the cache lock: drop a reference taken with b->refs++. */
 void bc_unref_locked(struct buf *b);
+/* Under the cache lock: sleep until the journal's state changes (a commit
+ * completes, a handle ends...). */
+void jnl_wait_change_locked(struct sfs *fs);
 /* Under the cache lock: take b off the checkpoint list (its snapshot is gone). */
 void jnl_ck_unlink_locked(struct sfs *fs, struct buf *b);
 /* Under the cache lock: iterate the buffers of res. */
