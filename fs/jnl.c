@@ -79,7 +79,10 @@ int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out)
 		return -EROFS;
 	if (max_blocks == 0)
 		max_blocks = 1;
-	uint64_t cap = j->ring_len / 2;
+	/* One handle's worst case must fit the ring with room to spare (a
+	 * commit checkpoints everything first when it needs to); a small
+	 * journal (1 MiB: 256 blocks) must still take a rename's ~170. */
+	uint64_t cap = j->ring_len * 3 / 4;
 	if (max_blocks + 2 + max_blocks / SFS_JREC_TAGS > cap) {
 		log_error("fs", "transaction of %u blocks cannot fit the journal (%" PRIu64 ")",
 			  max_blocks, j->ring_len);

@@ -11,7 +11,8 @@ new_loop "$img"
 dev=$LOOP
 mp=$(new_dir)
 
-"$SANCTL" mkfs "$dev" --label smoke >/dev/null || fail "mkfs"
+# The smallest journal mkfs allows: every operation must still fit it.
+"$SANCTL" mkfs "$dev" --label smoke --journal-size 1M >/dev/null || fail "mkfs"
 
 # 1. mount, use, umount with sanctl
 "$SANCTL" mount --local "$dev" "$mp" || fail "sanctl mount --local"
