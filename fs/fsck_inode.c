@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -34,6 +35,7 @@ struct iinfo {
 	uint64_t parent;   /* for a directory: its ".." (fork aux) */
 	uint64_t named_in; /* the directory whose entry names it (directories) */
 	bool ok;	   /* decoded */
+	bool corrupt;	   /* its block failed its checks (repair drops it) */
 };
 
 struct iwalk {
@@ -42,6 +44,8 @@ struct iwalk {
 	uint64_t blocks;
 	int bad;
 	struct iinfo *info;
+	struct fsck_fixes *fx; /* first walk of a repair: collect, change nothing */
+	bool names_bad;	       /* a directory could not be read whole */
 };
 
 static int64_t idx_of(struct fsck *ck, uint64_t ino)
@@ -88,10 +92,16 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 	if (dir_rec_decode(ck->sb.dir_hash_seed, w->ino, k, val, len, &r)) {
 		fsck_say(ck, FSCK_ERROR, "directory %" PRIu64 ": corrupt entry", w->ino);
 		w->bad = 1;
+		w->names_bad = true;
 		return 0;
 	}
 	int64_t t = idx_of(ck, r.ino);
 	if (t < 0 || !w->info[t].ok) {
+		/* Not an inode at all, or one whose block is corrupt (the
+		 * repair drops it): the entry goes. A read error is left. */
+		if (w->fx && (t < 0 || w->info[t].corrupt) && r.ino != ck->sb.root_ino &&
+		    fsck_fixes_dent(w->fx, w->ino, r.ino, r.name))
+			w->bad = 1;
 		fsck_say(ck, FSCK_ERROR,
 			 "directory %" PRIu64 ": entry '%s' names %" PRIu64
 			 ", which is not a valid inode",
@@ -124,16 +134,21 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 	return 0;
 }
 
-/* Rewrite the link count of ino (repair). */
-static bool fix_nlink(struct fsck *ck, uint64_t ino, uint32_t nlink)
+/* Rewrite the link count (blocks: false) or st_blocks (true) of ino in place
+ * (repair; the block is one inode's own, nothing else names the field). */
+static bool fix_field(struct fsck *ck, uint64_t ino, bool blocks, uint64_t v)
 {
-	if (!ck->rw || bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+	if (!ck->rw || ck->mute ||
+	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
 		return false;
 	struct sfs_inode ip;
 	memset(&ip, 0, sizeof(ip));
 	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
 		return false;
-	ip.nlink = nlink;
+	if (blocks)
+		ip.blocks = v;
+	else
+		ip.nlink = (uint32_t)v;
 	inode_encode(&ip, ck->blk);
 	inode_decoded_release(&ip);
 	sfs_blk_reseal(ck->blk);
@@ -173,7 +188,7 @@ static int on_dir_node(void *arg, uint64_t blkno, unsigned level, unsigned nrecs
 static bool on_orphan_list(struct fsck *ck, uint64_t ino)
 {
 	for (uint64_t k = 0; k + 1 < ck->norphans; k += 2)
-		if (ck->orphans[k] == ino)
+		if (ck->orphans[k] == ino && ck->orphans[k + 1] != UINT64_MAX)
 			return true;
 	return false;
 }
@@ -199,11 +214,15 @@ static void side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t b
 	w->blocks++;
 }
 
-int fsck_inodes(struct fsck *ck)
+/* One walk over every inode (passes 1 and 2 and the link counts). With fx
+ * (first walk of a repair, ck->mute set) it changes nothing and lists in fx
+ * what only the engine can repair: corrupt inode blocks, the entries naming
+ * them, inodes named by no directory. */
+static int walk(struct fsck *ck, struct fsck_fixes *fx)
 {
 	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered};
 	struct sfs *fs = NULL;
-	bool complete = true;
+	bool complete = true, names_bad = false;
 	if (sfs_open(ck->path, &mo, NULL, &fs)) {
 		fsck_say(ck, FSCK_ERROR, "cannot open the filesystem to walk inodes: %s",
 			 sfs_last_error());
@@ -225,6 +244,7 @@ int fsck_inodes(struct fsck *ck)
 		if (bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE)) {
 			fsck_say(ck, FSCK_ERROR, "inode %" PRIu64 ": read error", ino);
 			complete = false;
+			names_bad = true;
 			continue;
 		}
 		struct sfs_inode ip;
@@ -236,6 +256,14 @@ int fsck_inodes(struct fsck *ck)
 			fsck_say(ck, FSCK_ERROR, "inode %" PRIu64 ": %s", ino,
 				 why ? why : "inode fields inconsistent");
 			complete = false;
+			info[i].corrupt = true;
+			if (fx && ino != ck->sb.root_ino &&
+			    fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
+				free(info);
+				if (fs)
+					sfs_close(fs);
+				return -ENOMEM;
+			}
 			continue;
 		}
 		info[i] = (struct iinfo){.mode = ip.mode,
@@ -249,12 +277,16 @@ int fsck_inodes(struct fsck *ck)
 		if (ino == ck->sb.root_ino && !S_ISDIR(ip.mode))
 			fsck_say(ck, FSCK_ERROR, "root inode %" PRIu64 " is not a directory", ino);
 		struct iwalk w = {.ck = ck, .ino = ino, .info = info};
+		uint64_t dirnodes = 0;
 		if (fs) {
 			int rc;
 			if (S_ISDIR(ip.mode)) {
 				struct btree_walk_ops bo = {.node = on_dir_node, .rec = NULL};
 				/* Entries are judged in pass 2, once every inode is known. */
 				rc = btree_walk(fs, &ip.fork, ino, &bo, &w);
+				dirnodes = w.blocks;
+				if (rc)
+					names_bad = true;
 			} else {
 				struct extent_walk_ops eo = {.extent = on_extent,
 							     .node = on_ext_node};
@@ -269,6 +301,16 @@ int fsck_inodes(struct fsck *ck)
 			side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK, "symlink block",
 				   &w);
 			bc_drop_res(fs, sfs_owner_inode(ino));
+			/* st_blocks (FORMAT-inode.md): 8 per block the inode holds;
+			 * a directory's tree nodes are not counted. */
+			uint64_t want = 8 * (w.blocks - dirnodes);
+			if (!w.bad && ip.blocks != want) {
+				bool ok = fix_field(ck, ino, true, want);
+				fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+					 "inode %" PRIu64 ": st_blocks %" PRIu64
+					 ", its blocks make %" PRIu64 "%s",
+					 ino, ip.blocks, want, ok ? "; corrected" : "");
+			}
 		}
 		if (w.bad)
 			complete = false;
@@ -285,14 +327,22 @@ int fsck_inodes(struct fsck *ck)
 		memset(&ip, 0, sizeof(ip));
 		if (inode_block_decode(blk, ck->sb.uuid, ino, &ip))
 			continue;
-		struct iwalk w = {.ck = ck, .ino = ino, .info = info};
+		struct iwalk w = {.ck = ck, .ino = ino, .info = info, .fx = fx};
 		struct btree_walk_ops bo = {.node = NULL, .rec = on_dir_rec};
-		if (btree_walk(fs, &ip.fork, ino, &bo, &w) || w.bad)
+		if (btree_walk(fs, &ip.fork, ino, &bo, &w) || w.bad) {
 			complete = false;
+			names_bad = true;
+		}
+		if (w.names_bad)
+			names_bad = true;
 		bc_drop_res(fs, sfs_owner_inode(ino));
 		inode_decoded_release(&ip);
 	}
-	for (uint64_t i = 0; fs && complete && i < ck->ninodes; i++) {
+	/* Names are known for every inode when every directory was read whole
+	 * (inodes only corrupt are dropped by the repair, and what they named
+	 * has lost that name for good). */
+	bool names_known = fs && !names_bad;
+	for (uint64_t i = 0; fs && (complete || (fx && names_known)) && i < ck->ninodes; i++) {
 		struct iinfo *in = &info[i];
 		uint64_t ino = ck->inodes[i];
 		if (!in->ok)
@@ -300,6 +350,18 @@ int fsck_inodes(struct fsck *ck)
 		bool root = ino == ck->sb.root_ino;
 		if (root && in->parent != ino)
 			fsck_say(ck, FSCK_ERROR, "root directory's '..' is %" PRIu64, in->parent);
+		if (in->refs == 0 && !root && !(in->nlink == 0 && on_orphan_list(ck, ino))) {
+			/* Allocated, valid, named by nothing: lost+found. */
+			if (fx && fsck_fixes_push(&fx->lost, &fx->nlost, &fx->caplost, ino)) {
+				free(info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
+			fsck_say(ck, FSCK_ERROR,
+				 "inode %" PRIu64 " (link count %u) is named by no directory", ino,
+				 in->nlink);
+			continue;
+		}
 		if (in->nlink == 0) {
 			if (in->refs)
 				fsck_say(ck, FSCK_ERROR,
@@ -307,15 +369,9 @@ int fsck_inodes(struct fsck *ck)
 					 ino, in->refs);
 			continue; /* an orphan: reclaimed at the next mount */
 		}
-		if (in->refs == 0 && !root) {
-			fsck_say(ck, FSCK_ERROR,
-				 "inode %" PRIu64 " (link count %u) is named by no directory", ino,
-				 in->nlink);
-			continue;
-		}
 		uint32_t want = S_ISDIR(in->mode) ? 2 + in->subdirs : in->refs;
 		if (in->nlink != want) {
-			bool ok = fix_nlink(ck, ino, want);
+			bool ok = fix_field(ck, ino, false, want);
 			fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
 				 "inode %" PRIu64 ": link count %u, should be %u%s", ino, in->nlink,
 				 want, ok ? "; corrected" : "");
@@ -326,4 +382,60 @@ int fsck_inodes(struct fsck *ck)
 		sfs_close(fs);
 	ck->refs_complete = complete && fs != NULL;
 	return 0;
+}
+
+int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		uint64_t c = *cap ? *cap * 2 : 64;
+		uint64_t *nv = realloc(*v, c * sizeof(**v));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const char *name)
+{
+	if (fx->ndents == fx->capdents) {
+		uint64_t c = fx->capdents ? fx->capdents * 2 : 64;
+		struct fsck_dent *nv = realloc(fx->dents, c * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		fx->dents = nv;
+		fx->capdents = c;
+	}
+	struct fsck_dent *d = &fx->dents[fx->ndents++];
+	d->dir = dir;
+	d->ino = ino;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	return 0;
+}
+
+int fsck_inodes(struct fsck *ck)
+{
+	if (!ck->rw)
+		return walk(ck, NULL);
+	/* Repair: a first walk, silent, lists what only the engine can repair
+	 * (names: entries removed, lost+found); those repairs are made through
+	 * the engine, and a second walk then checks (and reports) everything,
+	 * the repaired names included, and fixes counts in place. */
+	struct fsck_fixes fx = {0};
+	ck->mute = true;
+	int rc = walk(ck, &fx);
+	ck->mute = false;
+	if (rc == 0 && (fx.ndrop || fx.ndents || fx.nlost))
+		rc = fsck_repair_names(ck, &fx);
+	free(fx.drop);
+	free(fx.dents);
+	free(fx.lost);
+	if (rc)
+		return rc;
+	uint64_t mapbytes = (ck->sb.blocks + 7) / 8;
+	memset(ck->refs, 0, mapbytes);
+	memset(ck->dup, 0, mapbytes);
+	return walk(ck, NULL);
 }

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "fs/dir.h"
+#include "fs/file.h"
 #include "fs/fsck.h"
 #include "fs/inode.h"
 #include "fs/inode_format.h"
@@ -257,8 +258,10 @@ START_TEST(repairs)
 	ck_assert_int_eq(jnl_wait(fs, tid), 0);
 	sfs_crash(fs);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
-	ck_assert_int_eq(run(true, &r), FSCK_EXIT_ERRORS); /* replayed, but that inode is junk */
-	ck_assert_uint_ge(r.fixed, 1);
+	/* Replayed; that inode block is junk (no inode fields): cleared. */
+	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_ge(r.fixed, 2);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 }
 END_TEST
 
@@ -325,6 +328,322 @@ START_TEST(link_counts_and_names)
 }
 END_TEST
 
+/* ---- names: lost+found, corrupt inodes, st_blocks ---- */
+
+/* The engine with the inode part, as fuse mounts it (tests make trees
+ * through the fs API, then break them precisely). */
+struct tfs {
+	struct lcl *lcl;
+	struct sfs *fs;
+	struct sfs_inode *root;
+};
+
+static void tfs_open(struct tfs *x)
+{
+	ck_assert_int_eq(lcl_create_local(&x->lcl), 0);
+	static struct sfs_ops ops;
+	memset(&ops, 0, sizeof(ops));
+	inode_sfs_ops(&ops);
+	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .ops = &ops};
+	ck_assert_msg(sfs_open(img, &mo, x->lcl, &x->fs) == 0, "%s", sfs_last_error());
+	ck_assert_int_eq(inode_get(x->fs, sfs_root_ino(x->fs), &x->root), 0);
+}
+
+static void tfs_close(struct tfs *x)
+{
+	inode_put(x->fs, x->root);
+	ck_assert_int_eq(sfs_close(x->fs), 0);
+	lcl_destroy(x->lcl);
+}
+
+static unsigned tfs_txn(void)
+{
+	return 16 + 2 * dir_max_blocks_per_op();
+}
+
+/* A new inode in dir (named when name is not NULL; a directory's tree
+ * made); bytes of pattern data written to a regular file. */
+static uint64_t tfs_make(struct tfs *x, struct sfs_inode *dir, const char *name, uint32_t mode,
+			 size_t bytes, unsigned pattern)
+{
+	struct txn *t;
+	struct sfs_inode *ip;
+	ck_assert_int_eq(txn_begin(x->fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(inode_create(x->fs, t, dir, mode, 0, 0, 0, &ip), 0);
+	if (S_ISDIR(mode))
+		ck_assert_int_eq(dir_init(x->fs, t, ip, dir->ino), 0);
+	if (name) {
+		ck_assert_int_eq(dir_add(x->fs, t, dir, name, strlen(name), ip->ino,
+					 S_ISDIR(mode) ? DT_DIR : DT_REG),
+				 0);
+		if (S_ISDIR(mode))
+			dir->nlink++;
+		ck_assert_int_eq(inode_write(x->fs, t, dir), 0);
+	}
+	ck_assert_int_eq(inode_write(x->fs, t, ip), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	if (bytes) {
+		uint8_t *buf = malloc(bytes);
+		for (size_t i = 0; i < bytes; i++)
+			buf[i] = (uint8_t)(i * 7 + pattern);
+		size_t done;
+		ck_assert_int_eq(file_write(x->fs, ip, buf, bytes, 0, &done), 0);
+		ck_assert_uint_eq(done, bytes);
+		free(buf);
+	}
+	uint64_t ino = ip->ino;
+	inode_put(x->fs, ip);
+	return ino;
+}
+
+/* ino's data is bytes of pattern. */
+static void tfs_check_data(struct tfs *x, uint64_t ino, size_t bytes, unsigned pattern)
+{
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x->fs, ino, &ip), 0);
+	ck_assert_uint_eq(ip->size, bytes);
+	uint8_t *buf = malloc(bytes + 1);
+	size_t done;
+	ck_assert_int_eq(file_read(x->fs, ip, buf, bytes + 1, 0, &done), 0);
+	ck_assert_uint_eq(done, bytes);
+	for (size_t i = 0; i < bytes; i++)
+		ck_assert_msg(buf[i] == (uint8_t)(i * 7 + pattern), "inode %llu byte %zu",
+			      (unsigned long long)ino, i);
+	free(buf);
+	inode_put(x->fs, ip);
+}
+
+static uint64_t lookup(struct tfs *x, uint64_t dir_ino, const char *name)
+{
+	struct sfs_inode *dir;
+	ck_assert_int_eq(inode_get(x->fs, dir_ino, &dir), 0);
+	uint64_t ino = 0;
+	uint8_t dt;
+	int r = dir_lookup(x->fs, dir, name, strlen(name), &ino, &dt);
+	inode_put(x->fs, dir);
+	return r ? 0 : ino;
+}
+
+static struct sfs_inode read_inode(uint64_t ino)
+{
+	static uint8_t d[4096];
+	peek(ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	inode_decoded_release(&x);
+	return x;
+}
+
+/* Messages kept for tests that look for one. */
+static char msgs[64 << 10];
+static void keep(void *arg, enum fsck_kind kind, const char *text)
+{
+	(void)arg;
+	show(NULL, kind, text);
+	size_t n = strlen(msgs);
+	snprintf(msgs + n, sizeof(msgs) - n, "%d:%s\n", (int)kind, text);
+}
+
+static int run_keep(bool repair, struct fsck_result *r)
+{
+	msgs[0] = 0;
+	struct fsck_opts fo = {.repair = repair, .msg = keep};
+	fprintf(stderr, "fsck%s:\n", repair ? " --repair" : "");
+	fsck_run(img, &fo, r);
+	return r->exit_code;
+}
+
+START_TEST(lost_found_reconnects)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t named = tfs_make(&x, x.root, "named", S_IFREG | 0644, 5000, 1);
+	/* Named by nothing: a file with data, a directory holding a file. */
+	uint64_t lostf = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 3 * 4096 + 100, 2);
+	uint64_t lostd = tfs_make(&x, x.root, NULL, S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *d;
+	ck_assert_int_eq(inode_get(x.fs, lostd, &d), 0);
+	uint64_t inner = tfs_make(&x, d, "inner", S_IFREG | 0600, 9000, 3);
+	inode_put(x.fs, d);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_uint_eq(r.errors, 2);
+	ck_assert_ptr_nonnull(strstr(msgs, "is named by no directory"));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "/lost+found created"));
+	char want[128];
+	snprintf(want, sizeof(want), "reconnected as /lost+found/#%llu", (unsigned long long)lostf);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.inodes, 6);
+	/* Names, data, '..' and link counts. */
+	tfs_open(&x);
+	uint64_t lf = lookup(&x, x.root->ino, "lost+found");
+	ck_assert_uint_ne(lf, 0);
+	char nm[32];
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)lostf);
+	ck_assert_uint_eq(lookup(&x, lf, nm), lostf);
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)lostd);
+	ck_assert_uint_eq(lookup(&x, lf, nm), lostd);
+	ck_assert_uint_eq(lookup(&x, lostd, ".."), lf);
+	ck_assert_uint_eq(lookup(&x, lostd, "inner"), inner);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "named"), named);
+	tfs_check_data(&x, named, 5000, 1);
+	tfs_check_data(&x, lostf, 3 * 4096 + 100, 2);
+	tfs_check_data(&x, inner, 9000, 3);
+	ck_assert_uint_eq(x.root->nlink, 3);
+	/* Another lost file goes into the lost+found that exists now. */
+	uint64_t again = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 100, 4);
+	tfs_close(&x);
+	ck_assert_uint_eq(read_inode(lf).nlink, 3);
+	ck_assert_uint_eq(read_inode(lostf).nlink, 1);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_null(strstr(msgs, "created"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)again);
+	ck_assert_uint_eq(lookup(&x, lf, nm), again);
+	tfs_check_data(&x, again, 100, 4);
+	tfs_close(&x);
+}
+END_TEST
+
+START_TEST(lost_file_with_nlink_0_not_orphan)
+{
+	/* Unlinked, on no orphan list, named by nothing: reconnected too. */
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 4096, 5);
+	tfs_close(&x);
+	static uint8_t d[4096];
+	peek(f, d);
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
+	ip.nlink = 0;
+	inode_encode(&ip, d);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(d);
+	poke(f, d);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(read_inode(f).nlink, 1);
+	tfs_open(&x);
+	tfs_check_data(&x, f, 4096, 5);
+	tfs_close(&x);
+}
+END_TEST
+
+/* Corrupt inode block named by an entry: entry removed, inode and the
+ * blocks only it used freed; a corrupt directory's children reconnected. */
+static void corrupt_named(bool magic)
+{
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t keepf = tfs_make(&x, x.root, "keep", S_IFREG | 0644, 2 * 4096, 6);
+	uint64_t victim = tfs_make(&x, x.root, "victim", S_IFREG | 0644, 3 * 4096, 7);
+	uint64_t sub = tfs_make(&x, x.root, "sub", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *d;
+	ck_assert_int_eq(inode_get(x.fs, sub, &d), 0);
+	uint64_t child = tfs_make(&x, d, "child", S_IFREG | 0644, 4096 + 1, 8);
+	inode_put(x.fs, d);
+	tfs_close(&x);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free1 = r.free_blocks;
+	static uint8_t blk[4096];
+	uint64_t bad[2] = {victim, sub};
+	for (int i = 0; i < 2; i++) {
+		peek(bad[i], blk);
+		if (magic)
+			memset(blk, 0xA5, 8); /* the header's magic */
+		else
+			blk[300 + i] ^= 0x40; /* a payload byte: crc no longer matches */
+		poke(bad[i], blk);
+	}
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "entry 'victim' named %llu, which is not a valid inode; entry removed",
+		 (unsigned long long)victim);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	snprintf(want, sizeof(want), "inode %llu: corrupt block cleared",
+		 (unsigned long long)victim);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	ck_assert_ptr_nonnull(strstr(msgs, "referenced by nothing; freed"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	/* Freed: victim's inode and 3 data blocks, sub's inode and its tree
+	 * (one node); taken: lost+found's inode and tree (one node). */
+	ck_assert_uint_eq(r.free_blocks, free1 + (1 + 3) + (1 + 1) - 2);
+	ck_assert_uint_lt(r.free_blocks, free0);
+	tfs_open(&x);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "victim"), 0);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "sub"), 0);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "keep"), keepf);
+	tfs_check_data(&x, keepf, 2 * 4096, 6);
+	uint64_t lf = lookup(&x, x.root->ino, "lost+found");
+	ck_assert_uint_ne(lf, 0);
+	char nm[32];
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)child);
+	ck_assert_uint_eq(lookup(&x, lf, nm), child);
+	tfs_check_data(&x, child, 4096 + 1, 8);
+	ck_assert_uint_eq(x.root->nlink, 3); /* lost+found; sub is gone */
+	tfs_close(&x);
+}
+
+START_TEST(corrupt_inode_crc)
+{
+	corrupt_named(false);
+}
+END_TEST
+
+START_TEST(corrupt_inode_magic)
+{
+	corrupt_named(true);
+}
+END_TEST
+
+START_TEST(st_blocks_fixed)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "f", S_IFREG | 0644, 5 * 4096, 9);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(read_inode(f).blocks, 40);
+	static uint8_t d[4096];
+	uint64_t wrong[2] = {8, 800};
+	for (int i = 0; i < 2; i++) {
+		peek(f, d);
+		struct sfs_inode ip;
+		memset(&ip, 0, sizeof(ip));
+		ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
+		ip.blocks = wrong[i];
+		inode_encode(&ip, d);
+		inode_decoded_release(&ip);
+		sfs_blk_reseal(d);
+		poke(f, d);
+		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+		ck_assert_ptr_nonnull(strstr(msgs, "st_blocks"));
+		ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+		ck_assert_uint_eq(read_inode(f).blocks, 40);
+	}
+	tfs_open(&x);
+	tfs_check_data(&x, f, 5 * 4096, 9);
+	tfs_close(&x);
+}
+END_TEST
+
 START_TEST(mounted_is_refused)
 {
 	struct sfs *fs = mount_img();
@@ -349,6 +668,11 @@ int main(void)
 	tcase_add_test(tc, repairs);
 	tcase_add_test(tc, link_counts_and_names);
 	tcase_add_test(tc, mounted_is_refused);
+	tcase_add_test(tc, lost_found_reconnects);
+	tcase_add_test(tc, lost_file_with_nlink_0_not_orphan);
+	tcase_add_test(tc, corrupt_inode_crc);
+	tcase_add_test(tc, corrupt_inode_magic);
+	tcase_add_test(tc, st_blocks_fixed);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,312 @@
+/* fsck repairs of names (fs/INTERNALS.md "fsck and lost+found"): what the
+ * first inode walk of `fsck --repair` listed (fsck_inode.c) and only the
+ * engine can change, because it means editing directory trees:
+ *  - entries naming a number that is not an inode, or an inode whose block is
+ *    corrupt, are removed from their directory;
+ *  - corrupt inode blocks (never the root) leave the inode and block bitmaps;
+ *    what hung off them is then referenced by nothing and phase 5 frees it,
+ *    so only blocks no valid inode references are freed;
+ *  - valid inodes named by no directory get the name '#INO' in /lost+found
+ *    (created, mode 0700, when absent); a directory reconnected gets its '..'
+ *    pointed there, a file gets link count 1 (its only name now).
+ * The engine is mounted read-write in local mode for this, with no orphan
+ * reclaim (fsck reports orphans, it does not finish them). Before that, every
+ * block the first walk found referenced is marked in use, so the allocator
+ * cannot hand out a block some inode still uses. A repair that fails is
+ * reported as INFO: the second walk reports the problem as an ERROR. */
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fs/dir.h"
+#include "fs/fsck_int.h"
+#include "fs/inode.h"
+#include "fs/jnl.h"
+#include "fs/sfs.h"
+#include "locks/lcl.h"
+
+#define LOST_FOUND "lost+found"
+
+static uint8_t dtype_of(uint32_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFREG:
+		return DT_REG;
+	case S_IFDIR:
+		return DT_DIR;
+	case S_IFLNK:
+		return DT_LNK;
+	case S_IFCHR:
+		return DT_CHR;
+	case S_IFBLK:
+		return DT_BLK;
+	case S_IFIFO:
+		return DT_FIFO;
+	case S_IFSOCK:
+		return DT_SOCK;
+	default:
+		return DT_UNKNOWN;
+	}
+}
+
+static const char *kind_of(uint32_t mode)
+{
+	return S_ISDIR(mode)   ? "directory"
+	       : S_ISREG(mode) ? "file"
+	       : S_ISLNK(mode) ? "symlink"
+			       : "special file";
+}
+
+/* Blocks one name change may add to a transaction: two inodes (the directory,
+ * the inode named) and the directory tree. */
+static unsigned txn_blocks(void)
+{
+	return 2 * inode_write_max_blocks() + dir_max_blocks_per_op() + 8;
+}
+
+/* Finish a handle: commit it, or abort it (which stops the journal: the
+ * caller makes no further change then). */
+static int finish(struct txn *t, int r)
+{
+	if (r) {
+		txn_abort(t);
+		return r;
+	}
+	return txn_end(t, NULL);
+}
+
+static int remove_entry(struct fsck *ck, struct sfs *fs, const struct fsck_dent *d)
+{
+	struct sfs_inode *dir;
+	int r = inode_get(fs, d->dir, &dir);
+	if (r)
+		return r;
+	struct txn *t;
+	r = txn_begin(fs, txn_blocks(), &t);
+	if (r) {
+		inode_put(fs, dir);
+		return r;
+	}
+	uint64_t was = 0;
+	r = dir_remove(fs, t, dir, d->name, strlen(d->name), &was);
+	if (!r && was != d->ino)
+		r = -ESTALE; /* not the entry the walk saw: change nothing */
+	if (!r) {
+		inode_now(&dir->mtime);
+		dir->ctime = dir->mtime;
+		r = inode_write(fs, t, dir);
+	}
+	r = finish(t, r);
+	inode_put(fs, dir);
+	if (!r)
+		fsck_say(ck, FSCK_FIXED,
+			 "directory %" PRIu64 ": entry '%s' named %" PRIu64
+			 ", which is not a valid inode; entry removed",
+			 d->dir, d->name, d->ino);
+	return r;
+}
+
+/* /lost+found: found or created. *created says which. */
+static int lost_found(struct fsck *ck, struct sfs *fs, struct sfs_inode *root,
+		      struct sfs_inode **out, bool *created)
+{
+	uint64_t ino;
+	uint8_t dt;
+	*created = false;
+	int r = dir_lookup(fs, root, LOST_FOUND, strlen(LOST_FOUND), &ino, &dt);
+	if (r == 0) {
+		if (dt != DT_DIR)
+			return -ENOTDIR;
+		r = inode_get(fs, ino, out);
+		if (!r && !S_ISDIR((*out)->mode)) {
+			inode_put(fs, *out);
+			return -ENOTDIR;
+		}
+		return r;
+	}
+	if (r != -ENOENT)
+		return r;
+	struct txn *t;
+	r = txn_begin(fs, txn_blocks(), &t);
+	if (r)
+		return r;
+	struct sfs_inode *lf = NULL;
+	r = inode_create(fs, t, root, S_IFDIR | 0700, 0, 0, 0, &lf);
+	if (!r)
+		r = dir_init(fs, t, lf, root->ino);
+	if (!r)
+		r = dir_add(fs, t, root, LOST_FOUND, strlen(LOST_FOUND), lf->ino, DT_DIR);
+	if (!r) {
+		root->nlink++;
+		inode_now(&root->mtime);
+		root->ctime = root->mtime;
+		r = inode_write(fs, t, root);
+	}
+	if (!r)
+		r = inode_write(fs, t, lf);
+	r = finish(t, r);
+	if (r) {
+		if (lf)
+			inode_put(fs, lf);
+		return r;
+	}
+	fsck_say(ck, FSCK_FIXED, "/" LOST_FOUND " created (inode %" PRIu64 ")", lf->ino);
+	*out = lf;
+	*created = true;
+	return 0;
+}
+
+static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint64_t ino)
+{
+	struct sfs_inode *ip;
+	int r = inode_get(fs, ino, &ip);
+	if (r)
+		return r;
+	char name[32];
+	snprintf(name, sizeof(name), "#%" PRIu64, ino);
+	uint32_t was = ip->nlink;
+	struct txn *t;
+	r = txn_begin(fs, txn_blocks(), &t);
+	if (r) {
+		inode_put(fs, ip);
+		return r;
+	}
+	r = dir_add(fs, t, lf, name, strlen(name), ino, dtype_of(ip->mode));
+	if (!r && S_ISDIR(ip->mode)) {
+		/* Its '..' now names lost+found, which gains a subdirectory. */
+		r = dir_set(fs, t, ip, "..", 2, lf->ino, DT_DIR);
+		lf->nlink++;
+		if (ip->nlink < 2)
+			ip->nlink = 2; /* the second walk counts its subdirectories */
+	} else if (!r) {
+		ip->nlink = 1; /* the one name it has now */
+	}
+	if (!r) {
+		inode_now(&lf->mtime);
+		lf->ctime = lf->mtime;
+		ip->ctime = lf->mtime;
+		r = inode_write(fs, t, lf);
+	}
+	if (!r)
+		r = inode_write(fs, t, ip);
+	r = finish(t, r);
+	if (!r)
+		fsck_say(ck, FSCK_FIXED,
+			 "inode %" PRIu64 " (%s, link count %u) was named by no directory; "
+			 "reconnected as /" LOST_FOUND "/%s",
+			 ino, kind_of(ip->mode), was, name);
+	inode_put(fs, ip);
+	return r;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Through the engine: entries removed, lost inodes reconnected. *lf_new gets
+ * the inode of a /lost+found created (0: none). */
+static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_new)
+{
+	struct lcl *lcl = NULL;
+	struct sfs *fs = NULL;
+	struct sfs_ops ops = {0};
+	inode_sfs_ops(&ops);
+	ops.reclaim = NULL; /* orphans are reported, not finished */
+	struct sfs_mount_opts mo = {
+	    .local = true, .hb_wait_ms = 1, .buffered = ck->o->buffered, .ops = &ops};
+	if (lcl_create_local(&lcl)) {
+		fsck_say(ck, FSCK_INFO, "names not repaired: out of memory");
+		return;
+	}
+	if (sfs_open(ck->path, &mo, lcl, &fs)) {
+		fsck_say(ck, FSCK_INFO, "names not repaired: cannot mount to repair: %s",
+			 sfs_last_error());
+		lcl_destroy(lcl);
+		return;
+	}
+	int r = 0;
+	for (uint64_t i = 0; i < fx->ndents && r != -EIO; i++) {
+		r = remove_entry(ck, fs, &fx->dents[i]);
+		if (r)
+			fsck_say(ck, FSCK_INFO, "directory %" PRIu64 ": entry '%s' not removed: %s",
+				 fx->dents[i].dir, fx->dents[i].name, strerror(-r));
+	}
+	struct sfs_inode *root = NULL, *lf = NULL;
+	bool created = false;
+	if (fx->nlost && r != -EIO) {
+		r = inode_get(fs, sfs_root_ino(fs), &root);
+		if (!r)
+			r = lost_found(ck, fs, root, &lf, &created);
+		if (r)
+			fsck_say(ck, FSCK_INFO,
+				 "%" PRIu64 " inode(s) not reconnected: /" LOST_FOUND ": %s",
+				 fx->nlost, strerror(-r));
+	}
+	if (created)
+		*lf_new = lf->ino;
+	for (uint64_t i = 0; lf && i < fx->nlost; i++) {
+		if (fx->lost[i] == lf->ino)
+			continue; /* an unnamed lost+found cannot name itself: it was found by name
+				   */
+		r = reconnect(ck, fs, lf, fx->lost[i]);
+		if (r)
+			fsck_say(ck, FSCK_INFO, "inode %" PRIu64 " not reconnected: %s",
+				 fx->lost[i], strerror(-r));
+		if (r == -EIO)
+			break; /* the journal may be aborted: nothing more goes through it */
+	}
+	if (lf)
+		inode_put(fs, lf);
+	if (root)
+		inode_put(fs, root);
+	if (sfs_close(fs))
+		fsck_say(ck, FSCK_INFO, "unmounting after the repairs of names failed");
+	lcl_destroy(lcl);
+}
+
+int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
+{
+	if (ck->journal_dirty) {
+		fsck_say(ck, FSCK_INFO, "names not repaired: a journal was not replayed");
+		return 0;
+	}
+	fsck_mark_referenced(ck);
+	uint64_t lf_new = 0;
+	if (fx->ndents || fx->nlost)
+		engine_repairs(ck, fx, &lf_new);
+	/* The corrupt inode blocks, once nothing names them. */
+	uint64_t kept = 0;
+	for (uint64_t i = 0; i < fx->ndrop; i++) {
+		uint64_t ino = fx->drop[i];
+		int r = fsck_drop_inode(ck, ino);
+		if (r) {
+			fsck_say(ck, FSCK_INFO, "corrupt inode %" PRIu64 " not cleared: %s", ino,
+				 strerror(-r));
+			continue;
+		}
+		fsck_say(ck, FSCK_FIXED,
+			 "inode %" PRIu64 ": corrupt block cleared (blocks only it used are freed "
+			 "as unreferenced)",
+			 ino);
+		fx->drop[kept++] = ino;
+	}
+	/* ck->inodes without the inodes cleared, with the new lost+found. */
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < ck->ninodes; i++)
+		if (!(kept && bsearch(&ck->inodes[i], fx->drop, kept, sizeof(uint64_t), cmp_u64)))
+			ck->inodes[n++] = ck->inodes[i];
+	ck->ninodes = n;
+	if (lf_new && fsck_fixes_push(&ck->inodes, &ck->ninodes, &ck->capinodes, lf_new))
+		return -ENOMEM;
+	if (ck->ninodes)
+		qsort(ck->inodes, ck->ninodes, sizeof(uint64_t), cmp_u64);
+	ck->r->inodes = ck->ninodes;
+	fsck_recheck_orphans(ck);
+	return 0;
+}
