@@ -193,25 +193,48 @@ static bool on_orphan_list(struct fsck *ck, uint64_t ino)
 	return false;
 }
 
-/* A block hanging off the inode by number (xattr, symlink tail). */
-static void side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t blk, uint16_t type,
-		       const char *what, struct iwalk *w)
+/* A block hanging off the inode by number (xattr, symlink tail): 0 when
+ * fine or absent, -1 for a bad number (reported), 1 when the block fails its
+ * checks (the caller reports it). */
+static int side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t blk, uint16_t type,
+		      const char *what, struct iwalk *w)
 {
 	if (!blk)
-		return;
+		return 0;
 	if (fsck_ref(ck, blk, 1, what, ino)) {
 		w->bad = 1;
-		return;
+		return -1;
 	}
 	struct buf *b;
-	if (bc_read(fs, blk, type, sfs_owner_inode(ino), &b)) {
-		fsck_say(ck, FSCK_ERROR, "inode %" PRIu64 ": %s %" PRIu64 " unreadable or corrupt",
-			 ino, what, blk);
-		w->bad = 1;
-		return;
-	}
+	if (bc_read(fs, blk, type, sfs_owner_inode(ino), &b))
+		return 1;
 	bc_put(b);
 	w->blocks++;
+	return 0;
+}
+
+/* Repair of a corrupt xattr block: the inode lets go of it (its extended
+ * attributes beyond the inline area are lost; the file's data is not), and
+ * the block is no longer referenced, so phase 5 frees it. st_blocks is then
+ * corrected by the caller's check. */
+static bool drop_xattr_block(struct fsck *ck, uint64_t ino, uint64_t xblk)
+{
+	if (!ck->rw || ck->mute ||
+	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+		return false;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return false;
+	ip.xattr_blk = 0;
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	if (bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+		return false;
+	if (!(ck->dup[xblk >> 3] & (1u << (xblk & 7))))
+		ck->refs[xblk >> 3] &= (uint8_t) ~(1u << (xblk & 7));
+	return true;
 }
 
 /* One walk over every inode (passes 1 and 2 and the link counts). With fx
@@ -297,9 +320,38 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 					 ino, S_ISDIR(ip.mode) ? "directory" : "extent", rc);
 				w.bad = 1;
 			}
-			side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block", &w);
-			side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK, "symlink block",
-				   &w);
+			if (side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block",
+				       &w) == 1) {
+				bool ok = drop_xattr_block(ck, ino, ip.xattr_blk);
+				fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+					 "inode %" PRIu64 ": xattr block %" PRIu64
+					 " unreadable or corrupt%s",
+					 ino, ip.xattr_blk,
+					 ok ? "; dropped (the attributes it held are lost)" : "");
+				if (!ok)
+					w.bad = 1;
+			}
+			if (side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK, "symlink block",
+				       &w) == 1) {
+				/* The target cannot be rebuilt: the repair clears the
+				 * symlink as it does a corrupt inode block. */
+				fsck_say(ck, FSCK_ERROR,
+					 "inode %" PRIu64 ": symlink block %" PRIu64
+					 " unreadable or corrupt",
+					 ino, ip.symlink_blk);
+				w.bad = 1;
+				if (fx && ino != ck->sb.root_ino) {
+					info[i].ok = false;
+					info[i].corrupt = true;
+					if (fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop,
+							    ino)) {
+						inode_decoded_release(&ip);
+						free(info);
+						sfs_close(fs);
+						return -ENOMEM;
+					}
+				}
+			}
 			bc_drop_res(fs, sfs_owner_inode(ino));
 			/* st_blocks (FORMAT-inode.md): 8 per block the inode holds;
 			 * a directory's tree nodes are not counted. */

@@ -291,8 +291,8 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 			continue;
 		}
 		fsck_say(ck, FSCK_FIXED,
-			 "inode %" PRIu64 ": corrupt block cleared (blocks only it used are freed "
-			 "as unreferenced)",
+			 "inode %" PRIu64 ": corrupt, cleared (blocks only it used are freed as "
+			 "unreferenced)",
 			 ino);
 		fx->drop[kept++] = ino;
 	}
