@@ -93,6 +93,8 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 		fsck_say(ck, FSCK_ERROR, "directory %" PRIu64 ": corrupt entry", w->ino);
 		w->bad = 1;
 		w->names_bad = true;
+		if (w->fx && fsck_fixes_bad_rec(w->fx, w->ino, k->hi, k->lo))
+			return -ENOMEM;
 		return 0;
 	}
 	int64_t t = idx_of(ck, r.ino);
@@ -280,6 +282,8 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				 why ? why : "inode fields inconsistent");
 			complete = false;
 			info[i].corrupt = true;
+			if (fx && ino == ck->sb.root_ino)
+				fx->root_bad = true;
 			if (fx && ino != ck->sb.root_ino &&
 			    fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
 				free(info);
@@ -310,6 +314,13 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				dirnodes = w.blocks;
 				if (rc)
 					names_bad = true;
+				if (rc && fx &&
+				    fsck_fixes_push(&fx->reset, &fx->nreset, &fx->capreset, ino)) {
+					inode_decoded_release(&ip);
+					free(info);
+					sfs_close(fs);
+					return -ENOMEM;
+				}
 			} else {
 				struct extent_walk_ops eo = {.extent = on_extent,
 							     .node = on_ext_node};
@@ -467,27 +478,46 @@ int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const cha
 	return 0;
 }
 
+int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo)
+{
+	int r = fsck_fixes_dent(fx, dir, 0, "");
+	if (!r) {
+		fx->dents[fx->ndents - 1].key_hi = key_hi;
+		fx->dents[fx->ndents - 1].key_lo = key_lo;
+	}
+	return r;
+}
+
 int fsck_inodes(struct fsck *ck)
 {
 	if (!ck->rw)
 		return walk(ck, NULL);
 	/* Repair: a first walk, silent, lists what only the engine can repair
 	 * (names: entries removed, lost+found); those repairs are made through
-	 * the engine, and a second walk then checks (and reports) everything,
+	 * the engine, and a last walk then checks (and reports) everything,
 	 * the repaired names included, and fixes counts in place. */
-	struct fsck_fixes fx = {0};
-	ck->mute = true;
-	int rc = walk(ck, &fx);
-	ck->mute = false;
-	if (rc == 0 && (fx.ndrop || fx.ndents || fx.nlost))
-		rc = fsck_repair_names(ck, &fx);
-	free(fx.drop);
-	free(fx.dents);
-	free(fx.lost);
+	int rc = 0;
+	uint64_t mapbytes = (ck->sb.blocks + 7) / 8;
+	/* A repair can reveal more to repair (an emptied directory leaves its
+	 * entries' inodes unnamed): rounds until one repairs nothing, bounded. */
+	for (int round = 0; round < 4 && rc == 0; round++) {
+		struct fsck_fixes fx = {0};
+		ck->mute = true;
+		rc = walk(ck, &fx);
+		ck->mute = false;
+		unsigned fixed = ck->r->fixed;
+		if (rc == 0 && (fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.root_bad))
+			rc = fsck_repair_names(ck, &fx);
+		free(fx.drop);
+		free(fx.dents);
+		free(fx.lost);
+		free(fx.reset);
+		memset(ck->refs, 0, mapbytes);
+		memset(ck->dup, 0, mapbytes);
+		if (ck->r->fixed == fixed)
+			break;
+	}
 	if (rc)
 		return rc;
-	uint64_t mapbytes = (ck->sb.blocks + 7) / 8;
-	memset(ck->refs, 0, mapbytes);
-	memset(ck->dup, 0, mapbytes);
 	return walk(ck, NULL);
 }

@@ -51,7 +51,8 @@ void fsck_recheck_orphans(struct fsck *ck);
 /* What the first inode walk of a repair found that only the engine can
  * repair (fsck_repair.c). */
 struct fsck_dent {
-	uint64_t dir, ino;
+	uint64_t dir, ino; /* ino 0: a corrupt record, removed by its key */
+	uint64_t key_hi, key_lo;
 	char name[256];
 };
 struct fsck_fixes {
@@ -61,13 +62,18 @@ struct fsck_fixes {
 	uint64_t ndents, capdents;
 	uint64_t *lost; /* valid inodes named by no directory, to reconnect */
 	uint64_t nlost, caplost;
+	uint64_t *reset; /* directories whose tree is corrupt, to empty */
+	uint64_t nreset, capreset;
+	bool root_bad; /* the root inode block is corrupt: made anew */
 };
 int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);
 int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const char *name);
-/* Make the repairs of fx, reporting each (FIXED) or why not (ERROR): entries
- * removed, corrupt inodes dropped from the bitmaps, lost inodes named
- * /lost+found/#INO (fs/INTERNALS.md "fsck and lost+found"). Updates
- * ck->inodes. 0, or -ENOMEM. */
+int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo);
+/* Make the repairs of fx, reporting each (FIXED) or why not (INFO): entries
+ * removed, corrupt inodes dropped from the bitmaps, corrupt directory trees
+ * emptied, a corrupt root made anew, lost inodes named /lost+found/#INO
+ * (fs/INTERNALS.md "fsck and lost+found"). Updates ck->inodes. 0, or
+ * -ENOMEM. */
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
 
 /* Phase 4 (fsck_inode.c): check every inode in ck->inodes and mark what it

@@ -22,10 +22,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "blockdev/bdev.h"
+#include "fs/btree.h"
 #include "fs/dir.h"
 #include "fs/fsck_int.h"
 #include "fs/inode.h"
+#include "fs/inode_format.h"
 #include "fs/jnl.h"
+#include "fs/mkfs.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
 
@@ -92,9 +96,17 @@ static int remove_entry(struct fsck *ck, struct sfs *fs, const struct fsck_dent 
 		return r;
 	}
 	uint64_t was = 0;
-	r = dir_remove(fs, t, dir, d->name, strlen(d->name), &was);
-	if (!r && was != d->ino)
-		r = -ESTALE; /* not the entry the walk saw: change nothing */
+	if (d->ino == 0) {
+		/* A record that does not decode has no name to remove it by. */
+		struct btree bt;
+		struct btree_key k = {.hi = d->key_hi, .lo = d->key_lo};
+		btree_open(&bt, fs, &dir->fork, dir->ino);
+		r = btree_delete(&bt, t, &k, NULL, 0, NULL);
+	} else {
+		r = dir_remove(fs, t, dir, d->name, strlen(d->name), &was);
+		if (!r && was != d->ino)
+			r = -ESTALE; /* not the entry the walk saw: change nothing */
+	}
 	if (!r) {
 		inode_now(&dir->mtime);
 		dir->ctime = dir->mtime;
@@ -102,7 +114,12 @@ static int remove_entry(struct fsck *ck, struct sfs *fs, const struct fsck_dent 
 	}
 	r = finish(t, r);
 	inode_put(fs, dir);
-	if (!r)
+	if (!r && d->ino == 0)
+		fsck_say(ck, FSCK_FIXED,
+			 "directory %" PRIu64 ": corrupt entry (key %016" PRIx64 ":%016" PRIx64
+			 ") removed",
+			 d->dir, d->key_hi, d->key_lo);
+	else if (!r)
 		fsck_say(ck, FSCK_FIXED,
 			 "directory %" PRIu64 ": entry '%s' named %" PRIu64
 			 ", which is not a valid inode; entry removed",
@@ -231,11 +248,24 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 		return;
 	}
 	int r = 0;
+	if (fx->root_bad) {
+		/* As mkfs makes it; what it named is reconnected below. */
+		r = mkfs_root_default(fs, sfs_root_ino(fs), NULL);
+		if (r)
+			fsck_say(ck, FSCK_INFO, "root inode %" PRIu64 " not made anew: %s",
+				 sfs_root_ino(fs), strerror(-r));
+		else
+			fsck_say(ck, FSCK_FIXED,
+				 "root inode %" PRIu64 " corrupt; made anew as an empty directory "
+				 "(what it named goes to /" LOST_FOUND ")",
+				 sfs_root_ino(fs));
+	}
 	for (uint64_t i = 0; i < fx->ndents && r != -EIO; i++) {
 		r = remove_entry(ck, fs, &fx->dents[i]);
 		if (r)
 			fsck_say(ck, FSCK_INFO, "directory %" PRIu64 ": entry '%s' not removed: %s",
-				 fx->dents[i].dir, fx->dents[i].name, strerror(-r));
+				 fx->dents[i].dir,
+				 fx->dents[i].ino ? fx->dents[i].name : "(corrupt)", strerror(-r));
 	}
 	struct sfs_inode *root = NULL, *lf = NULL;
 	bool created = false;
@@ -270,6 +300,31 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 	lcl_destroy(lcl);
 }
 
+/* A directory whose tree is corrupt loses it: the fork is made empty in the
+ * inode block (its '..' kept), written in place before the engine mounts. */
+static int empty_dir(struct fsck *ck, uint64_t ino)
+{
+	int r = bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+	if (r)
+		return r;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return -EIO;
+	if (!S_ISDIR(ip.mode)) {
+		inode_decoded_release(&ip);
+		return -ENOTDIR;
+	}
+	ip.fork.root = 0;
+	ip.fork.nrecs = 0;
+	ip.fork.nnodes = 0;
+	ip.fork.depth = 0;
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+}
+
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 {
 	if (ck->journal_dirty) {
@@ -277,8 +332,20 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 		return 0;
 	}
 	fsck_mark_referenced(ck);
+	for (uint64_t i = 0; i < fx->nreset; i++) {
+		int r = empty_dir(ck, fx->reset[i]);
+		if (r)
+			fsck_say(ck, FSCK_INFO, "directory %" PRIu64 " not emptied: %s",
+				 fx->reset[i], strerror(-r));
+		else
+			fsck_say(ck, FSCK_FIXED,
+				 "directory %" PRIu64
+				 ": tree corrupt; emptied (the inodes it named "
+				 "go to /" LOST_FOUND ", its blocks are freed as unreferenced)",
+				 fx->reset[i]);
+	}
 	uint64_t lf_new = 0;
-	if (fx->ndents || fx->nlost)
+	if (fx->ndents || fx->nlost || fx->root_bad)
 		engine_repairs(ck, fx, &lf_new);
 	/* The corrupt inode blocks, once nothing names them. */
 	uint64_t kept = 0;
