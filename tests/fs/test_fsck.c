@@ -783,6 +783,176 @@ START_TEST(populated_corruptions)
 }
 END_TEST
 
+static uint64_t count_entries_cb_n;
+static int count_cb(void *arg, const char *name, size_t len, uint64_t ino, uint8_t dtype,
+		    uint64_t next)
+{
+	(void)arg, (void)name, (void)len, (void)ino, (void)dtype, (void)next;
+	count_entries_cb_n++;
+	return 0;
+}
+
+/* Entries of a directory, "." and ".." excluded. */
+static uint64_t count_entries(struct tfs *x, uint64_t dir_ino)
+{
+	struct sfs_inode *dir;
+	ck_assert_int_eq(inode_get(x->fs, dir_ino, &dir), 0);
+	count_entries_cb_n = 0;
+	ck_assert_int_eq(dir_iterate(x->fs, dir, 0, count_cb, NULL), 0);
+	inode_put(x->fs, dir);
+	return count_entries_cb_n - 2;
+}
+
+static uint64_t in_lost_found(struct tfs *x, uint64_t ino)
+{
+	uint64_t lf = lookup(x, x->root->ino, "lost+found");
+	ck_assert_uint_ne(lf, 0);
+	char nm[32];
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)ino);
+	return lookup(x, lf, nm);
+}
+
+/* A directory tree node destroyed: the directory is emptied, every inode it
+ * named is reconnected, data intact. */
+START_TEST(dir_tree_corrupt)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *da;
+	ck_assert_int_eq(inode_get(x.fs, a, &da), 0);
+	static uint64_t inos[100];
+	for (int i = 0; i < 100; i++) {
+		char nm[80];
+		snprintf(nm, sizeof(nm), "a-rather-long-name-to-fill-directory-blocks-%03d", i);
+		inos[i] = tfs_make(&x, da, nm, S_IFREG | 0644, i % 10 ? 0 : 5000, (unsigned)i);
+	}
+	inode_put(x.fs, da);
+	uint64_t sub = tfs_make(&x, x.root, "keep", S_IFREG | 0644, 100, 77);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	struct sfs_inode ia = read_inode(a);
+	ck_assert_uint_ge(ia.fork.nnodes, 2);
+	static uint8_t d[4096];
+	memset(d, 0x33, sizeof(d));
+	poke(ia.fork.root, d);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "tree corrupt; emptied"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	ck_assert_uint_eq(count_entries(&x, a), 0);
+	for (int i = 0; i < 100; i++) {
+		ck_assert_uint_eq(in_lost_found(&x, inos[i]), inos[i]);
+		if (i % 10 == 0)
+			tfs_check_data(&x, inos[i], 5000, (unsigned)i);
+	}
+	ck_assert_uint_eq(count_entries(&x, lookup(&x, x.root->ino, "lost+found")), 100);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "keep"), sub);
+	tfs_check_data(&x, sub, 100, 77);
+	tfs_close(&x);
+}
+END_TEST
+
+/* The root inode block destroyed: made anew, what it named reconnected. */
+START_TEST(root_corrupt)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "f", S_IFREG | 0644, 7000, 21);
+	uint64_t dd = tfs_make(&x, x.root, "d", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *dip;
+	ck_assert_int_eq(inode_get(x.fs, dd, &dip), 0);
+	uint64_t y = tfs_make(&x, dip, "y", S_IFREG | 0644, 3000, 22);
+	inode_put(x.fs, dip);
+	tfs_close(&x);
+	static uint8_t d[4096];
+	peek(sb.root_ino, d);
+	d[200] ^= 0xff;
+	poke(sb.root_ino, d);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "made anew"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	ck_assert_uint_eq(in_lost_found(&x, f), f);
+	ck_assert_uint_eq(in_lost_found(&x, dd), dd);
+	ck_assert_uint_eq(lookup(&x, dd, ".."), lookup(&x, x.root->ino, "lost+found"));
+	ck_assert_uint_eq(lookup(&x, dd, "y"), y);
+	tfs_check_data(&x, f, 7000, 21);
+	tfs_check_data(&x, y, 3000, 22);
+	tfs_close(&x);
+}
+END_TEST
+
+/* Blocks hanging off a valid inode: a corrupt xattr block is dropped (the
+ * file stays, data intact); a symlink whose target block is corrupt is
+ * cleared and its entry removed; a record whose name no longer matches its
+ * key is removed and the inode it named reconnected. */
+START_TEST(side_blocks_and_records)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "withxattr", S_IFREG | 0644, 4096 * 2, 31);
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, f, &ip), 0);
+	static char big[3000];
+	memset(big, 'v', sizeof(big));
+	ck_assert_int_eq(xattr_set(x.fs, ip, "user.big", big, sizeof(big), 0), 0);
+	uint64_t xblk = ip->xattr_blk;
+	inode_put(x.fs, ip);
+	ck_assert_uint_ne(xblk, 0);
+	struct txn *t;
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn() + symlink_max_blocks(), &t), 0);
+	ck_assert_int_eq(inode_create(x.fs, t, x.root, S_IFLNK | 0777, 0, 0, 0, &ip), 0);
+	static char target[2000];
+	memset(target, 't', sizeof(target) - 1);
+	ck_assert_int_eq(symlink_set(x.fs, t, ip, target, strlen(target)), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, x.root, "link", 4, ip->ino, DT_LNK), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	uint64_t sblk = ip->symlink_blk;
+	inode_put(x.fs, ip);
+	ck_assert_uint_ne(sblk, 0);
+	uint64_t v = tfs_make(&x, x.root, "victim-name", S_IFREG | 0644, 1234, 32);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	static uint8_t d[4096];
+	peek(xblk, d);
+	d[100] ^= 1;
+	poke(xblk, d);
+	peek(sblk, d);
+	d[100] ^= 1;
+	poke(sblk, d);
+	/* The root's tree is one leaf: change a byte of the name, reseal. */
+	uint64_t leaf = read_inode(sb.root_ino).fork.root;
+	peek(leaf, d);
+	uint8_t *at = memmem(d, sizeof(d), "victim-name", 11);
+	ck_assert_ptr_nonnull(at);
+	at[7] = 'b';
+	sfs_blk_reseal(d);
+	poke(leaf, d);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_ptr_nonnull(strstr(msgs, "corrupt entry"));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "dropped (the attributes it held are lost)"));
+	ck_assert_ptr_nonnull(strstr(msgs, "entry 'link' named"));
+	ck_assert_ptr_nonnull(strstr(msgs, "corrupt entry (key"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "withxattr"), f);
+	tfs_check_data(&x, f, 4096 * 2, 31);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "link"), 0);
+	ck_assert_uint_eq(in_lost_found(&x, v), v);
+	tfs_check_data(&x, v, 1234, 32);
+	ck_assert_uint_eq(read_inode(f).xattr_blk, 0);
+	tfs_close(&x);
+}
+END_TEST
+
 START_TEST(mounted_is_refused)
 {
 	struct sfs *fs = mount_img();
@@ -813,6 +983,9 @@ int main(void)
 	tcase_add_test(tc, corrupt_inode_magic);
 	tcase_add_test(tc, st_blocks_fixed);
 	tcase_add_test(tc, populated_corruptions);
+	tcase_add_test(tc, dir_tree_corrupt);
+	tcase_add_test(tc, root_corrupt);
+	tcase_add_test(tc, side_blocks_and_records);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
