@@ -371,6 +371,8 @@ struct agmaps {
 	uint8_t *hdr;
 	uint8_t *bm[2]; /* bitmap_blocks blocks each, contiguous */
 	bool bm_bad[2];
+	uint64_t bm_bad_blk[2]; /* the first bad block of each bitmap */
+	const char *bm_why[2];
 	bool hdr_bad;
 };
 
@@ -403,11 +405,13 @@ static int ag_load(struct fsck *ck, uint32_t ag, struct agmaps *m)
 			why = NULL;
 			if ((!bulk && rd(ck, blk, p)) ||
 			    sfs_blk_verify(p, sb->uuid, SFS_BT_BITMAP, blk, owner, &why)) {
+				if (!m->bm_bad[k]) {
+					m->bm_bad_blk[k] = blk;
+					m->bm_why[k] = why ? why : "read error";
+				}
 				m->bm_bad[k] = true;
-				PROBLEM(ck, false,
-					"AG %u: %s bitmap block %" PRIu64 " unreadable (%s)", ag,
-					k ? "inode" : "block", blk, why ? why : "read error");
-				/* Rebuilt below from what is known. */
+				/* Rebuilt below from what is known; check_ag
+				 * reports it. */
 				memset(p, 0, SFS_BLOCK_SIZE);
 				sfs_blk_init(p, sb->uuid, SFS_BT_BITMAP, blk, owner);
 			}
@@ -490,7 +494,10 @@ static void check_ag(struct fsck *ck, uint32_t ag, enum ag_pass pass)
 		bool used = mbit(&m, 0, off), isino = mbit(&m, 1, off), orig = used;
 		if (off < meta || off >= n) {
 			if (!used) {
-				if (off < meta)
+				/* A block bitmap read as zeros: not news. */
+				if (m.bm_bad[0])
+					;
+				else if (off < meta)
 					bad_meta++;
 				else
 					bad_tail++;
@@ -540,7 +547,27 @@ static void check_ag(struct fsck *ck, uint32_t ag, enum ag_pass pass)
 		sfs_ag_decode(m.hdr, sb, ag, &a);
 	if (!m.hdr_bad && !phase5 && (a.free_blocks != free_cnt || a.inodes != ino_cnt))
 		dirty = true;
-	if (phase5 && !(leaked || missing)) {
+	/* A bad block bitmap is rebuilt from the references when they are
+	 * known (phase 5 of a repair); phase 3 reports it. */
+	bool rebuild = ck->rw && m.bm_bad[0] && !m.bm_bad[1];
+	if (!phase5) {
+		for (int k = 0; k < 2; k++)
+			if (m.bm_bad[k])
+				fsck_say(ck, rebuild ? FSCK_INFO : FSCK_ERROR,
+					 "AG %u: %s bitmap block %" PRIu64 " unreadable (%s)%s", ag,
+					 k ? "inode" : "block", m.bm_bad_blk[k], m.bm_why[k],
+					 rebuild
+					     ? "; rebuilt from the references after the inode walk"
+					     : "");
+		if (rebuild) {
+			/* Nothing else here can be judged before that. */
+			ck->bm_pending++;
+			ck->r->free_blocks += free_cnt;
+			ag_free(&m);
+			return;
+		}
+	}
+	if (phase5 && !(leaked || missing) && !m.bm_bad[0]) {
 		/* Structure was judged in phase 3; here only references count. */
 		ck->r->free_blocks += free_cnt;
 		ag_free(&m);
@@ -576,14 +603,22 @@ static void check_ag(struct fsck *ck, uint32_t ag, enum ag_pass pass)
 	if (bad_ino && !phase5)
 		PROBLEM(ck, fix_ok, "AG %u: %u inode bit(s) on free or metadata blocks", ag,
 			bad_ino);
-	if (leaked)
-		PROBLEM(ck, fix_ok, "AG %u: %u block(s) in use but referenced by nothing%s", ag,
-			leaked, fix_ok ? "; freed" : "");
-	if (missing)
-		PROBLEM(ck, fix_ok, "AG %u: %u referenced block(s) marked free%s", ag, missing,
-			fix_ok ? "; marked in use" : "");
-	if ((m.bm_bad[0] || m.bm_bad[1]) && fix_ok && phase5)
-		fsck_say(ck, FSCK_FIXED, "AG %u: bitmaps rebuilt", ag);
+	if (m.bm_bad[0] && phase5) {
+		/* Reported by phase 3; leaked and missing are against zeros. */
+		if (fix_ok) {
+			fsck_say(ck, FSCK_FIXED, "AG %u: block bitmap rebuilt from the references",
+				 ag);
+			if (ck->bm_pending)
+				ck->bm_pending--;
+		}
+	} else {
+		if (leaked)
+			PROBLEM(ck, fix_ok, "AG %u: %u block(s) in use but referenced by nothing%s",
+				ag, leaked, fix_ok ? "; freed" : "");
+		if (missing)
+			PROBLEM(ck, fix_ok, "AG %u: %u referenced block(s) marked free%s", ag,
+				missing, fix_ok ? "; marked in use" : "");
+	}
 	ck->r->free_blocks += fix_ok ? free_cnt : free_disk;
 	ag_free(&m);
 }
@@ -707,6 +742,11 @@ int fsck_run(const char *path, const struct fsck_opts *o, struct fsck_result *re
 		fsck_say(&ck, FSCK_INFO, "block references not compared with the bitmaps (%s)",
 			 ck.journal_dirty ? "journal not replayed" : "inode walk incomplete");
 	}
+	if (ck.bm_pending)
+		fsck_say(&ck, FSCK_ERROR,
+			 "%u unreadable AG block bitmap(s) not rebuilt (the inode walk was "
+			 "incomplete)",
+			 ck.bm_pending);
 	res->used_blocks = ck.sb.blocks - res->free_blocks;
 	if (ck.rw && res->errors == 0) {
 		/* Clean now: clear the error flag, mark clean. */

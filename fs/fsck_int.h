@@ -25,8 +25,9 @@ struct fsck {
 	uint64_t ninodes, capinodes;
 	uint64_t *orphans; /* entries of every slot's orphan list */
 	uint64_t norphans, caporphans;
-	bool journal_dirty; /* a journal was left unreplayed */
-	bool mute;	    /* first inode walk of a repair: messages dropped */
+	bool journal_dirty;  /* a journal was left unreplayed */
+	bool mute;	     /* first inode walk of a repair: messages dropped */
+	unsigned bm_pending; /* AG block bitmaps unreadable, for phase 5 to rebuild */
 };
 
 void fsck_say(struct fsck *ck, enum fsck_kind kind, const char *fmt, ...)
