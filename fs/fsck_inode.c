@@ -43,6 +43,7 @@ struct iwalk {
 	uint64_t ino;
 	uint64_t blocks;
 	int bad;
+	bool badref; /* a block number outside the data area or on AG metadata */
 	struct iinfo *info;
 	struct fsck_fixes *fx; /* first walk of a repair: collect, change nothing */
 	bool names_bad;	       /* a directory could not be read whole */
@@ -161,7 +162,7 @@ static int on_extent(void *arg, const struct sfs_extent *e)
 {
 	struct iwalk *w = arg;
 	if (fsck_ref(w->ck, e->pblk, e->len, "extent", w->ino))
-		w->bad = 1;
+		w->bad = 1, w->badref = true;
 	w->blocks += e->len;
 	return 0;
 }
@@ -171,7 +172,7 @@ static int on_ext_node(void *arg, uint64_t blkno, unsigned level)
 	struct iwalk *w = arg;
 	(void)level;
 	if (fsck_ref(w->ck, blkno, 1, "extent tree node", w->ino))
-		w->bad = 1;
+		w->bad = 1, w->badref = true;
 	w->blocks++;
 	return 0;
 }
@@ -182,7 +183,7 @@ static int on_dir_node(void *arg, uint64_t blkno, unsigned level, unsigned nrecs
 	(void)level;
 	(void)nrecs;
 	if (fsck_ref(w->ck, blkno, 1, "directory tree node", w->ino))
-		w->bad = 1;
+		w->bad = 1, w->badref = true;
 	w->blocks++;
 	return 0;
 }
@@ -331,8 +332,16 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 					 ino, S_ISDIR(ip.mode) ? "directory" : "extent", rc);
 				w.bad = 1;
 			}
-			if (side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block",
-				       &w) == 1) {
+			int xr =
+			    side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block", &w);
+			if (xr < 0 && fx &&
+			    fsck_fixes_push(&fx->xdrop, &fx->nxdrop, &fx->capxdrop, ino)) {
+				inode_decoded_release(&ip);
+				free(info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
+			if (xr == 1) {
 				bool ok = drop_xattr_block(ck, ino, ip.xattr_blk);
 				fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
 					 "inode %" PRIu64 ": xattr block %" PRIu64
@@ -342,25 +351,36 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				if (!ok)
 					w.bad = 1;
 			}
-			if (side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK, "symlink block",
-				       &w) == 1) {
-				/* The target cannot be rebuilt: the repair clears the
-				 * symlink as it does a corrupt inode block. */
+			int sr = side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK,
+					    "symlink block", &w);
+			if (sr == 1) {
 				fsck_say(ck, FSCK_ERROR,
 					 "inode %" PRIu64 ": symlink block %" PRIu64
 					 " unreadable or corrupt",
 					 ino, ip.symlink_blk);
 				w.bad = 1;
-				if (fx && ino != ck->sb.root_ino) {
-					info[i].ok = false;
-					info[i].corrupt = true;
-					if (fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop,
-							    ino)) {
-						inode_decoded_release(&ip);
-						free(info);
-						sfs_close(fs);
-						return -ENOMEM;
-					}
+			}
+			/* An inode that cannot be kept as it is: a file whose extents
+			 * cannot be read or name blocks outside the data area, a
+			 * symlink whose target is lost. The repair clears it as it
+			 * does a corrupt inode block (a directory is emptied instead:
+			 * the inodes it named survive). */
+			bool clear = sr != 0 || (!S_ISDIR(ip.mode) && (rc || w.badref));
+			if (S_ISDIR(ip.mode) && !rc && w.badref && fx &&
+			    fsck_fixes_push(&fx->reset, &fx->nreset, &fx->capreset, ino)) {
+				inode_decoded_release(&ip);
+				free(info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
+			if (clear && fx && ino != ck->sb.root_ino) {
+				info[i].ok = false;
+				info[i].corrupt = true;
+				if (fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
+					inode_decoded_release(&ip);
+					free(info);
+					sfs_close(fs);
+					return -ENOMEM;
 				}
 			}
 			bc_drop_res(fs, sfs_owner_inode(ino));
@@ -506,12 +526,14 @@ int fsck_inodes(struct fsck *ck)
 		rc = walk(ck, &fx);
 		ck->mute = false;
 		unsigned fixed = ck->r->fixed;
-		if (rc == 0 && (fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.root_bad))
+		if (rc == 0 &&
+		    (fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop || fx.root_bad))
 			rc = fsck_repair_names(ck, &fx);
 		free(fx.drop);
 		free(fx.dents);
 		free(fx.lost);
 		free(fx.reset);
+		free(fx.xdrop);
 		memset(ck->refs, 0, mapbytes);
 		memset(ck->dup, 0, mapbytes);
 		if (ck->r->fixed == fixed)

@@ -65,6 +65,8 @@ struct fsck_fixes {
 	uint64_t nlost, caplost;
 	uint64_t *reset; /* directories whose tree is corrupt, to empty */
 	uint64_t nreset, capreset;
+	uint64_t *xdrop; /* inodes whose xattr block number is invalid */
+	uint64_t nxdrop, capxdrop;
 	bool root_bad; /* the root inode block is corrupt: made anew */
 };
 int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);

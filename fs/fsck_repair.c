@@ -325,6 +325,24 @@ static int empty_dir(struct fsck *ck, uint64_t ino)
 	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
 }
 
+/* An inode whose xattr block number points outside the data area lets go of
+ * it (st_blocks is then corrected by the last walk). */
+static int drop_xattr_ptr(struct fsck *ck, uint64_t ino)
+{
+	int r = bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+	if (r)
+		return r;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return -EIO;
+	ip.xattr_blk = 0;
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+}
+
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 {
 	if (ck->journal_dirty) {
@@ -343,6 +361,17 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 				 ": tree corrupt; emptied (the inodes it named "
 				 "go to /" LOST_FOUND ", its blocks are freed as unreferenced)",
 				 fx->reset[i]);
+	}
+	for (uint64_t i = 0; i < fx->nxdrop; i++) {
+		int r = drop_xattr_ptr(ck, fx->xdrop[i]);
+		if (r)
+			fsck_say(ck, FSCK_INFO, "inode %" PRIu64 ": xattr block not dropped: %s",
+				 fx->xdrop[i], strerror(-r));
+		else
+			fsck_say(ck, FSCK_FIXED,
+				 "inode %" PRIu64 ": xattr block number invalid; dropped (the "
+				 "attributes it held are lost)",
+				 fx->xdrop[i]);
 	}
 	uint64_t lf_new = 0;
 	if (fx->ndents || fx->nlost || fx->root_bad)
