@@ -8,8 +8,10 @@
  * in the directory its ".." says; link counts must equal the entries naming
  * the inode (2 + subdirectories for a directory), fixed with --repair;
  * unlinked inodes must be on an orphan list and inodes named by nothing are
- * reported. The walkers read through a read-only struct sfs (bc_read checks
- * every header). */
+ * reported; st_blocks must be 8 per block the inode holds (FORMAT-inode.md).
+ * The walkers read through a read-only struct sfs (bc_read checks every
+ * header). A repair walks first silently to list what fsck_repair.c repairs,
+ * then once more to report (fsck_inodes). */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>

@@ -3,9 +3,14 @@
  * engine can change, because it means editing directory trees:
  *  - entries naming a number that is not an inode, or an inode whose block is
  *    corrupt, are removed from their directory;
- *  - corrupt inode blocks (never the root) leave the inode and block bitmaps;
- *    what hung off them is then referenced by nothing and phase 5 frees it,
- *    so only blocks no valid inode references are freed;
+ *  - inodes that cannot be kept (block corrupt; a file whose extents cannot be
+ *    read or name blocks outside the data area; a symlink whose target block
+ *    is corrupt; never the root) leave the inode and block bitmaps; what hung
+ *    off them is then referenced by nothing and phase 5 frees it, so only
+ *    blocks no valid inode references are freed;
+ *  - records that do not decode are removed by their key; a directory whose
+ *    tree is corrupt is emptied (written in place, before the engine mounts);
+ *    an invalid xattr block number is dropped; a corrupt root is made anew;
  *  - valid inodes named by no directory get the name '#INO' in /lost+found
  *    (created, mode 0700, when absent); a directory reconnected gets its '..'
  *    pointed there, a file gets link count 1 (its only name now).
