@@ -5,6 +5,8 @@
  * then clean. Randomized: prints its seed (SANFS_TEST_SEED overrides). */
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -953,6 +955,68 @@ START_TEST(side_blocks_and_records)
 }
 END_TEST
 
+/* sanctl fsck as users run it (SANCTL names the built binary, meson sets
+ * it): exit codes, one line per change, JSON, a clear one-line error on
+ * garbage. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(cli_repair_lost_found)
+{
+	const char *s = getenv("SANCTL");
+	ck_assert_msg(s != NULL, "SANCTL is not set (meson sets it)");
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t lost = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 10000, 41);
+	tfs_close(&x);
+	const char *q = ">/dev/null 2>&1";
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 4);
+	ck_assert_int_eq(
+	    sh("%s fsck %s | grep -qx 'error: inode %llu (link count 1) is named by no directory'",
+	       s, img, (unsigned long long)lost),
+	    0);
+	ck_assert_int_eq(
+	    sh("%s fsck --repair --json %s | python3 -c 'import json,sys; d=json.load(sys.stdin); "
+	       "f=[m[\"text\"] for m in d[\"messages\"] if m[\"kind\"]==\"fixed\"]; "
+	       "sys.exit(0 if d[\"exit_code\"]==1 and d[\"errors\"]==0 and "
+	       "any(t.endswith(\"reconnected as /lost+found/#%llu\") for t in f) and "
+	       "any(t.startswith(\"/lost+found created\") for t in f) else 1)'",
+	       s, img, (unsigned long long)lost),
+	    0);
+	ck_assert_int_eq(sh("%s fsck %s | tail -1 | grep -q ': clean: 0 error'", s, img), 0);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 0);
+	tfs_open(&x);
+	ck_assert_uint_eq(in_lost_found(&x, lost), lost);
+	tfs_check_data(&x, lost, 10000, 41);
+	tfs_close(&x);
+	/* Garbage: one error line, then the summary; exit 4, never a crash. */
+	int fd = open(img, O_WRONLY);
+	static uint8_t junk[1 << 16];
+	unsigned seed = 7;
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rand_r(&seed);
+	for (off_t off = 0; off < (off_t)IMG_BYTES; off += sizeof(junk))
+		ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), off), (ssize_t)sizeof(junk));
+	close(fd);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 4);
+	ck_assert_int_eq(sh("%s fsck --repair %s %s", s, img, q), 4);
+	ck_assert_int_eq(
+	    sh("%s fsck %s 2>/dev/null | grep -c '^error: no valid superblock' | grep -qx 1", s,
+	       img),
+	    0);
+	ck_assert_int_eq(sh("%s fsck /nonexistent/dev %s", s, q), 8);
+}
+END_TEST
+
 START_TEST(mounted_is_refused)
 {
 	struct sfs *fs = mount_img();
@@ -986,6 +1050,7 @@ int main(void)
 	tcase_add_test(tc, dir_tree_corrupt);
 	tcase_add_test(tc, root_corrupt);
 	tcase_add_test(tc, side_blocks_and_records);
+	tcase_add_test(tc, cli_repair_lost_found);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
