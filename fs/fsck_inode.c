@@ -36,6 +36,7 @@ struct iinfo {
 	uint32_t subdirs;  /* for a directory: entries naming directories */
 	uint64_t parent;   /* for a directory: its ".." (fork aux) */
 	uint64_t named_in; /* the directory whose entry names it (directories) */
+	char *name;	   /* that entry's name (directories; owned) */
 	bool ok;	   /* decoded */
 	bool corrupt;	   /* its block failed its checks (repair drops it) */
 };
@@ -105,7 +106,7 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 		/* Not an inode at all, or one whose block is corrupt (the
 		 * repair drops it): the entry goes. A read error is left. */
 		if (w->fx && (t < 0 || w->info[t].corrupt) && r.ino != ck->sb.root_ino &&
-		    fsck_fixes_dent(w->fx, w->ino, r.ino, r.name))
+		    fsck_fixes_dent(w->fx, FSCK_DENT_INVALID, w->ino, r.ino, r.name))
 			w->bad = 1;
 		fsck_say(ck, FSCK_ERROR,
 			 "directory %" PRIu64 ": entry '%s' names %" PRIu64
@@ -114,27 +115,41 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 		return 0;
 	}
 	struct iinfo *ti = &w->info[t];
-	if (dtype_of(ti->mode) != r.dtype)
+	if (dtype_of(ti->mode) != r.dtype) {
+		if (w->fx) {
+			if (fsck_fixes_dent(w->fx, FSCK_DENT_RETYPE, w->ino, r.ino, r.name))
+				return -ENOMEM;
+			w->fx->dents[w->fx->ndents - 1].dtype = (uint8_t)dtype_of(ti->mode);
+		}
 		fsck_say(ck, FSCK_ERROR,
 			 "directory %" PRIu64 ": entry '%s' has type %u, inode %" PRIu64
 			 " is type %u",
 			 w->ino, r.name, r.dtype, r.ino, dtype_of(ti->mode));
+	}
 	ti->refs++;
 	if (S_ISDIR(ti->mode)) {
 		int64_t d = idx_of(ck, w->ino);
 		if (d >= 0)
 			w->info[d].subdirs++;
-		if (ti->refs > 1)
+		if (ti->refs > 1) {
+			/* The name its '..' agrees with stays; else the first. */
+			bool keep_new = w->ino == ti->parent && ti->named_in != ti->parent;
+			const char *drop = keep_new ? ti->name : r.name;
+			if (w->fx && drop &&
+			    fsck_fixes_dent(w->fx, FSCK_DENT_EXTRA,
+					    keep_new ? ti->named_in : w->ino, r.ino, drop))
+				return -ENOMEM;
 			fsck_say(ck, FSCK_ERROR,
 				 "directory %" PRIu64 " has more than one name ('%s' in %" PRIu64
 				 ")",
 				 r.ino, r.name, w->ino);
-		else if (ti->parent != w->ino)
-			fsck_say(ck, FSCK_ERROR,
-				 "directory %" PRIu64 " ('%s' in %" PRIu64
-				 "): its '..' says %" PRIu64,
-				 r.ino, r.name, w->ino, ti->parent);
+			if (!keep_new)
+				return 0;
+		}
+		/* '..' against this name is judged once every name is known. */
 		ti->named_in = w->ino;
+		free(ti->name);
+		ti->name = strdup(r.name);
 	}
 	return 0;
 }
@@ -154,6 +169,23 @@ static bool fix_field(struct fsck *ck, uint64_t ino, bool blocks, uint64_t v)
 		ip.blocks = v;
 	else
 		ip.nlink = (uint32_t)v;
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE) == 0;
+}
+
+/* Point the '..' of directory ino at parent in place (repair). */
+static bool fix_parent(struct fsck *ck, uint64_t ino, uint64_t parent)
+{
+	if (!ck->rw || ck->mute ||
+	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+		return false;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return false;
+	ip.fork.aux = parent;
 	inode_encode(&ip, ck->blk);
 	inode_decoded_release(&ip);
 	sfs_blk_reseal(ck->blk);
@@ -246,6 +278,87 @@ static bool drop_xattr_block(struct fsck *ck, uint64_t ino, uint64_t xblk)
  * (first walk of a repair, ck->mute set) it changes nothing and lists in fx
  * what only the engine can repair: corrupt inode blocks, the entries naming
  * them, inodes named by no directory. */
+static void free_info(struct fsck *ck, struct iinfo *info)
+{
+	for (uint64_t i = 0; i < ck->ninodes; i++)
+		free(info[i].name);
+	free(info);
+}
+
+/* Directory structure once every name is known: each directory's '..' names
+ * the directory whose entry names it (fixed in place), and following those
+ * entries up from any directory reaches the root: a cycle of directories cut
+ * from it is reported, and the repair removes the entry closing the cycle and
+ * reconnects that directory in /lost+found. Each directory is visited once. */
+static int check_tree(struct fsck *ck, struct iinfo *info, struct fsck_fixes *fx)
+{
+	enum { UNKNOWN = 0, REACHED, ON_PATH, CUT };
+	uint8_t *st = calloc(ck->ninodes ? ck->ninodes : 1, 1);
+	uint64_t *path = malloc((ck->ninodes ? ck->ninodes : 1) * sizeof(*path));
+	if (!st || !path) {
+		free(st);
+		free(path);
+		return -ENOMEM;
+	}
+	int64_t root = idx_of(ck, ck->sb.root_ino);
+	if (root >= 0)
+		st[root] = REACHED;
+	for (uint64_t i = 0; i < ck->ninodes; i++) {
+		struct iinfo *in = &info[i];
+		if (!in->ok || !S_ISDIR(in->mode) || in->refs == 0 || (int64_t)i == root)
+			continue;
+		if (in->parent != in->named_in) {
+			bool ok = fix_parent(ck, ck->inodes[i], in->named_in);
+			fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+				 "directory %" PRIu64 " ('%s' in %" PRIu64
+				 "): its '..' says %" PRIu64 "%s",
+				 ck->inodes[i], in->name ? in->name : "?", in->named_in, in->parent,
+				 ok ? "; corrected" : "");
+		}
+		if (st[i] != UNKNOWN)
+			continue;
+		uint64_t n = 0, cur = i;
+		int res;
+		for (;;) {
+			if (st[cur] == REACHED || st[cur] == CUT) {
+				res = st[cur];
+				break;
+			}
+			if (st[cur] == ON_PATH) { /* back on the path: a cycle closes at cur */
+				res = CUT;
+				uint64_t ino = ck->inodes[cur];
+				struct iinfo *c = &info[cur];
+				fsck_say(ck, FSCK_ERROR,
+					 "directory %" PRIu64 " ('%s' in %" PRIu64
+					 ") is in a cycle of directories cut from the root",
+					 ino, c->name ? c->name : "?", c->named_in);
+				if (fx && c->name &&
+				    (fsck_fixes_dent(fx, FSCK_DENT_CYCLE, c->named_in, ino,
+						     c->name) ||
+				     fsck_fixes_push(&fx->lost, &fx->nlost, &fx->caplost, ino))) {
+					free(st);
+					free(path);
+					return -ENOMEM;
+				}
+				break;
+			}
+			st[cur] = ON_PATH;
+			path[n++] = cur;
+			int64_t up = info[cur].refs ? idx_of(ck, info[cur].named_in) : -1;
+			if (up < 0 || !info[up].ok) {
+				res = CUT; /* below an unnamed directory: reconnected with it */
+				break;
+			}
+			cur = (uint64_t)up;
+		}
+		for (uint64_t k = 0; k < n; k++)
+			st[path[k]] = (uint8_t)res;
+	}
+	free(st);
+	free(path);
+	return 0;
+}
+
 static int walk(struct fsck *ck, struct fsck_fixes *fx)
 {
 	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered};
@@ -289,7 +402,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				fx->root_bad = true;
 			if (fx && ino != ck->sb.root_ino &&
 			    fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
-				free(info);
+				free_info(ck, info);
 				if (fs)
 					sfs_close(fs);
 				return -ENOMEM;
@@ -320,7 +433,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				if (rc && fx &&
 				    fsck_fixes_push(&fx->reset, &fx->nreset, &fx->capreset, ino)) {
 					inode_decoded_release(&ip);
-					free(info);
+					free_info(ck, info);
 					sfs_close(fs);
 					return -ENOMEM;
 				}
@@ -339,7 +452,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 			if (xr < 0 && fx &&
 			    fsck_fixes_push(&fx->xdrop, &fx->nxdrop, &fx->capxdrop, ino)) {
 				inode_decoded_release(&ip);
-				free(info);
+				free_info(ck, info);
 				sfs_close(fs);
 				return -ENOMEM;
 			}
@@ -371,7 +484,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 			if (S_ISDIR(ip.mode) && !rc && w.badref && fx &&
 			    fsck_fixes_push(&fx->reset, &fx->nreset, &fx->capreset, ino)) {
 				inode_decoded_release(&ip);
-				free(info);
+				free_info(ck, info);
 				sfs_close(fs);
 				return -ENOMEM;
 			}
@@ -380,7 +493,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				info[i].corrupt = true;
 				if (fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
 					inode_decoded_release(&ip);
-					free(info);
+					free_info(ck, info);
 					sfs_close(fs);
 					return -ENOMEM;
 				}
@@ -427,6 +540,11 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 	 * (inodes only corrupt are dropped by the repair, and what they named
 	 * has lost that name for good). */
 	bool names_known = fs && !names_bad;
+	if (fs && (complete || (fx && names_known)) && check_tree(ck, info, fx) == -ENOMEM) {
+		free_info(ck, info);
+		sfs_close(fs);
+		return -ENOMEM;
+	}
 	for (uint64_t i = 0; fs && (complete || (fx && names_known)) && i < ck->ninodes; i++) {
 		struct iinfo *in = &info[i];
 		uint64_t ino = ck->inodes[i];
@@ -438,7 +556,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 		if (in->refs == 0 && !root && !(in->nlink == 0 && on_orphan_list(ck, ino))) {
 			/* Allocated, valid, named by nothing: lost+found. */
 			if (fx && fsck_fixes_push(&fx->lost, &fx->nlost, &fx->caplost, ino)) {
-				free(info);
+				free_info(ck, info);
 				sfs_close(fs);
 				return -ENOMEM;
 			}
@@ -462,7 +580,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				 want, ok ? "; corrected" : "");
 		}
 	}
-	free(info);
+	free_info(ck, info);
 	if (fs)
 		sfs_close(fs);
 	ck->refs_complete = complete && fs != NULL;
@@ -483,7 +601,8 @@ int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x)
 	return 0;
 }
 
-int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const char *name)
+int fsck_fixes_dent(struct fsck_fixes *fx, enum fsck_dent_fix fix, uint64_t dir, uint64_t ino,
+		    const char *name)
 {
 	if (fx->ndents == fx->capdents) {
 		uint64_t c = fx->capdents ? fx->capdents * 2 : 64;
@@ -494,6 +613,8 @@ int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const cha
 		fx->capdents = c;
 	}
 	struct fsck_dent *d = &fx->dents[fx->ndents++];
+	memset(d, 0, sizeof(*d));
+	d->fix = (uint8_t)fix;
 	d->dir = dir;
 	d->ino = ino;
 	snprintf(d->name, sizeof(d->name), "%s", name);
@@ -502,7 +623,7 @@ int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const cha
 
 int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo)
 {
-	int r = fsck_fixes_dent(fx, dir, 0, "");
+	int r = fsck_fixes_dent(fx, FSCK_DENT_BADREC, dir, 0, "");
 	if (!r) {
 		fx->dents[fx->ndents - 1].key_hi = key_hi;
 		fx->dents[fx->ndents - 1].key_lo = key_lo;

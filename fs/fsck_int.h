@@ -51,9 +51,17 @@ void fsck_recheck_orphans(struct fsck *ck);
 
 /* What the first inode walk of a repair found that only the engine can
  * repair (fsck_repair.c). */
+enum fsck_dent_fix {
+	FSCK_DENT_INVALID = 0, /* names no valid inode: removed */
+	FSCK_DENT_BADREC,      /* does not decode: removed by its key */
+	FSCK_DENT_RETYPE,      /* type differs from the inode's: set to dtype */
+	FSCK_DENT_EXTRA,       /* a second name of a directory: removed */
+	FSCK_DENT_CYCLE,       /* names a directory in a cycle cut from the root: removed */
+};
 struct fsck_dent {
-	uint64_t dir, ino; /* ino 0: a corrupt record, removed by its key */
-	uint64_t key_hi, key_lo;
+	uint64_t dir, ino;
+	uint64_t key_hi, key_lo; /* FSCK_DENT_BADREC */
+	uint8_t fix, dtype;
 	char name[256];
 };
 struct fsck_fixes {
@@ -70,7 +78,8 @@ struct fsck_fixes {
 	bool root_bad; /* the root inode block is corrupt: made anew */
 };
 int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);
-int fsck_fixes_dent(struct fsck_fixes *fx, uint64_t dir, uint64_t ino, const char *name);
+int fsck_fixes_dent(struct fsck_fixes *fx, enum fsck_dent_fix fix, uint64_t dir, uint64_t ino,
+		    const char *name);
 int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo);
 /* Make the repairs of fx, reporting each (FIXED) or why not (INFO): entries
  * removed, corrupt inodes dropped from the bitmaps, corrupt directory trees

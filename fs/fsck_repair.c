@@ -100,17 +100,29 @@ static int remove_entry(struct fsck *ck, struct sfs *fs, const struct fsck_dent 
 		inode_put(fs, dir);
 		return r;
 	}
-	uint64_t was = 0;
-	if (d->ino == 0) {
+	if (d->fix == FSCK_DENT_BADREC) {
 		/* A record that does not decode has no name to remove it by. */
 		struct btree bt;
 		struct btree_key k = {.hi = d->key_hi, .lo = d->key_lo};
 		btree_open(&bt, fs, &dir->fork, dir->ino);
 		r = btree_delete(&bt, t, &k, NULL, 0, NULL);
 	} else {
-		r = dir_remove(fs, t, dir, d->name, strlen(d->name), &was);
-		if (!r && was != d->ino)
-			r = -ESTALE; /* not the entry the walk saw: change nothing */
+		/* Still the entry the walk saw? Asked before anything changes
+		 * (a failed change would abort the journal). */
+		uint64_t cur;
+		uint8_t dt;
+		r = dir_lookup(fs, dir, d->name, strlen(d->name), &cur, &dt);
+		if (!r && cur != d->ino)
+			r = -ESTALE;
+		if (r) {
+			txn_abort(t); /* no buffer added: aborts alone */
+			inode_put(fs, dir);
+			return r;
+		}
+		if (d->fix == FSCK_DENT_RETYPE)
+			r = dir_set(fs, t, dir, d->name, strlen(d->name), d->ino, d->dtype);
+		else
+			r = dir_remove(fs, t, dir, d->name, strlen(d->name), NULL);
 	}
 	if (!r) {
 		inode_now(&dir->mtime);
@@ -119,17 +131,40 @@ static int remove_entry(struct fsck *ck, struct sfs *fs, const struct fsck_dent 
 	}
 	r = finish(t, r);
 	inode_put(fs, dir);
-	if (!r && d->ino == 0)
+	if (r)
+		return r;
+	switch (d->fix) {
+	case FSCK_DENT_BADREC:
 		fsck_say(ck, FSCK_FIXED,
 			 "directory %" PRIu64 ": corrupt entry (key %016" PRIx64 ":%016" PRIx64
 			 ") removed",
 			 d->dir, d->key_hi, d->key_lo);
-	else if (!r)
+		break;
+	case FSCK_DENT_RETYPE:
+		fsck_say(ck, FSCK_FIXED,
+			 "directory %" PRIu64 ": entry '%s' (inode %" PRIu64
+			 ") had the wrong type; set to %u",
+			 d->dir, d->name, d->ino, d->dtype);
+		break;
+	case FSCK_DENT_EXTRA:
+		fsck_say(ck, FSCK_FIXED,
+			 "directory %" PRIu64 ": entry '%s' was a second name of directory %" PRIu64
+			 "; removed",
+			 d->dir, d->name, d->ino);
+		break;
+	case FSCK_DENT_CYCLE:
+		fsck_say(ck, FSCK_FIXED,
+			 "directory %" PRIu64 ": entry '%s' closed a cycle of directories cut from "
+			 "the root (%" PRIu64 "); removed",
+			 d->dir, d->name, d->ino);
+		break;
+	default:
 		fsck_say(ck, FSCK_FIXED,
 			 "directory %" PRIu64 ": entry '%s' named %" PRIu64
 			 ", which is not a valid inode; entry removed",
 			 d->dir, d->name, d->ino);
-	return r;
+	}
+	return 0;
 }
 
 /* /lost+found: found or created. *created says which. */
@@ -218,7 +253,7 @@ static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint
 	r = finish(t, r);
 	if (!r)
 		fsck_say(ck, FSCK_FIXED,
-			 "inode %" PRIu64 " (%s, link count %u) was named by no directory; "
+			 "inode %" PRIu64 " (%s, link count %u) unreachable from the root; "
 			 "reconnected as /" LOST_FOUND "/%s",
 			 ino, kind_of(ip->mode), was, name);
 	inode_put(fs, ip);
@@ -270,7 +305,9 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 		if (r)
 			fsck_say(ck, FSCK_INFO, "directory %" PRIu64 ": entry '%s' not removed: %s",
 				 fx->dents[i].dir,
-				 fx->dents[i].ino ? fx->dents[i].name : "(corrupt)", strerror(-r));
+				 fx->dents[i].fix != FSCK_DENT_BADREC ? fx->dents[i].name
+								      : "(corrupt)",
+				 strerror(-r));
 	}
 	struct sfs_inode *root = NULL, *lf = NULL;
 	bool created = false;

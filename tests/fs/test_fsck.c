@@ -955,6 +955,92 @@ START_TEST(side_blocks_and_records)
 }
 END_TEST
 
+/* Directory structure: an entry of the wrong type is retyped, a '..' that
+ * disagrees with the directory's name is pointed at it, a second name of a
+ * directory is removed (the one its '..' agrees with stays), a cycle of
+ * directories cut from the root is broken and reconnected in /lost+found. */
+START_TEST(structure_repairs)
+{
+	struct tfs x;
+	tfs_open(&x);
+	struct txn *t;
+	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 500, 51);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, x.root, "f", 1, f, DT_FIFO), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	uint64_t d1 = tfs_make(&x, x.root, "d1", S_IFDIR | 0755, 0, 0);
+	uint64_t d2 = tfs_make(&x, x.root, "d2", S_IFDIR | 0755, 0, 0);
+	uint64_t e = tfs_make(&x, x.root, "e", S_IFDIR | 0755, 0, 0);
+	uint64_t ca = tfs_make(&x, x.root, "ca", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *i1, *i2, *ia, *ib;
+	ck_assert_int_eq(inode_get(x.fs, d1, &i1), 0);
+	ck_assert_int_eq(inode_get(x.fs, d2, &i2), 0);
+	ck_assert_int_eq(inode_get(x.fs, ca, &ia), 0);
+	uint64_t cb = tfs_make(&x, ia, "cb", S_IFDIR | 0755, 0, 0);
+	uint64_t inner = tfs_make(&x, ia, "inner", S_IFREG | 0644, 700, 52);
+	ck_assert_int_eq(inode_get(x.fs, cb, &ib), 0);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	/* d2's '..' says d1. */
+	ck_assert_int_eq(dir_set(x.fs, t, i2, "..", 2, d1, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, i2), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	/* e also named in d1. */
+	ck_assert_int_eq(dir_add(x.fs, t, i1, "e-again", 7, e, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, i1), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	/* ca leaves the root and is named in cb, its own child. */
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(dir_remove(x.fs, t, x.root, "ca", 2, NULL), 0);
+	x.root->nlink--;
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, ib, "loop", 4, ca, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, ib), 0);
+	ck_assert_int_eq(dir_set(x.fs, t, ia, "..", 2, cb, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, ia), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	inode_put(x.fs, i1);
+	inode_put(x.fs, i2);
+	inode_put(x.fs, ia);
+	inode_put(x.fs, ib);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_ptr_nonnull(strstr(msgs, "has type"));
+	ck_assert_ptr_nonnull(strstr(msgs, "its '..' says"));
+	ck_assert_ptr_nonnull(strstr(msgs, "more than one name"));
+	ck_assert_ptr_nonnull(strstr(msgs, "cycle of directories cut from the root"));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "had the wrong type"));
+	ck_assert_ptr_nonnull(strstr(msgs, "was a second name of directory"));
+	ck_assert_ptr_nonnull(strstr(msgs, "closed a cycle"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	struct sfs_inode *root = x.root;
+	uint64_t ino;
+	uint8_t dt;
+	ck_assert_int_eq(dir_lookup(x.fs, root, "f", 1, &ino, &dt), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_uint_eq(dt, DT_REG);
+	tfs_check_data(&x, f, 500, 51);
+	ck_assert_uint_eq(lookup(&x, d2, ".."), sb.root_ino);
+	ck_assert_uint_eq(lookup(&x, d1, "e-again"), 0);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "e"), e);
+	ck_assert_uint_eq(lookup(&x, cb, "loop"), 0);
+	ck_assert_uint_eq(in_lost_found(&x, ca), ca);
+	ck_assert_uint_eq(lookup(&x, ca, ".."), lookup(&x, x.root->ino, "lost+found"));
+	ck_assert_uint_eq(lookup(&x, ca, "cb"), cb);
+	ck_assert_uint_eq(lookup(&x, cb, ".."), ca);
+	tfs_check_data(&x, inner, 700, 52);
+	tfs_close(&x);
+	ck_assert_uint_eq(read_inode(d1).nlink, 2);
+	ck_assert_uint_eq(read_inode(cb).nlink, 2);
+}
+END_TEST
+
 /* sanctl fsck as users run it (SANCTL names the built binary, meson sets
  * it): exit codes, one line per change, JSON, a clear one-line error on
  * garbage. */
@@ -1050,6 +1136,7 @@ int main(void)
 	tcase_add_test(tc, dir_tree_corrupt);
 	tcase_add_test(tc, root_corrupt);
 	tcase_add_test(tc, side_blocks_and_records);
+	tcase_add_test(tc, structure_repairs);
 	tcase_add_test(tc, cli_repair_lost_found);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
