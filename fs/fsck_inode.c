@@ -413,10 +413,6 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 					 .nlink = ip.nlink,
 					 .ok = true,
 					 .parent = S_ISDIR(ip.mode) ? ip.fork.aux : 0};
-		if (ip.nlink == 0 && !on_orphan_list(ck, ino))
-			fsck_say(ck, FSCK_ERROR,
-				 "inode %" PRIu64 ": unlinked (nlink 0) but on no orphan list",
-				 ino);
 		if (ino == ck->sb.root_ino && !S_ISDIR(ip.mode))
 			fsck_say(ck, FSCK_ERROR, "root inode %" PRIu64 " is not a directory", ino);
 		struct iwalk w = {.ck = ck, .ino = ino, .info = info};
@@ -540,12 +536,19 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 	 * (inodes only corrupt are dropped by the repair, and what they named
 	 * has lost that name for good). */
 	bool names_known = fs && !names_bad;
-	if (fs && (complete || (fx && names_known)) && check_tree(ck, info, fx) == -ENOMEM) {
+	bool judge = fs && (complete || (fx && names_known));
+	for (uint64_t i = 0; !judge && i < ck->ninodes; i++)
+		/* Else judged with the names below (a name or lost+found). */
+		if (info[i].ok && info[i].nlink == 0 && !on_orphan_list(ck, ck->inodes[i]))
+			fsck_say(ck, FSCK_ERROR,
+				 "inode %" PRIu64 ": unlinked (nlink 0) but on no orphan list",
+				 ck->inodes[i]);
+	if (judge && check_tree(ck, info, fx) == -ENOMEM) {
 		free_info(ck, info);
 		sfs_close(fs);
 		return -ENOMEM;
 	}
-	for (uint64_t i = 0; fs && (complete || (fx && names_known)) && i < ck->ninodes; i++) {
+	for (uint64_t i = 0; judge && i < ck->ninodes; i++) {
 		struct iinfo *in = &info[i];
 		uint64_t ino = ck->inodes[i];
 		if (!in->ok)
@@ -565,13 +568,10 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				 in->nlink);
 			continue;
 		}
-		if (in->nlink == 0) {
-			if (in->refs)
-				fsck_say(ck, FSCK_ERROR,
-					 "inode %" PRIu64 ": link count 0 but named by %u entries",
-					 ino, in->refs);
+		if (in->nlink == 0 && in->refs == 0)
 			continue; /* an orphan: reclaimed at the next mount */
-		}
+		/* A link count of 0 with names is raised to them: the next mount
+		 * then takes the inode off its orphan list instead of freeing it. */
 		uint32_t want = S_ISDIR(in->mode) ? 2 + in->subdirs : in->refs;
 		if (in->nlink != want) {
 			bool ok = fix_field(ck, ino, false, want);

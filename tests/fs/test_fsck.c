@@ -539,6 +539,24 @@ START_TEST(lost_file_with_nlink_0_not_orphan)
 	ck_assert_uint_eq(read_inode(f).nlink, 1);
 	tfs_open(&x);
 	tfs_check_data(&x, f, 4096, 5);
+	/* Link count 0 but named (on no orphan list): raised to its names. */
+	uint64_t g = tfs_make(&x, x.root, "named0", S_IFREG | 0644, 100, 6);
+	tfs_close(&x);
+	peek(g, d);
+	memset(&ip, 0, sizeof(ip));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, g, &ip), 0);
+	ip.nlink = 0;
+	inode_encode(&ip, d);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(d);
+	poke(g, d);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "link count 0, should be 1; corrected"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(read_inode(g).nlink, 1);
+	tfs_open(&x);
+	tfs_check_data(&x, g, 100, 6);
 	tfs_close(&x);
 }
 END_TEST
