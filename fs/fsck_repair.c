@@ -229,6 +229,8 @@ static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint
 	struct txn *t;
 	r = txn_begin(fs, txn_blocks(), &t);
 	if (r) {
+		if (ip->nlink == 0)
+			ip->nlink = 1; /* in core only: inode_put must not free it */
 		inode_put(fs, ip);
 		return r;
 	}
@@ -256,6 +258,8 @@ static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint
 			 "inode %" PRIu64 " (%s, link count %u) unreachable from the root; "
 			 "reconnected as /" LOST_FOUND "/%s",
 			 ino, kind_of(ip->mode), was, name);
+	else if (ip->nlink == 0)
+		ip->nlink = 1; /* in core only: inode_put must not free what stays lost */
 	inode_put(fs, ip);
 	return r;
 }
