@@ -1,8 +1,13 @@
 /* Unit tests of fs/fsck: a fresh and a used filesystem are clean; garbage
  * and random one-byte corruptions of a valid image never crash fsck (ASan
- * runs this) and are reported; --repair fixes superblock copies, AG counts,
- * leaked and unmarked blocks and unreplayed journals, and a second run is
- * then clean. Randomized: prints its seed (SANFS_TEST_SEED overrides). */
+ * runs this) and are reported, as are corruptions of the blocks hanging off
+ * inodes in a populated tree; --repair fixes superblock copies, AG counts,
+ * leaked and unmarked blocks and unreplayed journals, link counts, st_blocks
+ * and names (lost+found reconnection, entries naming corrupt inodes, corrupt
+ * directory trees, records, root, xattr and symlink blocks, '..', second
+ * names, cycles), and a second run is then clean, the files' data intact.
+ * sanctl fsck runs as users run it (SANCTL). Randomized: prints its seed
+ * (SANFS_TEST_SEED overrides). */
 #include <check.h>
 #include <errno.h>
 #include <stdarg.h>
