@@ -328,7 +328,7 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 		*lf_new = lf->ino;
 	for (uint64_t i = 0; lf && i < fx->nlost; i++) {
 		if (fx->lost[i] == lf->ino)
-			continue; /* an unnamed lost+found cannot name itself: it was found by name
+			continue; /* never: it was found by its name; a guard against naming itself
 				   */
 		r = reconnect(ck, fs, lf, fx->lost[i]);
 		if (r)
