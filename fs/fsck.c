@@ -20,6 +20,8 @@ void fsck_say(struct fsck *ck, enum fsck_kind kind, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
+	if (ck->mute)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
@@ -338,8 +340,8 @@ static void check_orphans(struct fsck *ck)
 		uint64_t ino = ck->orphans[k];
 		unsigned s = (unsigned)(ck->orphans[k + 1] >> 32);
 		unsigned i = (unsigned)(ck->orphans[k + 1] & 0xffffffffu);
-		if (fsck_is_inode(ck, ino))
-			continue;
+		if (ck->orphans[k + 1] == UINT64_MAX || fsck_is_inode(ck, ino))
+			continue; /* UINT64_MAX: an entry removed earlier in this run */
 		bool ok = false;
 		uint64_t blk = sfs_slot_base(&ck->sb, s) + SFS_SLOT_ORPHAN + i;
 		if (ck->rw && rd(ck, blk, ck->blk) == 0) {
@@ -353,6 +355,8 @@ static void check_orphans(struct fsck *ck)
 				le32_put(ck->blk + SFS_ORPHAN_OFF_COUNT, cnt - 1);
 				sfs_blk_reseal(ck->blk);
 				ok = wr(ck, blk, ck->blk) == 0;
+				if (ok)
+					ck->orphans[k + 1] = UINT64_MAX;
 				break;
 			}
 		}
@@ -367,6 +371,8 @@ struct agmaps {
 	uint8_t *hdr;
 	uint8_t *bm[2]; /* bitmap_blocks blocks each, contiguous */
 	bool bm_bad[2];
+	uint64_t bm_bad_blk[2]; /* the first bad block of each bitmap */
+	const char *bm_why[2];
 	bool hdr_bad;
 };
 
@@ -399,11 +405,13 @@ static int ag_load(struct fsck *ck, uint32_t ag, struct agmaps *m)
 			why = NULL;
 			if ((!bulk && rd(ck, blk, p)) ||
 			    sfs_blk_verify(p, sb->uuid, SFS_BT_BITMAP, blk, owner, &why)) {
+				if (!m->bm_bad[k]) {
+					m->bm_bad_blk[k] = blk;
+					m->bm_why[k] = why ? why : "read error";
+				}
 				m->bm_bad[k] = true;
-				PROBLEM(ck, false,
-					"AG %u: %s bitmap block %" PRIu64 " unreadable (%s)", ag,
-					k ? "inode" : "block", blk, why ? why : "read error");
-				/* Rebuilt below from what is known. */
+				/* Rebuilt below from what is known; check_ag
+				 * reports it. */
 				memset(p, 0, SFS_BLOCK_SIZE);
 				sfs_blk_init(p, sb->uuid, SFS_BT_BITMAP, blk, owner);
 			}
@@ -448,14 +456,31 @@ static int ag_store(struct fsck *ck, uint32_t ag, struct agmaps *m, const struct
 	return rc;
 }
 
+/* What check_ag does: phase 3 (structure and counts, collect the inodes),
+ * phase 5 (also the block bitmap against the references), or, before a
+ * repair through the engine, only mark referenced blocks in use. */
+enum ag_pass { AG_PHASE3 = 0, AG_PHASE5 = 1, AG_MARK = 2 };
+
 /* Phase 3 for one AG: structure and counts; collect the inodes. With
  * refs (phase 5), also compare the block bitmap with the references. */
-static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
+static void check_ag(struct fsck *ck, uint32_t ag, enum ag_pass pass)
 {
+	bool phase5 = pass != AG_PHASE3;
 	const struct sfs_super *sb = &ck->sb;
 	struct agmaps m;
-	if (ag_load(ck, ag, &m)) {
+	bool was_mute = ck->mute;
+	if (pass == AG_MARK)
+		ck->mute = true; /* phase 3 reported what ag_load finds */
+	int lrc = ag_load(ck, ag, &m);
+	ck->mute = was_mute;
+	if (lrc) {
 		fsck_say(ck, FSCK_ERROR, "AG %u: out of memory", ag);
+		ag_free(&m);
+		return;
+	}
+	if (pass == AG_MARK && (m.hdr_bad || m.bm_bad[0] || m.bm_bad[1])) {
+		/* Rebuilt by phase 5 once every reference is known, not from
+		 * a partial walk. */
 		ag_free(&m);
 		return;
 	}
@@ -469,7 +494,10 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 		bool used = mbit(&m, 0, off), isino = mbit(&m, 1, off), orig = used;
 		if (off < meta || off >= n) {
 			if (!used) {
-				if (off < meta)
+				/* A block bitmap read as zeros: not news. */
+				if (m.bm_bad[0])
+					;
+				else if (off < meta)
 					bad_meta++;
 				else
 					bad_tail++;
@@ -488,7 +516,7 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 		}
 		if (phase5) {
 			bool ref = bit(ck->refs, base + off);
-			if (used && !ref && !isino) {
+			if (used && !ref && !isino && pass == AG_PHASE5) {
 				leaked++;
 				mset(&m, 0, off, false);
 				used = false;
@@ -519,7 +547,27 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 		sfs_ag_decode(m.hdr, sb, ag, &a);
 	if (!m.hdr_bad && !phase5 && (a.free_blocks != free_cnt || a.inodes != ino_cnt))
 		dirty = true;
-	if (phase5 && !(leaked || missing)) {
+	/* A bad block bitmap is rebuilt from the references when they are
+	 * known (phase 5 of a repair); phase 3 reports it. */
+	bool rebuild = ck->rw && m.bm_bad[0] && !m.bm_bad[1];
+	if (!phase5) {
+		for (int k = 0; k < 2; k++)
+			if (m.bm_bad[k])
+				fsck_say(ck, rebuild ? FSCK_INFO : FSCK_ERROR,
+					 "AG %u: %s bitmap block %" PRIu64 " unreadable (%s)%s", ag,
+					 k ? "inode" : "block", m.bm_bad_blk[k], m.bm_why[k],
+					 rebuild
+					     ? "; rebuilt from the references after the inode walk"
+					     : "");
+		if (rebuild) {
+			/* Nothing else here can be judged before that. */
+			ck->bm_pending++;
+			ck->r->free_blocks += free_cnt;
+			ag_free(&m);
+			return;
+		}
+	}
+	if (phase5 && !(leaked || missing) && !m.bm_bad[0]) {
 		/* Structure was judged in phase 3; here only references count. */
 		ck->r->free_blocks += free_cnt;
 		ag_free(&m);
@@ -555,16 +603,72 @@ static void check_ag(struct fsck *ck, uint32_t ag, bool phase5)
 	if (bad_ino && !phase5)
 		PROBLEM(ck, fix_ok, "AG %u: %u inode bit(s) on free or metadata blocks", ag,
 			bad_ino);
-	if (leaked)
-		PROBLEM(ck, fix_ok, "AG %u: %u block(s) in use but referenced by nothing%s", ag,
-			leaked, fix_ok ? "; freed" : "");
-	if (missing)
-		PROBLEM(ck, fix_ok, "AG %u: %u referenced block(s) marked free%s", ag, missing,
-			fix_ok ? "; marked in use" : "");
-	if ((m.bm_bad[0] || m.bm_bad[1]) && fix_ok && phase5)
-		fsck_say(ck, FSCK_FIXED, "AG %u: bitmaps rebuilt", ag);
+	if (m.bm_bad[0] && phase5) {
+		/* Reported by phase 3; leaked and missing are against zeros. */
+		if (fix_ok) {
+			fsck_say(ck, FSCK_FIXED, "AG %u: block bitmap rebuilt from the references",
+				 ag);
+			if (ck->bm_pending)
+				ck->bm_pending--;
+		}
+	} else {
+		if (leaked)
+			PROBLEM(ck, fix_ok, "AG %u: %u block(s) in use but referenced by nothing%s",
+				ag, leaked, fix_ok ? "; freed" : "");
+		if (missing)
+			PROBLEM(ck, fix_ok, "AG %u: %u referenced block(s) marked free%s", ag,
+				missing, fix_ok ? "; marked in use" : "");
+	}
 	ck->r->free_blocks += fix_ok ? free_cnt : free_disk;
 	ag_free(&m);
+}
+
+void fsck_mark_referenced(struct fsck *ck)
+{
+	uint64_t keep = ck->r->free_blocks; /* counted by phases 3 and 5 only */
+	for (uint32_t ag = 0; ag < ck->sb.ag_count; ag++)
+		check_ag(ck, ag, AG_MARK);
+	ck->r->free_blocks = keep;
+}
+
+int fsck_drop_inode(struct fsck *ck, uint64_t ino)
+{
+	const struct sfs_super *sb = &ck->sb;
+	if (ino < ck->sb.ag_start || ino >= ck->sb.blocks)
+		return -EINVAL;
+	uint32_t ag = sfs_ag_of(sb, ino);
+	uint32_t off = (uint32_t)(ino - sfs_ag_base(sb, ag));
+	struct agmaps m;
+	bool was_mute = ck->mute;
+	ck->mute = true; /* a bad bitmap was reported by phase 3 */
+	int rc = ag_load(ck, ag, &m);
+	ck->mute = was_mute;
+	if (rc) {
+		ag_free(&m);
+		return rc;
+	}
+	struct sfs_ag a;
+	/* Phase 3 rewrote a bad header or bitmap; one still bad is left alone. */
+	if (m.hdr_bad || m.bm_bad[0] || m.bm_bad[1] || sfs_ag_decode(m.hdr, sb, ag, &a) ||
+	    !mbit(&m, 1, off)) {
+		ag_free(&m);
+		return -EIO;
+	}
+	mset(&m, 1, off, false);
+	if (mbit(&m, 0, off)) {
+		mset(&m, 0, off, false);
+		a.free_blocks++;
+	}
+	if (a.inodes)
+		a.inodes--;
+	rc = ag_store(ck, ag, &m, &a);
+	ag_free(&m);
+	return rc;
+}
+
+void fsck_recheck_orphans(struct fsck *ck)
+{
+	check_orphans(ck);
 }
 
 /* ---- driver ---- */
@@ -613,7 +717,7 @@ int fsck_run(const char *path, const struct fsck_opts *o, struct fsck_result *re
 		bdev_flush(ck.dev);
 	for (uint32_t ag = 0; ag < ck.sb.ag_count; ag++) {
 		progress(&ck, 3, ag, ck.sb.ag_count);
-		check_ag(&ck, ag, false);
+		check_ag(&ck, ag, AG_PHASE3);
 	}
 	res->inodes = ck.ninodes;
 	check_orphans(&ck);
@@ -632,12 +736,17 @@ int fsck_run(const char *path, const struct fsck_opts *o, struct fsck_result *re
 		res->free_blocks = 0;
 		for (uint32_t ag = 0; ag < ck.sb.ag_count; ag++) {
 			progress(&ck, 5, ag, ck.sb.ag_count);
-			check_ag(&ck, ag, true);
+			check_ag(&ck, ag, AG_PHASE5);
 		}
 	} else {
 		fsck_say(&ck, FSCK_INFO, "block references not compared with the bitmaps (%s)",
 			 ck.journal_dirty ? "journal not replayed" : "inode walk incomplete");
 	}
+	if (ck.bm_pending)
+		fsck_say(&ck, FSCK_ERROR,
+			 "%u unreadable AG block bitmap(s) not rebuilt (the inode walk was "
+			 "incomplete)",
+			 ck.bm_pending);
 	res->used_blocks = ck.sb.blocks - res->free_blocks;
 	if (ck.rw && res->errors == 0) {
 		/* Clean now: clear the error flag, mark clean. */

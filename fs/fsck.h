@@ -16,11 +16,15 @@
  *  5. the block bitmaps against that map (blocks used but unreferenced,
  *     referenced but free, referenced twice).
  *
- * With repair, fixable problems are fixed in place and reported as FIXED
- * lines: superblock copies, journal replay, journal header reset past every
+ * With repair, fixable problems are fixed and reported as FIXED lines:
+ * superblock copies, journal replay, journal header reset past every
  * sequence in the ring, corrupt slot blocks rewritten empty, orphan entries
  * that are not inodes dropped, AG counts and bitmaps rebuilt from what is
- * referenced, leaked blocks freed.
+ * referenced, leaked blocks freed, link counts and st_blocks, and names
+ * (fs/INTERNALS.md "fsck and lost+found"): entries naming no valid inode
+ * removed, corrupt inodes cleared, corrupt directory trees emptied, a corrupt
+ * root made anew, inodes named by nothing reconnected in /lost+found. After a
+ * run that exits FSCK_EXIT_REPAIRED a second run exits FSCK_EXIT_CLEAN.
  *
  * Never crashes on garbage: every block goes through the format decoders,
  * which bound every field. Messages go to the msg callback, one per line.

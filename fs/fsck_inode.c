@@ -8,11 +8,14 @@
  * in the directory its ".." says; link counts must equal the entries naming
  * the inode (2 + subdirectories for a directory), fixed with --repair;
  * unlinked inodes must be on an orphan list and inodes named by nothing are
- * reported. The walkers read through a read-only struct sfs (bc_read checks
- * every header). */
+ * reported; st_blocks must be 8 per block the inode holds (FORMAT-inode.md).
+ * The walkers read through a read-only struct sfs (bc_read checks every
+ * header). A repair walks first silently to list what fsck_repair.c repairs,
+ * then once more to report (fsck_inodes). */
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,7 +36,9 @@ struct iinfo {
 	uint32_t subdirs;  /* for a directory: entries naming directories */
 	uint64_t parent;   /* for a directory: its ".." (fork aux) */
 	uint64_t named_in; /* the directory whose entry names it (directories) */
+	char *name;	   /* that entry's name (directories; owned) */
 	bool ok;	   /* decoded */
+	bool corrupt;	   /* its block failed its checks (repair drops it) */
 };
 
 struct iwalk {
@@ -41,7 +46,10 @@ struct iwalk {
 	uint64_t ino;
 	uint64_t blocks;
 	int bad;
+	bool badref; /* a block number outside the data area or on AG metadata */
 	struct iinfo *info;
+	struct fsck_fixes *fx; /* first walk of a repair: collect, change nothing */
+	bool names_bad;	       /* a directory could not be read whole */
 };
 
 static int64_t idx_of(struct fsck *ck, uint64_t ino)
@@ -88,10 +96,18 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 	if (dir_rec_decode(ck->sb.dir_hash_seed, w->ino, k, val, len, &r)) {
 		fsck_say(ck, FSCK_ERROR, "directory %" PRIu64 ": corrupt entry", w->ino);
 		w->bad = 1;
+		w->names_bad = true;
+		if (w->fx && fsck_fixes_bad_rec(w->fx, w->ino, k->hi, k->lo))
+			return -ENOMEM;
 		return 0;
 	}
 	int64_t t = idx_of(ck, r.ino);
 	if (t < 0 || !w->info[t].ok) {
+		/* Not an inode at all, or one whose block is corrupt (the
+		 * repair drops it): the entry goes. A read error is left. */
+		if (w->fx && (t < 0 || w->info[t].corrupt) && r.ino != ck->sb.root_ino &&
+		    fsck_fixes_dent(w->fx, FSCK_DENT_INVALID, w->ino, r.ino, r.name))
+			w->bad = 1;
 		fsck_say(ck, FSCK_ERROR,
 			 "directory %" PRIu64 ": entry '%s' names %" PRIu64
 			 ", which is not a valid inode",
@@ -99,41 +115,77 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 		return 0;
 	}
 	struct iinfo *ti = &w->info[t];
-	if (dtype_of(ti->mode) != r.dtype)
+	if (dtype_of(ti->mode) != r.dtype) {
+		if (w->fx) {
+			if (fsck_fixes_dent(w->fx, FSCK_DENT_RETYPE, w->ino, r.ino, r.name))
+				return -ENOMEM;
+			w->fx->dents[w->fx->ndents - 1].dtype = (uint8_t)dtype_of(ti->mode);
+		}
 		fsck_say(ck, FSCK_ERROR,
 			 "directory %" PRIu64 ": entry '%s' has type %u, inode %" PRIu64
 			 " is type %u",
 			 w->ino, r.name, r.dtype, r.ino, dtype_of(ti->mode));
+	}
 	ti->refs++;
 	if (S_ISDIR(ti->mode)) {
 		int64_t d = idx_of(ck, w->ino);
 		if (d >= 0)
 			w->info[d].subdirs++;
-		if (ti->refs > 1)
+		if (ti->refs > 1) {
+			/* The name its '..' agrees with stays; else the first. */
+			bool keep_new = w->ino == ti->parent && ti->named_in != ti->parent;
+			const char *drop = keep_new ? ti->name : r.name;
+			if (w->fx && drop &&
+			    fsck_fixes_dent(w->fx, FSCK_DENT_EXTRA,
+					    keep_new ? ti->named_in : w->ino, r.ino, drop))
+				return -ENOMEM;
 			fsck_say(ck, FSCK_ERROR,
 				 "directory %" PRIu64 " has more than one name ('%s' in %" PRIu64
 				 ")",
 				 r.ino, r.name, w->ino);
-		else if (ti->parent != w->ino)
-			fsck_say(ck, FSCK_ERROR,
-				 "directory %" PRIu64 " ('%s' in %" PRIu64
-				 "): its '..' says %" PRIu64,
-				 r.ino, r.name, w->ino, ti->parent);
+			if (!keep_new)
+				return 0;
+		}
+		/* '..' against this name is judged once every name is known. */
 		ti->named_in = w->ino;
+		free(ti->name);
+		ti->name = strdup(r.name);
 	}
 	return 0;
 }
 
-/* Rewrite the link count of ino (repair). */
-static bool fix_nlink(struct fsck *ck, uint64_t ino, uint32_t nlink)
+/* Rewrite the link count (blocks: false) or st_blocks (true) of ino in place
+ * (repair; the block is one inode's own, nothing else names the field). */
+static bool fix_field(struct fsck *ck, uint64_t ino, bool blocks, uint64_t v)
 {
-	if (!ck->rw || bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+	if (!ck->rw || ck->mute ||
+	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
 		return false;
 	struct sfs_inode ip;
 	memset(&ip, 0, sizeof(ip));
 	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
 		return false;
-	ip.nlink = nlink;
+	if (blocks)
+		ip.blocks = v;
+	else
+		ip.nlink = (uint32_t)v;
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE) == 0;
+}
+
+/* Point the '..' of directory ino at parent in place (repair). */
+static bool fix_parent(struct fsck *ck, uint64_t ino, uint64_t parent)
+{
+	if (!ck->rw || ck->mute ||
+	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+		return false;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return false;
+	ip.fork.aux = parent;
 	inode_encode(&ip, ck->blk);
 	inode_decoded_release(&ip);
 	sfs_blk_reseal(ck->blk);
@@ -144,7 +196,7 @@ static int on_extent(void *arg, const struct sfs_extent *e)
 {
 	struct iwalk *w = arg;
 	if (fsck_ref(w->ck, e->pblk, e->len, "extent", w->ino))
-		w->bad = 1;
+		w->bad = 1, w->badref = true;
 	w->blocks += e->len;
 	return 0;
 }
@@ -154,7 +206,7 @@ static int on_ext_node(void *arg, uint64_t blkno, unsigned level)
 	struct iwalk *w = arg;
 	(void)level;
 	if (fsck_ref(w->ck, blkno, 1, "extent tree node", w->ino))
-		w->bad = 1;
+		w->bad = 1, w->badref = true;
 	w->blocks++;
 	return 0;
 }
@@ -165,7 +217,7 @@ static int on_dir_node(void *arg, uint64_t blkno, unsigned level, unsigned nrecs
 	(void)level;
 	(void)nrecs;
 	if (fsck_ref(w->ck, blkno, 1, "directory tree node", w->ino))
-		w->bad = 1;
+		w->bad = 1, w->badref = true;
 	w->blocks++;
 	return 0;
 }
@@ -173,37 +225,145 @@ static int on_dir_node(void *arg, uint64_t blkno, unsigned level, unsigned nrecs
 static bool on_orphan_list(struct fsck *ck, uint64_t ino)
 {
 	for (uint64_t k = 0; k + 1 < ck->norphans; k += 2)
-		if (ck->orphans[k] == ino)
+		if (ck->orphans[k] == ino && ck->orphans[k + 1] != UINT64_MAX)
 			return true;
 	return false;
 }
 
-/* A block hanging off the inode by number (xattr, symlink tail). */
-static void side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t blk, uint16_t type,
-		       const char *what, struct iwalk *w)
+/* A block hanging off the inode by number (xattr, symlink tail): 0 when
+ * fine or absent, -1 for a bad number (reported), 1 when the block fails its
+ * checks (the caller reports it). */
+static int side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t blk, uint16_t type,
+		      const char *what, struct iwalk *w)
 {
 	if (!blk)
-		return;
+		return 0;
 	if (fsck_ref(ck, blk, 1, what, ino)) {
 		w->bad = 1;
-		return;
+		return -1;
 	}
 	struct buf *b;
-	if (bc_read(fs, blk, type, sfs_owner_inode(ino), &b)) {
-		fsck_say(ck, FSCK_ERROR, "inode %" PRIu64 ": %s %" PRIu64 " unreadable or corrupt",
-			 ino, what, blk);
-		w->bad = 1;
-		return;
-	}
+	if (bc_read(fs, blk, type, sfs_owner_inode(ino), &b))
+		return 1;
 	bc_put(b);
 	w->blocks++;
+	return 0;
 }
 
-int fsck_inodes(struct fsck *ck)
+/* Repair of a corrupt xattr block: the inode lets go of it (its extended
+ * attributes beyond the inline area are lost; the file's data is not), and
+ * the block is no longer referenced, so phase 5 frees it. st_blocks is then
+ * corrected by the caller's check. */
+static bool drop_xattr_block(struct fsck *ck, uint64_t ino, uint64_t xblk)
+{
+	if (!ck->rw || ck->mute ||
+	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+		return false;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return false;
+	ip.xattr_blk = 0;
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	if (bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+		return false;
+	if (!(ck->dup[xblk >> 3] & (1u << (xblk & 7))))
+		ck->refs[xblk >> 3] &= (uint8_t) ~(1u << (xblk & 7));
+	return true;
+}
+
+/* One walk over every inode (passes 1 and 2 and the link counts). With fx
+ * (first walk of a repair, ck->mute set) it changes nothing and lists in fx
+ * what only the engine can repair: corrupt inode blocks, the entries naming
+ * them, inodes named by no directory. */
+static void free_info(struct fsck *ck, struct iinfo *info)
+{
+	for (uint64_t i = 0; i < ck->ninodes; i++)
+		free(info[i].name);
+	free(info);
+}
+
+/* Directory structure once every name is known: each directory's '..' names
+ * the directory whose entry names it (fixed in place), and following those
+ * entries up from any directory reaches the root: a cycle of directories cut
+ * from it is reported, and the repair removes the entry closing the cycle and
+ * reconnects that directory in /lost+found. Each directory is visited once. */
+static int check_tree(struct fsck *ck, struct iinfo *info, struct fsck_fixes *fx)
+{
+	enum { UNKNOWN = 0, REACHED, ON_PATH, CUT };
+	uint8_t *st = calloc(ck->ninodes ? ck->ninodes : 1, 1);
+	uint64_t *path = malloc((ck->ninodes ? ck->ninodes : 1) * sizeof(*path));
+	if (!st || !path) {
+		free(st);
+		free(path);
+		return -ENOMEM;
+	}
+	int64_t root = idx_of(ck, ck->sb.root_ino);
+	if (root >= 0)
+		st[root] = REACHED;
+	for (uint64_t i = 0; i < ck->ninodes; i++) {
+		struct iinfo *in = &info[i];
+		if (!in->ok || !S_ISDIR(in->mode) || in->refs == 0 || (int64_t)i == root)
+			continue;
+		if (in->parent != in->named_in) {
+			bool ok = fix_parent(ck, ck->inodes[i], in->named_in);
+			fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+				 "directory %" PRIu64 " ('%s' in %" PRIu64
+				 "): its '..' says %" PRIu64 "%s",
+				 ck->inodes[i], in->name ? in->name : "?", in->named_in, in->parent,
+				 ok ? "; corrected" : "");
+		}
+		if (st[i] != UNKNOWN)
+			continue;
+		uint64_t n = 0, cur = i;
+		int res;
+		for (;;) {
+			if (st[cur] == REACHED || st[cur] == CUT) {
+				res = st[cur];
+				break;
+			}
+			if (st[cur] == ON_PATH) { /* back on the path: a cycle closes at cur */
+				res = CUT;
+				uint64_t ino = ck->inodes[cur];
+				struct iinfo *c = &info[cur];
+				fsck_say(ck, FSCK_ERROR,
+					 "directory %" PRIu64 " ('%s' in %" PRIu64
+					 ") is in a cycle of directories cut from the root",
+					 ino, c->name ? c->name : "?", c->named_in);
+				if (fx && c->name &&
+				    (fsck_fixes_dent(fx, FSCK_DENT_CYCLE, c->named_in, ino,
+						     c->name) ||
+				     fsck_fixes_push(&fx->lost, &fx->nlost, &fx->caplost, ino))) {
+					free(st);
+					free(path);
+					return -ENOMEM;
+				}
+				break;
+			}
+			st[cur] = ON_PATH;
+			path[n++] = cur;
+			int64_t up = info[cur].refs ? idx_of(ck, info[cur].named_in) : -1;
+			if (up < 0 || !info[up].ok) {
+				res = CUT; /* below an unnamed directory: reconnected with it */
+				break;
+			}
+			cur = (uint64_t)up;
+		}
+		for (uint64_t k = 0; k < n; k++)
+			st[path[k]] = (uint8_t)res;
+	}
+	free(st);
+	free(path);
+	return 0;
+}
+
+static int walk(struct fsck *ck, struct fsck_fixes *fx)
 {
 	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered};
 	struct sfs *fs = NULL;
-	bool complete = true;
+	bool complete = true, names_bad = false;
 	if (sfs_open(ck->path, &mo, NULL, &fs)) {
 		fsck_say(ck, FSCK_ERROR, "cannot open the filesystem to walk inodes: %s",
 			 sfs_last_error());
@@ -225,6 +385,7 @@ int fsck_inodes(struct fsck *ck)
 		if (bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, blk, SFS_BLOCK_SIZE)) {
 			fsck_say(ck, FSCK_ERROR, "inode %" PRIu64 ": read error", ino);
 			complete = false;
+			names_bad = true;
 			continue;
 		}
 		struct sfs_inode ip;
@@ -236,25 +397,42 @@ int fsck_inodes(struct fsck *ck)
 			fsck_say(ck, FSCK_ERROR, "inode %" PRIu64 ": %s", ino,
 				 why ? why : "inode fields inconsistent");
 			complete = false;
+			info[i].corrupt = true;
+			if (fx && ino == ck->sb.root_ino)
+				fx->root_bad = true;
+			if (fx && ino != ck->sb.root_ino &&
+			    fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
+				free_info(ck, info);
+				if (fs)
+					sfs_close(fs);
+				return -ENOMEM;
+			}
 			continue;
 		}
 		info[i] = (struct iinfo){.mode = ip.mode,
 					 .nlink = ip.nlink,
 					 .ok = true,
 					 .parent = S_ISDIR(ip.mode) ? ip.fork.aux : 0};
-		if (ip.nlink == 0 && !on_orphan_list(ck, ino))
-			fsck_say(ck, FSCK_ERROR,
-				 "inode %" PRIu64 ": unlinked (nlink 0) but on no orphan list",
-				 ino);
 		if (ino == ck->sb.root_ino && !S_ISDIR(ip.mode))
 			fsck_say(ck, FSCK_ERROR, "root inode %" PRIu64 " is not a directory", ino);
 		struct iwalk w = {.ck = ck, .ino = ino, .info = info};
+		uint64_t dirnodes = 0;
 		if (fs) {
 			int rc;
 			if (S_ISDIR(ip.mode)) {
 				struct btree_walk_ops bo = {.node = on_dir_node, .rec = NULL};
 				/* Entries are judged in pass 2, once every inode is known. */
 				rc = btree_walk(fs, &ip.fork, ino, &bo, &w);
+				dirnodes = w.blocks;
+				if (rc)
+					names_bad = true;
+				if (rc && fx &&
+				    fsck_fixes_push(&fx->reset, &fx->nreset, &fx->capreset, ino)) {
+					inode_decoded_release(&ip);
+					free_info(ck, info);
+					sfs_close(fs);
+					return -ENOMEM;
+				}
 			} else {
 				struct extent_walk_ops eo = {.extent = on_extent,
 							     .node = on_ext_node};
@@ -265,10 +443,68 @@ int fsck_inodes(struct fsck *ck)
 					 ino, S_ISDIR(ip.mode) ? "directory" : "extent", rc);
 				w.bad = 1;
 			}
-			side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block", &w);
-			side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK, "symlink block",
-				   &w);
+			int xr =
+			    side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block", &w);
+			if (xr < 0 && fx &&
+			    fsck_fixes_push(&fx->xdrop, &fx->nxdrop, &fx->capxdrop, ino)) {
+				inode_decoded_release(&ip);
+				free_info(ck, info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
+			if (xr == 1) {
+				bool ok = drop_xattr_block(ck, ino, ip.xattr_blk);
+				fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+					 "inode %" PRIu64 ": xattr block %" PRIu64
+					 " unreadable or corrupt%s",
+					 ino, ip.xattr_blk,
+					 ok ? "; dropped (the attributes it held are lost)" : "");
+				if (!ok)
+					w.bad = 1;
+			}
+			int sr = side_block(ck, fs, ino, ip.symlink_blk, SFS_BT_SYMLINK,
+					    "symlink block", &w);
+			if (sr == 1) {
+				fsck_say(ck, FSCK_ERROR,
+					 "inode %" PRIu64 ": symlink block %" PRIu64
+					 " unreadable or corrupt",
+					 ino, ip.symlink_blk);
+				w.bad = 1;
+			}
+			/* An inode that cannot be kept as it is: a file whose extents
+			 * cannot be read or name blocks outside the data area, a
+			 * symlink whose target is lost. The repair clears it as it
+			 * does a corrupt inode block (a directory is emptied instead:
+			 * the inodes it named survive). */
+			bool clear = sr != 0 || (!S_ISDIR(ip.mode) && (rc || w.badref));
+			if (S_ISDIR(ip.mode) && !rc && w.badref && fx &&
+			    fsck_fixes_push(&fx->reset, &fx->nreset, &fx->capreset, ino)) {
+				inode_decoded_release(&ip);
+				free_info(ck, info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
+			if (clear && fx && ino != ck->sb.root_ino) {
+				info[i].ok = false;
+				info[i].corrupt = true;
+				if (fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
+					inode_decoded_release(&ip);
+					free_info(ck, info);
+					sfs_close(fs);
+					return -ENOMEM;
+				}
+			}
 			bc_drop_res(fs, sfs_owner_inode(ino));
+			/* st_blocks (FORMAT-inode.md): 8 per block the inode holds;
+			 * a directory's tree nodes are not counted. */
+			uint64_t want = 8 * (w.blocks - dirnodes);
+			if (!w.bad && ip.blocks != want) {
+				bool ok = fix_field(ck, ino, true, want);
+				fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+					 "inode %" PRIu64 ": st_blocks %" PRIu64
+					 ", its blocks make %" PRIu64 "%s",
+					 ino, ip.blocks, want, ok ? "; corrected" : "");
+			}
 		}
 		if (w.bad)
 			complete = false;
@@ -285,14 +521,34 @@ int fsck_inodes(struct fsck *ck)
 		memset(&ip, 0, sizeof(ip));
 		if (inode_block_decode(blk, ck->sb.uuid, ino, &ip))
 			continue;
-		struct iwalk w = {.ck = ck, .ino = ino, .info = info};
+		struct iwalk w = {.ck = ck, .ino = ino, .info = info, .fx = fx};
 		struct btree_walk_ops bo = {.node = NULL, .rec = on_dir_rec};
-		if (btree_walk(fs, &ip.fork, ino, &bo, &w) || w.bad)
+		if (btree_walk(fs, &ip.fork, ino, &bo, &w) || w.bad) {
 			complete = false;
+			names_bad = true;
+		}
+		if (w.names_bad)
+			names_bad = true;
 		bc_drop_res(fs, sfs_owner_inode(ino));
 		inode_decoded_release(&ip);
 	}
-	for (uint64_t i = 0; fs && complete && i < ck->ninodes; i++) {
+	/* Names are known for every inode when every directory was read whole
+	 * (inodes only corrupt are dropped by the repair, and what they named
+	 * has lost that name for good). */
+	bool names_known = fs && !names_bad;
+	bool judge = fs && (complete || (fx && names_known));
+	for (uint64_t i = 0; !judge && i < ck->ninodes; i++)
+		/* Else judged with the names below (a name or lost+found). */
+		if (info[i].ok && info[i].nlink == 0 && !on_orphan_list(ck, ck->inodes[i]))
+			fsck_say(ck, FSCK_ERROR,
+				 "inode %" PRIu64 ": unlinked (nlink 0) but on no orphan list",
+				 ck->inodes[i]);
+	if (judge && check_tree(ck, info, fx) == -ENOMEM) {
+		free_info(ck, info);
+		sfs_close(fs);
+		return -ENOMEM;
+	}
+	for (uint64_t i = 0; judge && i < ck->ninodes; i++) {
 		struct iinfo *in = &info[i];
 		uint64_t ino = ck->inodes[i];
 		if (!in->ok)
@@ -300,30 +556,113 @@ int fsck_inodes(struct fsck *ck)
 		bool root = ino == ck->sb.root_ino;
 		if (root && in->parent != ino)
 			fsck_say(ck, FSCK_ERROR, "root directory's '..' is %" PRIu64, in->parent);
-		if (in->nlink == 0) {
-			if (in->refs)
-				fsck_say(ck, FSCK_ERROR,
-					 "inode %" PRIu64 ": link count 0 but named by %u entries",
-					 ino, in->refs);
-			continue; /* an orphan: reclaimed at the next mount */
-		}
-		if (in->refs == 0 && !root) {
+		if (in->refs == 0 && !root && !(in->nlink == 0 && on_orphan_list(ck, ino))) {
+			/* Allocated, valid, named by nothing: lost+found. */
+			if (fx && fsck_fixes_push(&fx->lost, &fx->nlost, &fx->caplost, ino)) {
+				free_info(ck, info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
 			fsck_say(ck, FSCK_ERROR,
 				 "inode %" PRIu64 " (link count %u) is named by no directory", ino,
 				 in->nlink);
 			continue;
 		}
+		if (in->nlink == 0 && in->refs == 0)
+			continue; /* an orphan: reclaimed at the next mount */
+		/* A link count of 0 with names is raised to them: the next mount
+		 * then takes the inode off its orphan list instead of freeing it. */
 		uint32_t want = S_ISDIR(in->mode) ? 2 + in->subdirs : in->refs;
 		if (in->nlink != want) {
-			bool ok = fix_nlink(ck, ino, want);
+			bool ok = fix_field(ck, ino, false, want);
 			fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
 				 "inode %" PRIu64 ": link count %u, should be %u%s", ino, in->nlink,
 				 want, ok ? "; corrected" : "");
 		}
 	}
-	free(info);
+	free_info(ck, info);
 	if (fs)
 		sfs_close(fs);
 	ck->refs_complete = complete && fs != NULL;
 	return 0;
+}
+
+int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		uint64_t c = *cap ? *cap * 2 : 64;
+		uint64_t *nv = realloc(*v, c * sizeof(**v));
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[(*n)++] = x;
+	return 0;
+}
+
+int fsck_fixes_dent(struct fsck_fixes *fx, enum fsck_dent_fix fix, uint64_t dir, uint64_t ino,
+		    const char *name)
+{
+	if (fx->ndents == fx->capdents) {
+		uint64_t c = fx->capdents ? fx->capdents * 2 : 64;
+		struct fsck_dent *nv = realloc(fx->dents, c * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		fx->dents = nv;
+		fx->capdents = c;
+	}
+	struct fsck_dent *d = &fx->dents[fx->ndents++];
+	memset(d, 0, sizeof(*d));
+	d->fix = (uint8_t)fix;
+	d->dir = dir;
+	d->ino = ino;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	return 0;
+}
+
+int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo)
+{
+	int r = fsck_fixes_dent(fx, FSCK_DENT_BADREC, dir, 0, "");
+	if (!r) {
+		fx->dents[fx->ndents - 1].key_hi = key_hi;
+		fx->dents[fx->ndents - 1].key_lo = key_lo;
+	}
+	return r;
+}
+
+int fsck_inodes(struct fsck *ck)
+{
+	if (!ck->rw)
+		return walk(ck, NULL);
+	/* Repair: a first walk, silent, lists what only the engine can repair
+	 * (names: entries removed, lost+found); those repairs are made through
+	 * the engine, and a last walk then checks (and reports) everything,
+	 * the repaired names included, and fixes counts in place. */
+	int rc = 0;
+	uint64_t mapbytes = (ck->sb.blocks + 7) / 8;
+	/* A repair can reveal more to repair (an emptied directory leaves its
+	 * entries' inodes unnamed): rounds until one repairs nothing, bounded. */
+	for (int round = 0; round < 4 && rc == 0; round++) {
+		struct fsck_fixes fx = {0};
+		ck->mute = true;
+		rc = walk(ck, &fx);
+		ck->mute = false;
+		unsigned fixed = ck->r->fixed;
+		if (rc == 0 &&
+		    (fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop || fx.root_bad))
+			rc = fsck_repair_names(ck, &fx);
+		free(fx.drop);
+		free(fx.dents);
+		free(fx.lost);
+		free(fx.reset);
+		free(fx.xdrop);
+		memset(ck->refs, 0, mapbytes);
+		memset(ck->dup, 0, mapbytes);
+		if (ck->r->fixed == fixed)
+			break;
+	}
+	if (rc)
+		return rc;
+	return walk(ck, NULL);
 }

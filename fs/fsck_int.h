@@ -25,7 +25,9 @@ struct fsck {
 	uint64_t ninodes, capinodes;
 	uint64_t *orphans; /* entries of every slot's orphan list */
 	uint64_t norphans, caporphans;
-	bool journal_dirty; /* a journal was left unreplayed */
+	bool journal_dirty;  /* a journal was left unreplayed */
+	bool mute;	     /* first inode walk of a repair: messages dropped */
+	unsigned bm_pending; /* AG block bitmaps unreadable, for phase 5 to rebuild */
 };
 
 void fsck_say(struct fsck *ck, enum fsck_kind kind, const char *fmt, ...)
@@ -35,6 +37,56 @@ void fsck_say(struct fsck *ck, enum fsck_kind kind, const char *fmt, ...)
  * range is invalid (reported). */
 int fsck_ref(struct fsck *ck, uint64_t blkno, uint64_t n, const char *what, uint64_t owner);
 bool fsck_is_inode(struct fsck *ck, uint64_t ino);
+
+/* Repair helpers of fsck.c for phase 4 (ck->rw only; nothing mounted):
+ * fsck_mark_referenced marks every block referenced so far in use in the
+ * block bitmaps (before the engine allocates for a repair, so it cannot hand
+ * out a block some inode still uses), reporting each AG it changes.
+ * fsck_drop_inode clears the inode and block bits of a corrupt inode block and
+ * fixes its AG's counts (what hung off it is then unreferenced: phase 5 frees
+ * it). fsck_recheck_orphans drops orphan entries naming inodes gone since. */
+void fsck_mark_referenced(struct fsck *ck);
+int fsck_drop_inode(struct fsck *ck, uint64_t ino);
+void fsck_recheck_orphans(struct fsck *ck);
+
+/* What the first inode walk of a repair found that only the engine can
+ * repair (fsck_repair.c). */
+enum fsck_dent_fix {
+	FSCK_DENT_INVALID = 0, /* names no valid inode: removed */
+	FSCK_DENT_BADREC,      /* does not decode: removed by its key */
+	FSCK_DENT_RETYPE,      /* type differs from the inode's: set to dtype */
+	FSCK_DENT_EXTRA,       /* a second name of a directory: removed */
+	FSCK_DENT_CYCLE,       /* names a directory in a cycle cut from the root: removed */
+};
+struct fsck_dent {
+	uint64_t dir, ino;
+	uint64_t key_hi, key_lo; /* FSCK_DENT_BADREC */
+	uint8_t fix, dtype;
+	char name[256];
+};
+struct fsck_fixes {
+	uint64_t *drop; /* corrupt inode blocks to clear */
+	uint64_t ndrop, capdrop;
+	struct fsck_dent *dents; /* entries naming no valid inode, to remove */
+	uint64_t ndents, capdents;
+	uint64_t *lost; /* valid inodes named by no directory, to reconnect */
+	uint64_t nlost, caplost;
+	uint64_t *reset; /* directories whose tree is corrupt, to empty */
+	uint64_t nreset, capreset;
+	uint64_t *xdrop; /* inodes whose xattr block number is invalid */
+	uint64_t nxdrop, capxdrop;
+	bool root_bad; /* the root inode block is corrupt: made anew */
+};
+int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);
+int fsck_fixes_dent(struct fsck_fixes *fx, enum fsck_dent_fix fix, uint64_t dir, uint64_t ino,
+		    const char *name);
+int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo);
+/* Make the repairs of fx, reporting each (FIXED) or why not (INFO): entries
+ * removed, corrupt inodes dropped from the bitmaps, corrupt directory trees
+ * emptied, a corrupt root made anew, lost inodes named /lost+found/#INO
+ * (fs/INTERNALS.md "fsck and lost+found"). Updates ck->inodes. 0, or
+ * -ENOMEM. */
+int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
 
 /* Phase 4 (fsck_inode.c): check every inode in ck->inodes and mark what it
  * references; set ck->refs_complete when the walk is complete. */

@@ -1,10 +1,17 @@
 /* Unit tests of fs/fsck: a fresh and a used filesystem are clean; garbage
  * and random one-byte corruptions of a valid image never crash fsck (ASan
- * runs this) and are reported; --repair fixes superblock copies, AG counts,
- * leaked and unmarked blocks and unreplayed journals, and a second run is
- * then clean. Randomized: prints its seed (SANFS_TEST_SEED overrides). */
+ * runs this) and are reported, as are corruptions of the blocks hanging off
+ * inodes in a populated tree; --repair fixes superblock copies, AG counts,
+ * leaked and unmarked blocks and unreplayed journals, link counts, st_blocks
+ * and names (lost+found reconnection, entries naming corrupt inodes, corrupt
+ * directory trees, records, root, xattr and symlink blocks, '..', second
+ * names, cycles), and a second run is then clean, the files' data intact.
+ * sanctl fsck runs as users run it (SANCTL). Randomized: prints its seed
+ * (SANFS_TEST_SEED overrides). */
 #include <check.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +27,9 @@
 #include <sys/stat.h>
 
 #include "fs/dir.h"
+#include "fs/file.h"
+#include "fs/symlink.h"
+#include "fs/xattr.h"
 #include "fs/fsck.h"
 #include "fs/inode.h"
 #include "fs/inode_format.h"
@@ -233,8 +243,10 @@ START_TEST(repairs)
 	ck_assert_int_eq(jnl_wait(fs, tid), 0);
 	sfs_crash(fs);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
-	ck_assert_int_eq(run(true, &r), FSCK_EXIT_ERRORS); /* replayed, but that inode is junk */
-	ck_assert_uint_ge(r.fixed, 1);
+	/* Replayed; that inode block is junk (no inode fields): cleared. */
+	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_ge(r.fixed, 2);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 }
 END_TEST
 
@@ -301,6 +313,795 @@ START_TEST(link_counts_and_names)
 }
 END_TEST
 
+/* ---- names: lost+found, corrupt inodes, st_blocks ---- */
+
+/* The engine with the inode part, as fuse mounts it (tests make trees
+ * through the fs API, then break them precisely). */
+struct tfs {
+	struct lcl *lcl;
+	struct sfs *fs;
+	struct sfs_inode *root;
+};
+
+static void tfs_open(struct tfs *x)
+{
+	ck_assert_int_eq(lcl_create_local(&x->lcl), 0);
+	static struct sfs_ops ops;
+	memset(&ops, 0, sizeof(ops));
+	inode_sfs_ops(&ops);
+	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .ops = &ops};
+	ck_assert_msg(sfs_open(img, &mo, x->lcl, &x->fs) == 0, "%s", sfs_last_error());
+	ck_assert_int_eq(inode_get(x->fs, sfs_root_ino(x->fs), &x->root), 0);
+}
+
+static void tfs_close(struct tfs *x)
+{
+	inode_put(x->fs, x->root);
+	ck_assert_int_eq(sfs_close(x->fs), 0);
+	lcl_destroy(x->lcl);
+}
+
+static unsigned tfs_txn(void)
+{
+	return 16 + dir_max_blocks_per_op();
+}
+
+/* A new inode in dir (named when name is not NULL; a directory's tree
+ * made); bytes of pattern data written to a regular file. */
+static uint64_t tfs_make(struct tfs *x, struct sfs_inode *dir, const char *name, uint32_t mode,
+			 size_t bytes, unsigned pattern)
+{
+	struct txn *t;
+	struct sfs_inode *ip;
+	ck_assert_int_eq(txn_begin(x->fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(inode_create(x->fs, t, dir, mode, 0, 0, 0, &ip), 0);
+	if (S_ISDIR(mode))
+		ck_assert_int_eq(dir_init(x->fs, t, ip, dir->ino), 0);
+	if (name) {
+		ck_assert_int_eq(dir_add(x->fs, t, dir, name, strlen(name), ip->ino,
+					 S_ISDIR(mode) ? DT_DIR : DT_REG),
+				 0);
+		if (S_ISDIR(mode))
+			dir->nlink++;
+		ck_assert_int_eq(inode_write(x->fs, t, dir), 0);
+	}
+	ck_assert_int_eq(inode_write(x->fs, t, ip), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	if (bytes) {
+		uint8_t *buf = malloc(bytes);
+		for (size_t i = 0; i < bytes; i++)
+			buf[i] = (uint8_t)(i * 7 + pattern);
+		size_t done;
+		ck_assert_int_eq(file_write(x->fs, ip, buf, bytes, 0, &done), 0);
+		ck_assert_uint_eq(done, bytes);
+		free(buf);
+	}
+	uint64_t ino = ip->ino;
+	inode_put(x->fs, ip);
+	return ino;
+}
+
+/* ino's data is bytes of pattern. */
+static void tfs_check_data(struct tfs *x, uint64_t ino, size_t bytes, unsigned pattern)
+{
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x->fs, ino, &ip), 0);
+	ck_assert_uint_eq(ip->size, bytes);
+	uint8_t *buf = malloc(bytes + 1);
+	size_t done;
+	ck_assert_int_eq(file_read(x->fs, ip, buf, bytes + 1, 0, &done), 0);
+	ck_assert_uint_eq(done, bytes);
+	for (size_t i = 0; i < bytes; i++)
+		ck_assert_msg(buf[i] == (uint8_t)(i * 7 + pattern), "inode %llu byte %zu",
+			      (unsigned long long)ino, i);
+	free(buf);
+	inode_put(x->fs, ip);
+}
+
+static uint64_t lookup(struct tfs *x, uint64_t dir_ino, const char *name)
+{
+	struct sfs_inode *dir;
+	ck_assert_int_eq(inode_get(x->fs, dir_ino, &dir), 0);
+	uint64_t ino = 0;
+	uint8_t dt;
+	int r = dir_lookup(x->fs, dir, name, strlen(name), &ino, &dt);
+	inode_put(x->fs, dir);
+	return r ? 0 : ino;
+}
+
+static struct sfs_inode read_inode(uint64_t ino)
+{
+	static uint8_t d[4096];
+	peek(ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	inode_decoded_release(&x);
+	return x;
+}
+
+/* Messages kept for tests that look for one. */
+static char msgs[64 << 10];
+static void keep(void *arg, enum fsck_kind kind, const char *text)
+{
+	(void)arg;
+	show(NULL, kind, text);
+	size_t n = strlen(msgs);
+	snprintf(msgs + n, sizeof(msgs) - n, "%d:%s\n", (int)kind, text);
+}
+
+static int run_keep(bool repair, struct fsck_result *r)
+{
+	msgs[0] = 0;
+	struct fsck_opts fo = {.repair = repair, .msg = keep};
+	fprintf(stderr, "fsck%s:\n", repair ? " --repair" : "");
+	fsck_run(img, &fo, r);
+	return r->exit_code;
+}
+
+START_TEST(lost_found_reconnects)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t named = tfs_make(&x, x.root, "named", S_IFREG | 0644, 5000, 1);
+	/* Named by nothing: a file with data, a directory holding a file. */
+	uint64_t lostf = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 3 * 4096 + 100, 2);
+	uint64_t lostd = tfs_make(&x, x.root, NULL, S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *d;
+	ck_assert_int_eq(inode_get(x.fs, lostd, &d), 0);
+	uint64_t inner = tfs_make(&x, d, "inner", S_IFREG | 0600, 9000, 3);
+	inode_put(x.fs, d);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_uint_eq(r.errors, 2);
+	ck_assert_ptr_nonnull(strstr(msgs, "is named by no directory"));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "/lost+found created"));
+	char want[128];
+	snprintf(want, sizeof(want), "reconnected as /lost+found/#%llu", (unsigned long long)lostf);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.inodes, 6);
+	/* Names, data, '..' and link counts. */
+	tfs_open(&x);
+	uint64_t lf = lookup(&x, x.root->ino, "lost+found");
+	ck_assert_uint_ne(lf, 0);
+	char nm[32];
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)lostf);
+	ck_assert_uint_eq(lookup(&x, lf, nm), lostf);
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)lostd);
+	ck_assert_uint_eq(lookup(&x, lf, nm), lostd);
+	ck_assert_uint_eq(lookup(&x, lostd, ".."), lf);
+	ck_assert_uint_eq(lookup(&x, lostd, "inner"), inner);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "named"), named);
+	tfs_check_data(&x, named, 5000, 1);
+	tfs_check_data(&x, lostf, 3 * 4096 + 100, 2);
+	tfs_check_data(&x, inner, 9000, 3);
+	ck_assert_uint_eq(x.root->nlink, 3);
+	/* Another lost file goes into the lost+found that exists now. */
+	uint64_t again = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 100, 4);
+	tfs_close(&x);
+	ck_assert_uint_eq(read_inode(lf).nlink, 3);
+	ck_assert_uint_eq(read_inode(lostf).nlink, 1);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_null(strstr(msgs, "created"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)again);
+	ck_assert_uint_eq(lookup(&x, lf, nm), again);
+	tfs_check_data(&x, again, 100, 4);
+	tfs_close(&x);
+}
+END_TEST
+
+START_TEST(lost_file_with_nlink_0_not_orphan)
+{
+	/* Unlinked, on no orphan list, named by nothing: reconnected too. */
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 4096, 5);
+	tfs_close(&x);
+	static uint8_t d[4096];
+	peek(f, d);
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
+	ip.nlink = 0;
+	inode_encode(&ip, d);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(d);
+	poke(f, d);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(read_inode(f).nlink, 1);
+	tfs_open(&x);
+	tfs_check_data(&x, f, 4096, 5);
+	/* Link count 0 but named (on no orphan list): raised to its names. */
+	uint64_t g = tfs_make(&x, x.root, "named0", S_IFREG | 0644, 100, 6);
+	tfs_close(&x);
+	peek(g, d);
+	memset(&ip, 0, sizeof(ip));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, g, &ip), 0);
+	ip.nlink = 0;
+	inode_encode(&ip, d);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(d);
+	poke(g, d);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "link count 0, should be 1; corrected"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(read_inode(g).nlink, 1);
+	tfs_open(&x);
+	tfs_check_data(&x, g, 100, 6);
+	tfs_close(&x);
+}
+END_TEST
+
+/* Corrupt inode block named by an entry: entry removed, inode and the
+ * blocks only it used freed; a corrupt directory's children reconnected. */
+static void corrupt_named(bool magic)
+{
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t keepf = tfs_make(&x, x.root, "keep", S_IFREG | 0644, 2 * 4096, 6);
+	uint64_t victim = tfs_make(&x, x.root, "victim", S_IFREG | 0644, 3 * 4096, 7);
+	uint64_t sub = tfs_make(&x, x.root, "sub", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *d;
+	ck_assert_int_eq(inode_get(x.fs, sub, &d), 0);
+	uint64_t child = tfs_make(&x, d, "child", S_IFREG | 0644, 4096 + 1, 8);
+	inode_put(x.fs, d);
+	tfs_close(&x);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free1 = r.free_blocks;
+	static uint8_t blk[4096];
+	uint64_t bad[2] = {victim, sub};
+	for (int i = 0; i < 2; i++) {
+		peek(bad[i], blk);
+		if (magic)
+			memset(blk, 0xA5, 8); /* the header's magic */
+		else
+			blk[300 + i] ^= 0x40; /* a payload byte: crc no longer matches */
+		poke(bad[i], blk);
+	}
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "entry 'victim' named %llu, which is not a valid inode; entry removed",
+		 (unsigned long long)victim);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	snprintf(want, sizeof(want), "inode %llu: corrupt, cleared", (unsigned long long)victim);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	ck_assert_ptr_nonnull(strstr(msgs, "referenced by nothing; freed"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	/* Freed: victim's inode and 3 data blocks, sub's inode and its tree
+	 * (one node); taken: lost+found's inode and tree (one node). */
+	ck_assert_uint_eq(r.free_blocks, free1 + (1 + 3) + (1 + 1) - 2);
+	ck_assert_uint_lt(r.free_blocks, free0);
+	tfs_open(&x);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "victim"), 0);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "sub"), 0);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "keep"), keepf);
+	tfs_check_data(&x, keepf, 2 * 4096, 6);
+	uint64_t lf = lookup(&x, x.root->ino, "lost+found");
+	ck_assert_uint_ne(lf, 0);
+	char nm[32];
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)child);
+	ck_assert_uint_eq(lookup(&x, lf, nm), child);
+	tfs_check_data(&x, child, 4096 + 1, 8);
+	ck_assert_uint_eq(x.root->nlink, 3); /* lost+found; sub is gone */
+	tfs_close(&x);
+}
+
+START_TEST(corrupt_inode_crc)
+{
+	corrupt_named(false);
+}
+END_TEST
+
+START_TEST(corrupt_inode_magic)
+{
+	corrupt_named(true);
+}
+END_TEST
+
+START_TEST(st_blocks_fixed)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "f", S_IFREG | 0644, 5 * 4096, 9);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(read_inode(f).blocks, 40);
+	static uint8_t d[4096];
+	uint64_t wrong[2] = {8, 800};
+	for (int i = 0; i < 2; i++) {
+		peek(f, d);
+		struct sfs_inode ip;
+		memset(&ip, 0, sizeof(ip));
+		ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
+		ip.blocks = wrong[i];
+		inode_encode(&ip, d);
+		inode_decoded_release(&ip);
+		sfs_blk_reseal(d);
+		poke(f, d);
+		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+		ck_assert_ptr_nonnull(strstr(msgs, "st_blocks"));
+		ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+		ck_assert_uint_eq(read_inode(f).blocks, 40);
+	}
+	tfs_open(&x);
+	tfs_check_data(&x, f, 5 * 4096, 9);
+	tfs_close(&x);
+}
+END_TEST
+
+/* A tree with every kind of block hanging off inodes: a directory of many
+ * entries (several tree nodes), nested directories, a file with its extents
+ * in a tree, an xattr block, a symlink block, unnamed inodes. */
+static void populate(void)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *da;
+	ck_assert_int_eq(inode_get(x.fs, a, &da), 0);
+	for (int i = 0; i < 120; i++) {
+		char nm[80];
+		snprintf(nm, sizeof(nm), "a-rather-long-name-to-fill-directory-blocks-%03d", i);
+		tfs_make(&x, da, nm, S_IFREG | 0644, i % 3 ? 0 : 100, (unsigned)i);
+	}
+	uint64_t b = tfs_make(&x, da, "b", S_IFDIR | 0755, 0, 0);
+	inode_put(x.fs, da);
+	struct sfs_inode *db;
+	ck_assert_int_eq(inode_get(x.fs, b, &db), 0);
+	tfs_make(&x, db, "data", S_IFREG | 0644, 6 * 4096, 11);
+	inode_put(x.fs, db);
+	/* 60 one-block extents with holes between: an extent tree. */
+	uint64_t frag = tfs_make(&x, x.root, "frag", S_IFREG | 0644, 0, 0);
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, frag, &ip), 0);
+	static uint8_t blk[4096];
+	memset(blk, 0x5a, sizeof(blk));
+	for (int i = 0; i < 60; i++) {
+		size_t done;
+		ck_assert_int_eq(file_write(x.fs, ip, blk, 4096, (uint64_t)i * 2 * 4096, &done), 0);
+	}
+	static char big[3000];
+	memset(big, 'v', sizeof(big));
+	ck_assert_int_eq(xattr_set(x.fs, ip, "user.big", big, sizeof(big), 0), 0);
+	inode_put(x.fs, ip);
+	/* A long symlink target: a symlink block. */
+	struct txn *t;
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn() + symlink_max_blocks(), &t), 0);
+	ck_assert_int_eq(inode_create(x.fs, t, x.root, S_IFLNK | 0777, 0, 0, 0, &ip), 0);
+	static char target[2000];
+	memset(target, 't', sizeof(target) - 1);
+	ck_assert_int_eq(symlink_set(x.fs, t, ip, target, strlen(target)), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, x.root, "link", 4, ip->ino, DT_LNK), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	inode_put(x.fs, ip);
+	tfs_close(&x);
+}
+
+/* Corruptions of the blocks hanging off inodes (inode, tree, xattr and
+ * symlink blocks) of a populated tree: a flipped byte (bad crc), a zeroed
+ * block, random garbage, and random bytes under a valid crc (so the decoders
+ * and walkers see them). fsck never crashes (ASan) and answers 0 or 4;
+ * --repair answers 0, 1 or 4, and after a 1 a second fsck is clean. Prints
+ * its seed (SANFS_TEST_SEED overrides). */
+START_TEST(populated_corruptions)
+{
+	unsigned seed = (unsigned)time(NULL);
+	if (getenv("SANFS_TEST_SEED"))
+		seed = (unsigned)strtoul(getenv("SANFS_TEST_SEED"), NULL, 0);
+	printf("test_fsck populated seed %u\n", seed);
+	populate();
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_ge(r.inodes, 120);
+	/* The metadata blocks of the data area. */
+	static uint64_t meta[4096];
+	unsigned nmeta = 0;
+	static uint8_t d[4096];
+	int fd = open(img, O_RDONLY);
+	for (uint64_t b = sb.ag_start; b < sb.blocks && nmeta < 4096; b++) {
+		ck_assert_int_eq(pread(fd, d, 4096, (off_t)(b * 4096)), 4096);
+		uint16_t ty = sfs_blk_type(d);
+		if (le32_get(d) == SFS_MAGIC &&
+		    (ty == SFS_BT_INODE || ty == SFS_BT_BTREE_NODE || ty == SFS_BT_DIRBLK ||
+		     ty == SFS_BT_XATTR || ty == SFS_BT_SYMLINK))
+			meta[nmeta++] = b;
+	}
+	close(fd);
+	ck_assert_uint_ge(nmeta, 130);
+	mkimage(pristine, "fsck-pristine");
+	copy_file(img, pristine);
+	int detected = 0, repaired = 0, left = 0;
+	for (int i = 0; i < 40; i++) {
+		copy_file(pristine, img);
+		uint64_t blk = meta[rand_r(&seed) % nmeta];
+		/* Inodes first and often: most blocks are inode blocks. */
+		int how = rand_r(&seed) % 4;
+		peek(blk, d);
+		switch (how) {
+		case 0:
+			d[48 + rand_r(&seed) % (4096 - 48)] ^= (uint8_t)(1 + rand_r(&seed) % 255);
+			break;
+		case 1:
+			memset(d, 0, sizeof(d));
+			break;
+		case 2:
+			for (size_t k = 0; k < sizeof(d); k++)
+				d[k] = (uint8_t)rand_r(&seed);
+			break;
+		default:
+			for (int k = 0; k < 8; k++)
+				d[48 + rand_r(&seed) % (4096 - 48)] = (uint8_t)rand_r(&seed);
+			sfs_blk_reseal(d);
+			break;
+		}
+		poke(blk, d);
+		fprintf(stderr, "-- block %llu, corruption %d\n", (unsigned long long)blk, how);
+		int ec = run(false, &r);
+		ck_assert(ec == FSCK_EXIT_CLEAN || ec == FSCK_EXIT_ERRORS);
+		/* Every block carries a crc: only bytes changed under a valid
+		 * one, in an area no field uses, can pass. */
+		ck_assert_msg(ec == FSCK_EXIT_ERRORS || how == 3,
+			      "seed %u block %llu corruption %d not detected", seed,
+			      (unsigned long long)blk, how);
+		if (ec == FSCK_EXIT_ERRORS)
+			detected++;
+		ec = run(true, &r);
+		ck_assert(ec == FSCK_EXIT_CLEAN || ec == FSCK_EXIT_REPAIRED ||
+			  ec == FSCK_EXIT_ERRORS);
+		if (ec == FSCK_EXIT_ERRORS)
+			left++;
+		if (ec == FSCK_EXIT_REPAIRED) {
+			ck_assert_msg(run(false, &r) == FSCK_EXIT_CLEAN,
+				      "seed %u block %llu corruption %d: repaired, yet a second "
+				      "run finds %u error(s)",
+				      seed, (unsigned long long)blk, how, r.errors);
+			repaired++;
+		}
+	}
+	printf("test_fsck: populated: %d of 40 corruptions detected, %d repaired clean, %d "
+	       "left with errors\n",
+	       detected, repaired, left);
+	ck_assert_int_ge(detected, 20);
+	ck_assert_int_ge(repaired, 20);
+}
+END_TEST
+
+static uint64_t count_entries_cb_n;
+static int count_cb(void *arg, const char *name, size_t len, uint64_t ino, uint8_t dtype,
+		    uint64_t next)
+{
+	(void)arg, (void)name, (void)len, (void)ino, (void)dtype, (void)next;
+	count_entries_cb_n++;
+	return 0;
+}
+
+/* Entries of a directory, "." and ".." excluded. */
+static uint64_t count_entries(struct tfs *x, uint64_t dir_ino)
+{
+	struct sfs_inode *dir;
+	ck_assert_int_eq(inode_get(x->fs, dir_ino, &dir), 0);
+	count_entries_cb_n = 0;
+	ck_assert_int_eq(dir_iterate(x->fs, dir, 0, count_cb, NULL), 0);
+	inode_put(x->fs, dir);
+	return count_entries_cb_n - 2;
+}
+
+static uint64_t in_lost_found(struct tfs *x, uint64_t ino)
+{
+	uint64_t lf = lookup(x, x->root->ino, "lost+found");
+	ck_assert_uint_ne(lf, 0);
+	char nm[32];
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)ino);
+	return lookup(x, lf, nm);
+}
+
+/* A directory tree node destroyed: the directory is emptied, every inode it
+ * named is reconnected, data intact. */
+START_TEST(dir_tree_corrupt)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *da;
+	ck_assert_int_eq(inode_get(x.fs, a, &da), 0);
+	static uint64_t inos[100];
+	for (int i = 0; i < 100; i++) {
+		char nm[80];
+		snprintf(nm, sizeof(nm), "a-rather-long-name-to-fill-directory-blocks-%03d", i);
+		inos[i] = tfs_make(&x, da, nm, S_IFREG | 0644, i % 10 ? 0 : 5000, (unsigned)i);
+	}
+	inode_put(x.fs, da);
+	uint64_t sub = tfs_make(&x, x.root, "keep", S_IFREG | 0644, 100, 77);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	struct sfs_inode ia = read_inode(a);
+	ck_assert_uint_ge(ia.fork.nnodes, 2);
+	static uint8_t d[4096];
+	memset(d, 0x33, sizeof(d));
+	poke(ia.fork.root, d);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "tree corrupt; emptied"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	ck_assert_uint_eq(count_entries(&x, a), 0);
+	for (int i = 0; i < 100; i++) {
+		ck_assert_uint_eq(in_lost_found(&x, inos[i]), inos[i]);
+		if (i % 10 == 0)
+			tfs_check_data(&x, inos[i], 5000, (unsigned)i);
+	}
+	ck_assert_uint_eq(count_entries(&x, lookup(&x, x.root->ino, "lost+found")), 100);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "keep"), sub);
+	tfs_check_data(&x, sub, 100, 77);
+	tfs_close(&x);
+}
+END_TEST
+
+/* The root inode block destroyed: made anew, what it named reconnected. */
+START_TEST(root_corrupt)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "f", S_IFREG | 0644, 7000, 21);
+	uint64_t dd = tfs_make(&x, x.root, "d", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *dip;
+	ck_assert_int_eq(inode_get(x.fs, dd, &dip), 0);
+	uint64_t y = tfs_make(&x, dip, "y", S_IFREG | 0644, 3000, 22);
+	inode_put(x.fs, dip);
+	tfs_close(&x);
+	static uint8_t d[4096];
+	peek(sb.root_ino, d);
+	d[200] ^= 0xff;
+	poke(sb.root_ino, d);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "made anew"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	ck_assert_uint_eq(in_lost_found(&x, f), f);
+	ck_assert_uint_eq(in_lost_found(&x, dd), dd);
+	ck_assert_uint_eq(lookup(&x, dd, ".."), lookup(&x, x.root->ino, "lost+found"));
+	ck_assert_uint_eq(lookup(&x, dd, "y"), y);
+	tfs_check_data(&x, f, 7000, 21);
+	tfs_check_data(&x, y, 3000, 22);
+	tfs_close(&x);
+}
+END_TEST
+
+/* Blocks hanging off a valid inode: a corrupt xattr block is dropped (the
+ * file stays, data intact); a symlink whose target block is corrupt is
+ * cleared and its entry removed; a record whose name no longer matches its
+ * key is removed and the inode it named reconnected. */
+START_TEST(side_blocks_and_records)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "withxattr", S_IFREG | 0644, 4096 * 2, 31);
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, f, &ip), 0);
+	static char big[3000];
+	memset(big, 'v', sizeof(big));
+	ck_assert_int_eq(xattr_set(x.fs, ip, "user.big", big, sizeof(big), 0), 0);
+	uint64_t xblk = ip->xattr_blk;
+	inode_put(x.fs, ip);
+	ck_assert_uint_ne(xblk, 0);
+	struct txn *t;
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn() + symlink_max_blocks(), &t), 0);
+	ck_assert_int_eq(inode_create(x.fs, t, x.root, S_IFLNK | 0777, 0, 0, 0, &ip), 0);
+	static char target[2000];
+	memset(target, 't', sizeof(target) - 1);
+	ck_assert_int_eq(symlink_set(x.fs, t, ip, target, strlen(target)), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, x.root, "link", 4, ip->ino, DT_LNK), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	uint64_t sblk = ip->symlink_blk;
+	inode_put(x.fs, ip);
+	ck_assert_uint_ne(sblk, 0);
+	uint64_t v = tfs_make(&x, x.root, "victim-name", S_IFREG | 0644, 1234, 32);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	static uint8_t d[4096];
+	peek(xblk, d);
+	d[100] ^= 1;
+	poke(xblk, d);
+	peek(sblk, d);
+	d[100] ^= 1;
+	poke(sblk, d);
+	/* The root's tree is one leaf: change a byte of the name, reseal. */
+	uint64_t leaf = read_inode(sb.root_ino).fork.root;
+	peek(leaf, d);
+	uint8_t *at = memmem(d, sizeof(d), "victim-name", 11);
+	ck_assert_ptr_nonnull(at);
+	at[7] = 'b';
+	sfs_blk_reseal(d);
+	poke(leaf, d);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_ptr_nonnull(strstr(msgs, "corrupt entry"));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "dropped (the attributes it held are lost)"));
+	ck_assert_ptr_nonnull(strstr(msgs, "entry 'link' named"));
+	ck_assert_ptr_nonnull(strstr(msgs, "corrupt entry (key"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "withxattr"), f);
+	tfs_check_data(&x, f, 4096 * 2, 31);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "link"), 0);
+	ck_assert_uint_eq(in_lost_found(&x, v), v);
+	tfs_check_data(&x, v, 1234, 32);
+	ck_assert_uint_eq(read_inode(f).xattr_blk, 0);
+	tfs_close(&x);
+}
+END_TEST
+
+/* Directory structure: an entry of the wrong type is retyped, a '..' that
+ * disagrees with the directory's name is pointed at it, a second name of a
+ * directory is removed (the one its '..' agrees with stays), a cycle of
+ * directories cut from the root is broken and reconnected in /lost+found. */
+START_TEST(structure_repairs)
+{
+	struct tfs x;
+	tfs_open(&x);
+	struct txn *t;
+	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 500, 51);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, x.root, "f", 1, f, DT_FIFO), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	uint64_t d1 = tfs_make(&x, x.root, "d1", S_IFDIR | 0755, 0, 0);
+	uint64_t d2 = tfs_make(&x, x.root, "d2", S_IFDIR | 0755, 0, 0);
+	uint64_t e = tfs_make(&x, x.root, "e", S_IFDIR | 0755, 0, 0);
+	uint64_t ca = tfs_make(&x, x.root, "ca", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *i1, *i2, *ia, *ib;
+	ck_assert_int_eq(inode_get(x.fs, d1, &i1), 0);
+	ck_assert_int_eq(inode_get(x.fs, d2, &i2), 0);
+	ck_assert_int_eq(inode_get(x.fs, ca, &ia), 0);
+	uint64_t cb = tfs_make(&x, ia, "cb", S_IFDIR | 0755, 0, 0);
+	uint64_t inner = tfs_make(&x, ia, "inner", S_IFREG | 0644, 700, 52);
+	ck_assert_int_eq(inode_get(x.fs, cb, &ib), 0);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	/* d2's '..' says d1. */
+	ck_assert_int_eq(dir_set(x.fs, t, i2, "..", 2, d1, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, i2), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	/* e also named in d1. */
+	ck_assert_int_eq(dir_add(x.fs, t, i1, "e-again", 7, e, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, i1), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	/* ca leaves the root and is named in cb, its own child. */
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(dir_remove(x.fs, t, x.root, "ca", 2, NULL), 0);
+	x.root->nlink--;
+	ck_assert_int_eq(inode_write(x.fs, t, x.root), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	ck_assert_int_eq(txn_begin(x.fs, tfs_txn(), &t), 0);
+	ck_assert_int_eq(dir_add(x.fs, t, ib, "loop", 4, ca, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, ib), 0);
+	ck_assert_int_eq(dir_set(x.fs, t, ia, "..", 2, cb, DT_DIR), 0);
+	ck_assert_int_eq(inode_write(x.fs, t, ia), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	inode_put(x.fs, i1);
+	inode_put(x.fs, i2);
+	inode_put(x.fs, ia);
+	inode_put(x.fs, ib);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_ptr_nonnull(strstr(msgs, "has type"));
+	ck_assert_ptr_nonnull(strstr(msgs, "its '..' says"));
+	ck_assert_ptr_nonnull(strstr(msgs, "more than one name"));
+	ck_assert_ptr_nonnull(strstr(msgs, "cycle of directories cut from the root"));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_ptr_nonnull(strstr(msgs, "had the wrong type"));
+	ck_assert_ptr_nonnull(strstr(msgs, "was a second name of directory"));
+	ck_assert_ptr_nonnull(strstr(msgs, "closed a cycle"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	tfs_open(&x);
+	struct sfs_inode *root = x.root;
+	uint64_t ino;
+	uint8_t dt;
+	ck_assert_int_eq(dir_lookup(x.fs, root, "f", 1, &ino, &dt), 0);
+	ck_assert_uint_eq(ino, f);
+	ck_assert_uint_eq(dt, DT_REG);
+	tfs_check_data(&x, f, 500, 51);
+	ck_assert_uint_eq(lookup(&x, d2, ".."), sb.root_ino);
+	ck_assert_uint_eq(lookup(&x, d1, "e-again"), 0);
+	ck_assert_uint_eq(lookup(&x, x.root->ino, "e"), e);
+	ck_assert_uint_eq(lookup(&x, cb, "loop"), 0);
+	ck_assert_uint_eq(in_lost_found(&x, ca), ca);
+	ck_assert_uint_eq(lookup(&x, ca, ".."), lookup(&x, x.root->ino, "lost+found"));
+	ck_assert_uint_eq(lookup(&x, ca, "cb"), cb);
+	ck_assert_uint_eq(lookup(&x, cb, ".."), ca);
+	tfs_check_data(&x, inner, 700, 52);
+	tfs_close(&x);
+	ck_assert_uint_eq(read_inode(d1).nlink, 2);
+	ck_assert_uint_eq(read_inode(cb).nlink, 2);
+}
+END_TEST
+
+/* sanctl fsck as users run it (SANCTL names the built binary, meson sets
+ * it): exit codes, one line per change, JSON, a clear one-line error on
+ * garbage. */
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(cli_repair_lost_found)
+{
+	const char *s = getenv("SANCTL");
+	ck_assert_msg(s != NULL, "SANCTL is not set (meson sets it)");
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t lost = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 10000, 41);
+	tfs_close(&x);
+	const char *q = ">/dev/null 2>&1";
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 4);
+	ck_assert_int_eq(
+	    sh("%s fsck %s | grep -qx 'error: inode %llu (link count 1) is named by no directory'",
+	       s, img, (unsigned long long)lost),
+	    0);
+	ck_assert_int_eq(
+	    sh("%s fsck --repair --json %s | python3 -c 'import json,sys; d=json.load(sys.stdin); "
+	       "f=[m[\"text\"] for m in d[\"messages\"] if m[\"kind\"]==\"fixed\"]; "
+	       "sys.exit(0 if d[\"exit_code\"]==1 and d[\"errors\"]==0 and "
+	       "any(t.endswith(\"reconnected as /lost+found/#%llu\") for t in f) and "
+	       "any(t.startswith(\"/lost+found created\") for t in f) else 1)'",
+	       s, img, (unsigned long long)lost),
+	    0);
+	ck_assert_int_eq(sh("%s fsck %s | tail -1 | grep -q ': clean: 0 error'", s, img), 0);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 0);
+	tfs_open(&x);
+	ck_assert_uint_eq(in_lost_found(&x, lost), lost);
+	tfs_check_data(&x, lost, 10000, 41);
+	tfs_close(&x);
+	/* Garbage: one error line, then the summary; exit 4, never a crash. */
+	int fd = open(img, O_WRONLY);
+	static uint8_t junk[1 << 16];
+	unsigned seed = 7;
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)rand_r(&seed);
+	for (off_t off = 0; off < (off_t)IMG_BYTES; off += sizeof(junk))
+		ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), off), (ssize_t)sizeof(junk));
+	close(fd);
+	ck_assert_int_eq(sh("%s fsck %s %s", s, img, q), 4);
+	ck_assert_int_eq(sh("%s fsck --repair %s %s", s, img, q), 4);
+	ck_assert_int_eq(
+	    sh("%s fsck %s 2>/dev/null | grep -c '^error: no valid superblock' | grep -qx 1", s,
+	       img),
+	    0);
+	ck_assert_int_eq(sh("%s fsck /nonexistent/dev %s", s, q), 8);
+}
+END_TEST
+
 START_TEST(mounted_is_refused)
 {
 	struct sfs *fs = mount_img();
@@ -325,6 +1126,17 @@ int main(void)
 	tcase_add_test(tc, repairs);
 	tcase_add_test(tc, link_counts_and_names);
 	tcase_add_test(tc, mounted_is_refused);
+	tcase_add_test(tc, lost_found_reconnects);
+	tcase_add_test(tc, lost_file_with_nlink_0_not_orphan);
+	tcase_add_test(tc, corrupt_inode_crc);
+	tcase_add_test(tc, corrupt_inode_magic);
+	tcase_add_test(tc, st_blocks_fixed);
+	tcase_add_test(tc, populated_corruptions);
+	tcase_add_test(tc, dir_tree_corrupt);
+	tcase_add_test(tc, root_corrupt);
+	tcase_add_test(tc, side_blocks_and_records);
+	tcase_add_test(tc, structure_repairs);
+	tcase_add_test(tc, cli_repair_lost_found);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
