@@ -412,7 +412,7 @@ static uint64_t lookup(struct tfs *x, uint64_t dir_ino, const char *name)
 static struct sfs_inode read_inode(uint64_t ino)
 {
 	static uint8_t d[4096];
-	peek(ino, d);
+	timg_peek(img, ino, d);
 	struct sfs_inode x;
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
@@ -504,7 +504,7 @@ START_TEST(lost_file_with_nlink_0_not_orphan)
 	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 4096, 5);
 	tfs_close(&x);
 	static uint8_t d[4096];
-	peek(f, d);
+	timg_peek(img, f, d);
 	struct sfs_inode ip;
 	memset(&ip, 0, sizeof(ip));
 	ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
@@ -512,7 +512,7 @@ START_TEST(lost_file_with_nlink_0_not_orphan)
 	inode_encode(&ip, d);
 	inode_decoded_release(&ip);
 	sfs_blk_reseal(d);
-	poke(f, d);
+	timg_poke(img, f, d);
 	struct fsck_result r;
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
@@ -523,14 +523,14 @@ START_TEST(lost_file_with_nlink_0_not_orphan)
 	/* Link count 0 but named (on no orphan list): raised to its names. */
 	uint64_t g = tfs_make(&x, x.root, "named0", S_IFREG | 0644, 100, 6);
 	tfs_close(&x);
-	peek(g, d);
+	timg_peek(img, g, d);
 	memset(&ip, 0, sizeof(ip));
 	ck_assert_int_eq(inode_block_decode(d, sb.uuid, g, &ip), 0);
 	ip.nlink = 0;
 	inode_encode(&ip, d);
 	inode_decoded_release(&ip);
 	sfs_blk_reseal(d);
-	poke(g, d);
+	timg_poke(img, g, d);
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_ptr_nonnull(strstr(msgs, "link count 0, should be 1; corrected"));
@@ -564,12 +564,12 @@ static void corrupt_named(bool magic)
 	static uint8_t blk[4096];
 	uint64_t bad[2] = {victim, sub};
 	for (int i = 0; i < 2; i++) {
-		peek(bad[i], blk);
+		timg_peek(img, bad[i], blk);
 		if (magic)
 			memset(blk, 0xA5, 8); /* the header's magic */
 		else
 			blk[300 + i] ^= 0x40; /* a payload byte: crc no longer matches */
-		poke(bad[i], blk);
+		timg_poke(img, bad[i], blk);
 	}
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
@@ -625,7 +625,7 @@ START_TEST(st_blocks_fixed)
 	static uint8_t d[4096];
 	uint64_t wrong[2] = {8, 800};
 	for (int i = 0; i < 2; i++) {
-		peek(f, d);
+		timg_peek(img, f, d);
 		struct sfs_inode ip;
 		memset(&ip, 0, sizeof(ip));
 		ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
@@ -633,7 +633,7 @@ START_TEST(st_blocks_fixed)
 		inode_encode(&ip, d);
 		inode_decoded_release(&ip);
 		sfs_blk_reseal(d);
-		poke(f, d);
+		timg_poke(img, f, d);
 		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 		ck_assert_ptr_nonnull(strstr(msgs, "st_blocks"));
 		ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
@@ -726,7 +726,7 @@ START_TEST(populated_corruptions)
 	}
 	close(fd);
 	ck_assert_uint_ge(nmeta, 130);
-	mkimage(pristine, "fsck-pristine");
+	timg_create(pristine, "fsck-pristine", IMG_BYTES);
 	copy_file(img, pristine);
 	int detected = 0, repaired = 0, left = 0;
 	for (int i = 0; i < 40; i++) {
@@ -734,7 +734,7 @@ START_TEST(populated_corruptions)
 		uint64_t blk = meta[rand_r(&seed) % nmeta];
 		/* Inodes first and often: most blocks are inode blocks. */
 		int how = rand_r(&seed) % 4;
-		peek(blk, d);
+		timg_peek(img, blk, d);
 		switch (how) {
 		case 0:
 			d[48 + rand_r(&seed) % (4096 - 48)] ^= (uint8_t)(1 + rand_r(&seed) % 255);
@@ -752,7 +752,7 @@ START_TEST(populated_corruptions)
 			sfs_blk_reseal(d);
 			break;
 		}
-		poke(blk, d);
+		timg_poke(img, blk, d);
 		fprintf(stderr, "-- block %llu, corruption %d\n", (unsigned long long)blk, how);
 		int ec = run(false, &r);
 		ck_assert(ec == FSCK_EXIT_CLEAN || ec == FSCK_EXIT_ERRORS);
@@ -837,7 +837,7 @@ START_TEST(dir_tree_corrupt)
 	ck_assert_uint_ge(ia.fork.nnodes, 2);
 	static uint8_t d[4096];
 	memset(d, 0x33, sizeof(d));
-	poke(ia.fork.root, d);
+	timg_poke(img, ia.fork.root, d);
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_ptr_nonnull(strstr(msgs, "tree corrupt; emptied"));
@@ -869,9 +869,9 @@ START_TEST(root_corrupt)
 	inode_put(x.fs, dip);
 	tfs_close(&x);
 	static uint8_t d[4096];
-	peek(sb.root_ino, d);
+	timg_peek(img, sb.root_ino, d);
 	d[200] ^= 0xff;
-	poke(sb.root_ino, d);
+	timg_poke(img, sb.root_ino, d);
 	struct fsck_result r;
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
@@ -922,20 +922,20 @@ START_TEST(side_blocks_and_records)
 	struct fsck_result r;
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 	static uint8_t d[4096];
-	peek(xblk, d);
+	timg_peek(img, xblk, d);
 	d[100] ^= 1;
-	poke(xblk, d);
-	peek(sblk, d);
+	timg_poke(img, xblk, d);
+	timg_peek(img, sblk, d);
 	d[100] ^= 1;
-	poke(sblk, d);
+	timg_poke(img, sblk, d);
 	/* The root's tree is one leaf: change a byte of the name, reseal. */
 	uint64_t leaf = read_inode(sb.root_ino).fork.root;
-	peek(leaf, d);
+	timg_peek(img, leaf, d);
 	uint8_t *at = memmem(d, sizeof(d), "victim-name", 11);
 	ck_assert_ptr_nonnull(at);
 	at[7] = 'b';
 	sfs_blk_reseal(d);
-	poke(leaf, d);
+	timg_poke(img, leaf, d);
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_ptr_nonnull(strstr(msgs, "corrupt entry"));
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
