@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int n = bdev_fault_parse(spec, "/dev/loop5", r, 8);
 	FUZZ_CHECK(n == -EINVAL || n == -E2BIG || n == -ENOMEM || (n >= 0 && n <= 8));
 	for (int i = 0; i < n; i++) {
-		FUZZ_CHECK(r[i].kind >= BDEV_FAULT_EIO && r[i].kind <= BDEV_FAULT_DELAY);
+		FUZZ_CHECK(r[i].kind >= BDEV_FAULT_EIO && r[i].kind <= BDEV_FAULT_VOLATILE);
 		FUZZ_CHECK(!(r[i].ops & ~(unsigned)(BDEV_FAULT_READ | BDEV_FAULT_WRITE)));
 		if (r[i].kind == BDEV_FAULT_EIO)
 			FUZZ_CHECK(r[i].len > 0 && r[i].off + r[i].len > r[i].off);
