@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "locks/dlm.h"
@@ -166,8 +167,13 @@ static void *job_main(void *arg)
 		j->rc = dlm_convert(j->ls, j->lkid, j->mode, &j->range, j->flags, &j->granted);
 		break;
 	case J_UNLOCK:
-	case J_REL_UNLOCK:
 		j->rc = dlm_unlock(j->ls, j->lkid);
+		break;
+	case J_REL_UNLOCK:
+		/* -EBUSY: a conversion that timed out for its client still
+		 * waits; the lock can go once it is done. */
+		for (int i = 0; (j->rc = dlm_unlock(j->ls, j->lkid)) == -EBUSY && i < 60000; i++)
+			usleep(10000);
 		break;
 	case J_PLOCK:
 	case J_REL_PLOCK:
@@ -278,6 +284,9 @@ static json_t *errno_reply(int rc, const char *what)
 		break;
 	case ENOTCONN:
 		code = ADMIN_E_BUSY, name = "ENOTCONN";
+		break;
+	case EBUSY:
+		code = ADMIN_E_BUSY, name = "EBUSY";
 		break;
 	}
 	json_t *r = aproto_err(code, "%s: %s", what, strerror(-rc));
