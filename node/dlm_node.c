@@ -252,11 +252,15 @@ static void on_hs(void *data, uv_stream_t *stream, int status, uint64_t peer_id)
 	}
 	/* The higher id calls the lower: one connection per pair, never two
 	 * racing to replace each other. */
+	struct cons_member m;
+	bool member = dn->d->cons && !cons_get_member(dn->d->cons, peer_id, &m);
 	bool ok = c->outgoing ? peer_id == c->peer
-			      : peer_id > self && peer_id <= DLM_NODE_ID_MAX && !dn->stopping;
+			      : peer_id > self && peer_id <= DLM_NODE_ID_MAX && member && !dn->stopping;
 	if (!ok) {
 		log_warn("dlm", "DLM connection from n%llu refused: %s", (unsigned long long)peer_id,
-			 c->outgoing ? "not the node called" : "only higher ids connect to us");
+			 c->outgoing ? "not the node called"
+			 : !member   ? "not a member"
+				     : "only higher ids connect to us");
 		conn_free(c, true);
 		return;
 	}
