@@ -16,7 +16,8 @@ static void print_range(json_t *l)
 	if (s == 0 && e == -1)
 		printf("%-23s", "all");
 	else if (e == -1)
-		printf("%llu-%-*s", (unsigned long long)s, 22 - snprintf(NULL, 0, "%llu", s), "end");
+		printf("%llu-%-*s", (unsigned long long)s, 22 - snprintf(NULL, 0, "%llu", s),
+		       "end");
 	else
 		printf("%llu-%-*llu", (unsigned long long)s, 22 - snprintf(NULL, 0, "%llu", s),
 		       (unsigned long long)e);

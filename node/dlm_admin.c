@@ -39,12 +39,12 @@ struct aconn { /* what one admin connection holds */
 	size_t nlkids, caplk;
 	struct pfile {
 		uint64_t fs, ino, owner;
-	} *pfiles;
+	} * pfiles;
 	size_t npf, cappf;
 };
 
 struct job {
-	struct job *next;	  /* done queue (under mu) */
+	struct job *next;	     /* done queue (under mu) */
 	struct job *rnext, **rpprev; /* running list (loop) */
 	struct dlm_admin *a;
 	struct dlm_ls *ls;
@@ -160,8 +160,8 @@ static void *job_main(void *arg)
 	struct dlm_admin *a = j->a;
 	switch (j->kind) {
 	case J_LOCK:
-		j->rc = dlm_lock(j->ls, &j->name, j->mode, &j->range, j->flags, NULL, NULL, &j->lkid,
-				 &j->granted);
+		j->rc = dlm_lock(j->ls, &j->name, j->mode, &j->range, j->flags, NULL, NULL,
+				 &j->lkid, &j->granted);
 		break;
 	case J_CONVERT:
 		j->rc = dlm_convert(j->ls, j->lkid, j->mode, &j->range, j->flags, &j->granted);
@@ -257,8 +257,12 @@ static void release_plock(struct dlm_admin *a, uint64_t fs, uint64_t ino, uint64
 	if (!j)
 		return;
 	j->kind = J_REL_PLOCK;
-	j->pl = (struct dlm_plock){
-	    .fs = fs, .ino = ino, .owner = owner, .type = POSIX_LOCK_UN, .start = start, .end = end};
+	j->pl = (struct dlm_plock){.fs = fs,
+				   .ino = ino,
+				   .owner = owner,
+				   .type = POSIX_LOCK_UN,
+				   .start = start,
+				   .end = end};
 	if (job_start(a, j))
 		log_warn("dlm", "cannot release record locks of a closed admin connection");
 }
@@ -329,18 +333,20 @@ static void job_done(struct dlm_admin *a, struct job *j)
 		} else if (j->rc == 0) {
 			if (j->req)
 				admin_req_pin(j->req, true);
-			reply(j, json_pack("{s:b,s:I,s:I,s:I}", "ok", 1, "lkid", (json_int_t)j->lkid,
-					   "start", (json_int_t)j->granted.start, "end",
-					   end_json(j->granted.end)));
+			reply(j,
+			      json_pack("{s:b,s:I,s:I,s:I}", "ok", 1, "lkid", (json_int_t)j->lkid,
+					"start", (json_int_t)j->granted.start, "end",
+					end_json(j->granted.end)));
 		} else {
 			reply(j, errno_reply(j->rc, "lock"));
 		}
 		break;
 	case J_CONVERT:
 		if (j->rc >= 0)
-			reply(j, json_pack("{s:b,s:b,s:I,s:I}", "ok", 1, "demoted",
-					   j->rc == DLM_DEMOTED, "start", (json_int_t)j->granted.start,
-					   "end", end_json(j->granted.end)));
+			reply(j,
+			      json_pack("{s:b,s:b,s:I,s:I}", "ok", 1, "demoted",
+					j->rc == DLM_DEMOTED, "start", (json_int_t)j->granted.start,
+					"end", end_json(j->granted.end)));
 		else
 			reply(j, errno_reply(j->rc, "convert"));
 		break;
@@ -369,9 +375,9 @@ static void job_done(struct dlm_admin *a, struct job *j)
 		else if (j->conflict.type == POSIX_LOCK_UN)
 			reply(j, json_pack("{s:b,s:n}", "ok", 1, "conflict"));
 		else
-			reply(j, json_pack("{s:b,s:{s:s,s:I,s:I,s:I,s:I}}", "ok", 1, "conflict", "type",
-					   j->conflict.type == POSIX_LOCK_WR ? "wr" : "rd", "node",
-					   (json_int_t)j->conflict.node, "pid",
+			reply(j, json_pack("{s:b,s:{s:s,s:I,s:I,s:I,s:I}}", "ok", 1, "conflict",
+					   "type", j->conflict.type == POSIX_LOCK_WR ? "wr" : "rd",
+					   "node", (json_int_t)j->conflict.node, "pid",
 					   (json_int_t)j->conflict.pid, "start",
 					   (json_int_t)j->conflict.start, "end",
 					   end_json(j->conflict.end)));
@@ -521,12 +527,12 @@ static json_t *dump_reply(struct sanfsd *d);
 
 void dlm_admin_handle(struct sanfsd *d, struct admin_req *req, json_t *msg)
 {
-	static const char *const lock_keys[] = {"fs",	 "id",	       "type",	 "mode", "start",
-						"end",	 "wait",       "timeout_ms", "expand", NULL};
-	static const char *const conv_keys[] = {"lkid", "mode", "start", "end", "wait", "timeout_ms",
-						NULL};
+	static const char *const lock_keys[] = {"fs",  "id",   "type",	     "mode",   "start",
+						"end", "wait", "timeout_ms", "expand", NULL};
+	static const char *const conv_keys[] = {"lkid", "mode",	      "start", "end",
+						"wait", "timeout_ms", NULL};
 	static const char *const unlock_keys[] = {"lkid", NULL};
-	static const char *const plock_keys[] = {"fs",	 "ino",	 "owner", "pid",       "type",
+	static const char *const plock_keys[] = {"fs",	  "ino", "owner", "pid",	"type",
 						 "start", "end", "wait",  "timeout_ms", NULL};
 	static const char *const dump_keys[] = {NULL};
 	const char *op = json_string_value(json_object_get(msg, "op"));
@@ -726,12 +732,12 @@ static json_t *dump_reply(struct sanfsd *d)
 	dlm_ls_dump(ls, dump_one, arr);
 	struct dlm_ls_stats st;
 	dlm_ls_get_stats(ls, &st);
-	return json_pack(
-	    "{s:b,s:I,s:b,s:o,s:{s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}", "ok", 1, "id",
-	    (json_int_t)d->conf.id, "ready", ready, "locks", arr, "stats", "epoch",
-	    (json_int_t)st.epoch, "recovering", st.recovering, "owned", (json_int_t)st.owned,
-	    "mastered_resources", (json_int_t)st.mastered_resources, "mastered_locks",
-	    (json_int_t)st.mastered_locks, "dead_pending", (json_int_t)st.dead_pending, "msgs_in",
-	    (json_int_t)st.msgs_in, "msgs_out", (json_int_t)st.msgs_out, "msgs_dropped",
-	    (json_int_t)st.msgs_dropped);
+	return json_pack("{s:b,s:I,s:b,s:o,s:{s:I,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I}}", "ok", 1, "id",
+			 (json_int_t)d->conf.id, "ready", ready, "locks", arr, "stats", "epoch",
+			 (json_int_t)st.epoch, "recovering", st.recovering, "owned",
+			 (json_int_t)st.owned, "mastered_resources",
+			 (json_int_t)st.mastered_resources, "mastered_locks",
+			 (json_int_t)st.mastered_locks, "dead_pending", (json_int_t)st.dead_pending,
+			 "msgs_in", (json_int_t)st.msgs_in, "msgs_out", (json_int_t)st.msgs_out,
+			 "msgs_dropped", (json_int_t)st.msgs_dropped);
 }

@@ -14,12 +14,12 @@
 #include "node/admin_proto.h"
 #include "node/sanfsd.h"
 
-#define DLM_TICK_MS	     200
-#define DLM_CONNECT_MS	     3000 /* TCP connect, then the handshake's own 3 s */
-#define DLM_ANNOUNCE_MS	     1000 /* re-send (epoch, set) while recovering */
-#define DLM_STUCK_MS	     5000 /* recovering this long with every peer connected: restart */
-#define DLM_NODE_ID_MAX	     0xffff /* lock ids carry 16 bits of node id */
-#define DLM_EPOCH_GEN_SHIFT  16
+#define DLM_TICK_MS	    200
+#define DLM_CONNECT_MS	    3000   /* TCP connect, then the handshake's own 3 s */
+#define DLM_ANNOUNCE_MS	    1000   /* re-send (epoch, set) while recovering */
+#define DLM_STUCK_MS	    5000   /* recovering this long with every peer connected: restart */
+#define DLM_NODE_ID_MAX	    0xffff /* lock ids carry 16 bits of node id */
+#define DLM_EPOCH_GEN_SHIFT 16
 
 struct dlm_conn { /* a connection before dlm_uv_attach */
 	struct dlm_node *dn;
@@ -107,7 +107,8 @@ static void apply(struct dlm_node *dn, uint64_t epoch, const uint32_t *set, size
 	}
 	/* Who left: their locks wait for dlm_ls_node_recovered. */
 	for (size_t i = 0; dn->have_set && i < dn->nset; i++)
-		if (!in_set(set, n, dn->set[i]) && !in_set(dn->awaiting, dn->nawaiting, dn->set[i]) &&
+		if (!in_set(set, n, dn->set[i]) &&
+		    !in_set(dn->awaiting, dn->nawaiting, dn->set[i]) &&
 		    dn->nawaiting < MEMB_MAX_PEERS)
 			dn->awaiting[dn->nawaiting++] = dn->set[i];
 	if (set != dn->set)
@@ -119,7 +120,8 @@ static void apply(struct dlm_node *dn, uint64_t epoch, const uint32_t *set, size
 	char list[MEMB_MAX_PEERS * 7] = "";
 	size_t off = 0;
 	for (size_t i = 0; i < n && off < sizeof(list) - 8; i++)
-		off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%u", i ? "," : "", set[i]);
+		off +=
+		    (size_t)snprintf(list + off, sizeof(list) - off, "%s%u", i ? "," : "", set[i]);
 	log_info("dlm", "epoch %llu (%s): members %s", (unsigned long long)epoch, why, list);
 	announce(dn);
 }
@@ -254,10 +256,12 @@ static void on_hs(void *data, uv_stream_t *stream, int status, uint64_t peer_id)
 	 * racing to replace each other. */
 	struct cons_member m;
 	bool member = dn->d->cons && !cons_get_member(dn->d->cons, peer_id, &m);
-	bool ok = c->outgoing ? peer_id == c->peer
-			      : peer_id > self && peer_id <= DLM_NODE_ID_MAX && member && !dn->stopping;
+	bool ok = c->outgoing
+		      ? peer_id == c->peer
+		      : peer_id > self && peer_id <= DLM_NODE_ID_MAX && member && !dn->stopping;
 	if (!ok) {
-		log_warn("dlm", "DLM connection from n%llu refused: %s", (unsigned long long)peer_id,
+		log_warn("dlm", "DLM connection from n%llu refused: %s",
+			 (unsigned long long)peer_id,
 			 c->outgoing ? "not the node called"
 			 : !member   ? "not a member"
 				     : "only higher ids connect to us");
@@ -331,8 +335,8 @@ static void on_connection(uv_stream_t *l, int status)
 		return;
 	c->connected = true;
 	if (uv_accept(l, (uv_stream_t *)c->tcp) ||
-	    auth_hs_start((uv_stream_t *)c->tcp, &dn->d->key, AUTH_SERVER, dn->d->conf.id, 0,
-			  on_hs, c, &c->hs))
+	    auth_hs_start((uv_stream_t *)c->tcp, &dn->d->key, AUTH_SERVER, dn->d->conf.id, 0, on_hs,
+			  c, &c->hs))
 		conn_free(c, true);
 }
 

@@ -241,10 +241,11 @@ static void *worker_main(void *arg)
 		long long start, end;
 		pick_range(&w->seed, &start, &end);
 		bool try = rand_r(&w->seed) % 10 == 0;
-		snprintf(line, sizeof(line),
-			 "{\"op\":\"lock.lock\",\"id\":%d,\"mode\":\"%s\",\"start\":%lld,\"end\":%lld,"
-			 "\"wait\":%s,\"timeout_ms\":3000}",
-			 res, MODES[mode], start, end, try ? "false" : "true");
+		snprintf(
+		    line, sizeof(line),
+		    "{\"op\":\"lock.lock\",\"id\":%d,\"mode\":\"%s\",\"start\":%lld,\"end\":%lld,"
+		    "\"wait\":%s,\"timeout_ms\":3000}",
+		    res, MODES[mode], start, end, try ? "false" : "true");
 		uint64_t t0 = now_ns();
 		json_t *r = conn_call(&c, line);
 		uint64_t t1 = now_ns();
@@ -283,10 +284,11 @@ static void *worker_main(void *arg)
 		if (rand_r(&w->seed) % 5 == 0) {
 			int m2 = pick_mode(&w->seed);
 			fprintf(log, "R %llu %d %lld\n", (unsigned long long)now_ns(), node, lkid);
-			snprintf(line, sizeof(line),
-				 "{\"op\":\"lock.convert\",\"lkid\":%lld,\"mode\":\"%s\",\"start\":%lld,"
-				 "\"end\":%lld,\"timeout_ms\":3000}",
-				 lkid, MODES[m2], gs, ge);
+			snprintf(
+			    line, sizeof(line),
+			    "{\"op\":\"lock.convert\",\"lkid\":%lld,\"mode\":\"%s\",\"start\":%lld,"
+			    "\"end\":%lld,\"timeout_ms\":3000}",
+			    lkid, MODES[m2], gs, ge);
 			r = conn_call(&c, line);
 			if (!r) {
 				w->lost = true;
@@ -359,7 +361,8 @@ static long load(struct cfg *cfg, struct ival **out, int dead, uint64_t death, l
 	for (int i = 0; i < cfg->nnodes; i++)
 		for (int t = 0; t < cfg->threads; t++) {
 			char path[4096], line[256];
-			snprintf(path, sizeof(path), "%s/n%d.t%d.log", cfg->logdir, cfg->nodes[i], t);
+			snprintf(path, sizeof(path), "%s/n%d.t%d.log", cfg->logdir, cfg->nodes[i],
+				 t);
 			FILE *f = fopen(path, "r");
 			if (!f)
 				continue;
@@ -369,9 +372,9 @@ static long load(struct cfg *cfg, struct ival **out, int dead, uint64_t death, l
 				unsigned long long ts, s, e;
 				long long lkid, es, ee;
 				int node, res, mode;
-				if (line[0] == 'G' && sscanf(line, "G %llu %d %lld %d %d %lld %lld", &ts,
-							     &node, &lkid, &res, &mode, &es,
-							     &ee) == 7) {
+				if (line[0] == 'G' &&
+				    sscanf(line, "G %llu %d %lld %d %d %lld %lld", &ts, &node,
+					   &lkid, &res, &mode, &es, &ee) == 7) {
 					s = (unsigned long long)es;
 					e = ee < 0 ? UINT64_MAX : (unsigned long long)ee;
 					open = (struct ival){ts, 0, node, res, mode, lkid, s, e};
@@ -435,11 +438,13 @@ static int check(struct cfg *cfg)
 				continue;
 			if (bad++ < 20)
 				fprintf(stderr,
-					"VIOLATION res %d: n%d lock %#llx %s [%llu-%llu] held %llu..%llu "
+					"VIOLATION res %d: n%d lock %#llx %s [%llu-%llu] held "
+					"%llu..%llu "
 					"and n%d lock %#llx %s [%llu-%llu] granted %llu\n",
-					a->res, a->node, (unsigned long long)a->lkid, MODES[a->mode],
-					(unsigned long long)a->start, (unsigned long long)a->end,
-					(unsigned long long)a->g, (unsigned long long)a->r, b->node,
+					a->res, a->node, (unsigned long long)a->lkid,
+					MODES[a->mode], (unsigned long long)a->start,
+					(unsigned long long)a->end, (unsigned long long)a->g,
+					(unsigned long long)a->r, b->node,
 					(unsigned long long)b->lkid, MODES[b->mode],
 					(unsigned long long)b->start, (unsigned long long)b->end,
 					(unsigned long long)b->g);
@@ -452,10 +457,12 @@ static int check(struct cfg *cfg)
 		for (int i = 0; i < cfg->nnodes; i++) {
 			if (cfg->nodes[i] == dead)
 				continue;
-			printf("check: n%d: %ld grants after n%d died\n", cfg->nodes[i], post[i], dead);
+			printf("check: n%d: %ld grants after n%d died\n", cfg->nodes[i], post[i],
+			       dead);
 			if (post[i] < cfg->min_grants) {
-				fprintf(stderr, "FAIL: survivor n%d made %ld grants after the death "
-						"(want >= %ld)\n",
+				fprintf(stderr,
+					"FAIL: survivor n%d made %ld grants after the death "
+					"(want >= %ld)\n",
 					cfg->nodes[i], post[i], cfg->min_grants);
 				rc = 1;
 			}
@@ -521,7 +528,8 @@ static int cmd_stress(int argc, char **argv)
 		cfg.nodes[i] = atoi(nodes[i]);
 	if (check_only)
 		return check(&cfg);
-	printf("stress: seed %u, %d nodes x %d threads, %d s\n", cfg.seed, nn, cfg.threads, cfg.secs);
+	printf("stress: seed %u, %d nodes x %d threads, %d s\n", cfg.seed, nn, cfg.threads,
+	       cfg.secs);
 	fflush(stdout);
 	cfg.deadline = now_ns() + (uint64_t)cfg.secs * 1000000000u;
 	struct worker *w = calloc((size_t)(nn * cfg.threads), sizeof(*w));
