@@ -351,8 +351,10 @@ static void job_done(struct dlm_admin *a, struct job *j)
 			reply(j, errno_reply(j->rc, "convert"));
 		break;
 	case J_UNLOCK:
-		if (c && !j->rc)
-			conn_has_lkid(c, j->lkid, true);
+		/* The id left the connection's list when the unlock started
+		 * (a close meanwhile must not unlock it twice). */
+		if (j->rc && j->rc != -ENOENT && (gone || conn_add_lkid(c, j->lkid)))
+			release_lock(a, j->lkid);
 		reply(j, j->rc ? errno_reply(j->rc, "unlock") : aproto_ok());
 		break;
 	case J_PLOCK:
@@ -630,7 +632,7 @@ void dlm_admin_handle(struct sanfsd *d, struct admin_req *req, json_t *msg)
 		return;
 	}
 	if ((j->kind == J_CONVERT || j->kind == J_UNLOCK) &&
-	    (!c || !conn_has_lkid(c, j->lkid, false))) {
+	    (!c || !conn_has_lkid(c, j->lkid, j->kind == J_UNLOCK && ready))) {
 		admin_reply(req, aproto_err(ADMIN_E_NOTFOUND,
 					    "no lock %llu was taken on this connection",
 					    (unsigned long long)j->lkid));
@@ -670,7 +672,9 @@ void dlm_admin_conn_closed(void *data, uint64_t conn)
 {
 	struct sanfsd *d = data;
 	struct dlm_admin *a = d->dlma;
-	struct aconn *c = a ? conn_get(a, conn, false) : NULL;
+	/* Stopping (admin_srv_stop closes every connection after
+	 * dlm_node_stop): the process exits, and the lockspace with it. */
+	struct aconn *c = a && !a->stopping ? conn_get(a, conn, false) : NULL;
 	if (!c)
 		return;
 	c->closed = true;
