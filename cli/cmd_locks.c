@@ -81,12 +81,14 @@ int cmd_locks(const struct sanctl_globals *g, int argc, char **argv)
 			 (long long)json_integer_value(json_object_get(l, "fs")),
 			 (long long)json_integer_value(json_object_get(l, "type")),
 			 (long long)json_integer_value(json_object_get(l, "id")));
+		/* A waiting request holds nothing yet (the DLM reports NL). */
+		bool waiting = !strcmp(json_string_value(json_object_get(l, "state")), "waiting");
 		printf("%-6s %-24s %-6lld %-5lld %#-18llx %-4s %-4s ",
 		       json_string_value(json_object_get(l, "role")), res,
 		       (long long)json_integer_value(json_object_get(l, "master")),
 		       (long long)json_integer_value(json_object_get(l, "node")),
 		       (unsigned long long)json_integer_value(json_object_get(l, "lkid")),
-		       json_string_value(json_object_get(l, "grmode")),
+		       waiting ? "-" : json_string_value(json_object_get(l, "grmode")),
 		       json_string_value(json_object_get(l, "rqmode")));
 		print_range(l);
 		printf(" %s\n", json_string_value(json_object_get(l, "state")));
