@@ -628,7 +628,10 @@ void dlm_admin_handle(struct sanfsd *d, struct admin_req *req, json_t *msg)
 	}
 	if (bad) {
 		free(j);
-		admin_reply(req, aproto_err(ADMIN_E_INVALID, "%s", err));
+		json_t *r = aproto_err(ADMIN_E_INVALID, "%s", err);
+		if (r)
+			json_object_set_new(r, "errno", json_string("EINVAL"));
+		admin_reply(req, r);
 		return;
 	}
 	if ((j->kind == J_CONVERT || j->kind == J_UNLOCK) &&
