@@ -235,7 +235,9 @@ static int run(struct sanfsd *d, bool foreground)
 	}
 	if (check_port_free(d->conf.address, err, sizeof(err)) ||
 	    check_port_free(d->ctl_addr, err, sizeof(err)) ||
-	    dlm_node_addr_of(d->conf.address, dlm_addr, sizeof(dlm_addr)) ||
+	    (dlm_node_addr_of(d->conf.address, dlm_addr, sizeof(dlm_addr)) &&
+	     snprintf(err, sizeof(err), "address %s leaves no room for the DLM port",
+		      d->conf.address)) ||
 	    check_port_free(dlm_addr, err, sizeof(err))) {
 		fprintf(stderr, "sanfsd: %s\n", err);
 		return 1;
