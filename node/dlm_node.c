@@ -37,6 +37,11 @@ struct dlm_node {
 	struct sanfsd *d;
 	struct dlm_ls *ls;
 	struct dlm_uv *uv;
+	/* Lockspaces this node ran before it was fenced, frozen: admin
+	 * threads may still wait in them, so they are never freed, and their
+	 * transports (without connections) live until stop. */
+	struct dlm_uv *old_uv[8];
+	unsigned nold;
 	uv_tcp_t listener;
 	uv_timer_t tick;
 	int open_handles;
@@ -47,6 +52,7 @@ struct dlm_node {
 	uint32_t set[MEMB_MAX_PEERS];
 	size_t nset;
 	bool have_set;
+	bool left; /* this node left the live set (fenced) after joining it */
 	uint64_t epoch;
 	uint64_t applied_ms, announced_ms;
 	/* Departed members whose locks wait for dlm_ls_node_recovered. */
@@ -145,7 +151,7 @@ static void consider(struct dlm_node *dn, json_t *msg)
 		if (json_integer_value(json_array_get(mem, i)) != (json_int_t)dn->set[i])
 			return;
 	uint64_t epoch = (uint64_t)json_integer_value(ep);
-	if (epoch > dn->epoch)
+	if (epoch > dn->epoch && !dn->left)
 		apply(dn, epoch, dn->set, dn->nset, "a peer's epoch");
 }
 
@@ -237,6 +243,7 @@ static struct dlm_conn *conn_new(struct dlm_node *dn, bool outgoing, uint32_t pe
 }
 
 static void evaluate(struct dlm_node *dn);
+static int renew(struct dlm_node *dn);
 
 static void on_hs(void *data, uv_stream_t *stream, int status, uint64_t peer_id)
 {
@@ -256,15 +263,18 @@ static void on_hs(void *data, uv_stream_t *stream, int status, uint64_t peer_id)
 	 * racing to replace each other. */
 	struct cons_member m;
 	bool member = dn->d->cons && !cons_get_member(dn->d->cons, peer_id, &m);
-	bool ok = c->outgoing
-		      ? peer_id == c->peer
-		      : peer_id > self && peer_id <= DLM_NODE_ID_MAX && member && !dn->stopping;
+	/* A node that is not live takes no connection: one attached to a
+	 * frozen lockspace would stay there after renew. */
+	bool ok = !dn->left && (c->outgoing ? peer_id == c->peer
+					    : peer_id > self && peer_id <= DLM_NODE_ID_MAX &&
+						  member && !dn->stopping);
 	if (!ok) {
 		log_warn("dlm", "DLM connection from n%llu refused: %s",
 			 (unsigned long long)peer_id,
-			 c->outgoing ? "not the node called"
-			 : !member   ? "not a member"
-				     : "only higher ids connect to us");
+			 dn->left      ? "this node is not a live member"
+			 : c->outgoing ? "not the node called"
+			 : !member     ? "not a member"
+				       : "only higher ids connect to us");
 		conn_free(c, true);
 		return;
 	}
@@ -360,10 +370,28 @@ static void evaluate(struct dlm_node *dn)
 			continue;
 		live[nl++] = (uint32_t)m[i].id;
 		self_live |= m[i].id == d->conf.id;
-		if (m[i].id < d->conf.id && !dlm_uv_connected(dn->uv, (uint32_t)m[i].id))
-			connect_to(dn, (uint32_t)m[i].id, m[i].address);
 	}
 	qsort(live, nl, sizeof(*live), cmp_u32);
+	/* Fenced: the others release what this node held once they recover
+	 * it, so this lockspace must never re-declare those locks: it is
+	 * frozen, cut off, and replaced by an empty one if the node becomes
+	 * live again (unfenced, new incarnation). */
+	if (dn->have_set && !self_live && !dn->left) {
+		dn->left = true;
+		for (size_t i = 0; i < dn->nset; i++)
+			if (dn->set[i] != d->conf.id)
+				dlm_uv_detach(dn->uv, dn->set[i]);
+		log_error("dlm", "this node is no longer a live member: its locks are lost "
+				 "(the others release them once it is fenced)");
+	}
+	if (dn->left && self_live && renew(dn)) {
+		free(m);
+		return;
+	}
+	for (size_t i = 0; i < n && self_live; i++)
+		if (m[i].state == CONS_MEMBER_ACTIVE && m[i].id < d->conf.id &&
+		    !dlm_uv_connected(dn->uv, (uint32_t)m[i].id))
+			connect_to(dn, (uint32_t)m[i].id, m[i].address);
 	bool changed = !dn->have_set || nl != dn->nset || memcmp(live, dn->set, nl * sizeof(*live));
 	/* A fenced or failed node's lockspace freezes: it is not in the set,
 	 * and the survivors hold its locks until they recover it. */
@@ -398,6 +426,36 @@ static void evaluate(struct dlm_node *dn)
 		dn->awaiting[i] = dn->awaiting[--dn->nawaiting];
 	}
 	free(m);
+}
+
+/* A fenced node that is live again starts over with an empty lockspace;
+ * the frozen one stays allocated (see old_uv). 0, or -errno (retried on the
+ * next tick). */
+static int renew(struct dlm_node *dn)
+{
+	struct sanfsd *d = dn->d;
+	if (dn->nold == sizeof(dn->old_uv) / sizeof(dn->old_uv[0]))
+		return -ENOSPC;
+	struct dlm_uv *uv;
+	struct dlm_ls *ls;
+	int rc = dlm_uv_create(d->loop, &uv);
+	if (rc)
+		return rc;
+	struct dlm_ls_ops ops = {dlm_uv_send, uv};
+	rc = dlm_ls_create(d->conf.id, &ops, &ls);
+	if (rc) {
+		dlm_uv_close(uv, NULL, NULL);
+		return rc;
+	}
+	dlm_uv_set_lockspace(uv, ls);
+	dn->old_uv[dn->nold++] = dn->uv;
+	dn->uv = uv;
+	dn->ls = ls;
+	dn->have_set = dn->left = false;
+	dn->nset = dn->nawaiting = 0;
+	memset(dn->attached_once, 0, sizeof(dn->attached_once));
+	log_info("dlm", "live member again: a new, empty lockspace");
+	return 0;
 }
 
 void dlm_node_on_state(struct sanfsd *d)
@@ -513,6 +571,9 @@ void dlm_node_stop(struct sanfsd *d)
 	}
 	uv_close((uv_handle_t *)&dn->listener, handle_closed);
 	uv_close((uv_handle_t *)&dn->tick, handle_closed);
+	dn->open_handles += (int)dn->nold;
+	for (unsigned i = 0; i < dn->nold; i++)
+		dlm_uv_close(dn->old_uv[i], node_closed, dn);
 	dlm_uv_close(dn->uv, node_closed, dn);
 }
 
@@ -520,6 +581,6 @@ struct dlm_ls *dlm_node_ls(struct sanfsd *d, bool *ready)
 {
 	struct dlm_node *dn = d->dlm;
 	if (ready)
-		*ready = dn && dn->have_set;
+		*ready = dn && dn->have_set && !dn->left;
 	return dn ? dn->ls : NULL;
 }

@@ -25,6 +25,8 @@
  *   - a DLM connection to a member that is re-established while the set
  *     stays the same (messages may have been lost with the old one) starts a
  *     recovery at epoch + 1, agreed the same way.
+ * This node leaving the set (fenced) freezes its lockspace and cuts its
+ * connections; live again, it starts over with an empty one.
  * A member that leaves the set (FENCED, FAILED or removed) keeps its locks
  * until dlm_ls_node_recovered. That call is made here as soon as the member
  * table shows it FENCED (the fence entry committed) or removed: the

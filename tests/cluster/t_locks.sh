@@ -4,7 +4,10 @@
 #      a try-lock is refused with EAGAIN; a POSIX record lock on one node
 #      blocks the other; bad requests get EINVAL;
 #  (c) garbage bytes and a half-open connection on a DLM port crash nothing
-#      and the node keeps serving locks;
+#      and the node keeps serving locks; a peer with the key that sends
+#      malformed messages is dropped;
+#  fence: `sanctl node fence 3` releases node 3's lock for node 2 at once;
+#      node 3's lockspace freezes and comes back empty after unfence;
 #  (b) tests/cluster/lock_stress: client threads on every node take random
 #      resources, modes and ranges; its checker proves no two conflicting
 #      grants overlapped in time; then again while node 2 (a master of some
@@ -197,6 +200,27 @@ echo "$r" | grep -q '"errno":"EAGAIN"' || fail "node 2 does not see node 1's loc
 touch "$A/grel1"
 settled || fail "lockspaces unsettled after garbage"
 echo "(c) garbage and half-open connections: ok ($((SECONDS - t0)) s)"
+
+# ---- fence: `sanctl node fence 3` releases node 3's EX at once (the fence
+# entry commits, then every node recovers it); node 3's lockspace freezes,
+# and after unfence it rejoins with an empty one ----
+"$LOCK_STRESS" hold "$(sock 3)" '{"op":"lock.lock","id":40,"mode":"EX"}' "$A/f3" "$A/frel3" &
+hn_wait_for 5 has granted "$A/f3" || fail "EX on node 3 not granted"
+"$LOCK_STRESS" hold "$(sock 2)" '{"op":"lock.lock","id":40,"mode":"EX","timeout_ms":20000}' "$A/f2" "$A/frel2" &
+f2=$!
+sleep 0.5
+has granted "$A/f2" && fail "node 2 got EX while node 3 holds it"
+ctl 1 node fence 3 >/dev/null || fail "fence 3"
+hn_wait_for 5 has granted "$A/f2" || fail "node 2 not granted after node 3 was fenced"
+[ "$(lk 3 'd["ready"]')" = False ] || fail "fenced node 3 still serves locks"
+r=$(call 3 '{"op":"lock.lock","id":41,"mode":"EX","wait":false}')
+echo "$r" | grep -q '"errno":"ENOTCONN"' || fail "fenced node 3 answered a lock: $r"
+touch "$A/frel2" "$A/frel3"
+wait "$f2" || fail "node 2's holder failed"
+ctl 1 node unfence 3 >/dev/null || fail "unfence 3"
+hn_wait_for 15 settled || fail "node 3 did not rejoin the DLM after unfence"
+[ "$(lk 3 'd["stats"]["owned"]')" = 0 ] || fail "node 3 rejoined with its old locks"
+echo "fence and unfence: ok ($((SECONDS - t0)) s)"
 
 # ---- (b) stress, then stress with kill -9 of node 2 ----
 SEED=${SEED:-$RANDOM}
