@@ -17,6 +17,7 @@ int cmd_status(const struct sanctl_globals *g, int argc, char **argv);    /* nod
 int cmd_node(const struct sanctl_globals *g, int argc, char **argv);      /* node */
 int cmd_config(const struct sanctl_globals *g, int argc, char **argv);    /* node */
 int cmd_device(const struct sanctl_globals *g, int argc, char **argv);    /* node */
+int cmd_locks(const struct sanctl_globals *g, int argc, char **argv);     /* node */
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
@@ -30,6 +31,7 @@ static const struct sanctl_cmd commands[] = {
 	{"node", cmd_node, "list | remove ID | fence ID | unfence ID"},
 	{"device", cmd_device, "add DEVICE | list | remove LABEL (the device registry)"},
 	{"config", cmd_config, "cluster configuration database (format/add/query/...)"},
+	{"locks", cmd_locks, "DLM resources, masters, holders and waiters seen by this node"},
 	{NULL, NULL, NULL},
 };
 

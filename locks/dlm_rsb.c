@@ -185,7 +185,11 @@ restart:
 			c->demoted = true;
 			goto restart;
 		}
-		if (c->grmode != DLM_NL || !c->demoted) {
+		/* A conversion from NL that only converting locks block is a
+		 * conversion deadlock already at the bottom: nothing to demote,
+		 * so serve past it like a demoted one (found by the cluster
+		 * stress: NL->EX at the head, PR->EX behind it, both stuck). */
+		if (c->grmode != DLM_NL || (!c->demoted && !conversion_deadlock(rsb, c))) {
 			send_basts(rsb, c);
 			return; /* FIFO: nothing behind a blocked conversion */
 		}

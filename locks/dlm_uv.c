@@ -241,6 +241,12 @@ int dlm_uv_attach(struct dlm_uv *u, uint32_t node, uv_stream_t *stream)
 	return 0;
 }
 
+bool dlm_uv_connected(struct dlm_uv *u, uint32_t node)
+{
+	struct peer *p = *slot(u, node);
+	return p && p->node == node && !p->closing;
+}
+
 void dlm_uv_detach(struct dlm_uv *u, uint32_t node)
 {
 	struct peer *p = *slot(u, node);

@@ -17,6 +17,7 @@
 #ifndef SANFS_LOCKS_DLM_UV_H
 #define SANFS_LOCKS_DLM_UV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -33,6 +34,9 @@ int dlm_uv_send(void *arg, uint32_t to, const uint8_t msg[DLM_MSG_SIZE]);
  * any older one to it). The stream must have been allocated with malloc; it
  * is closed and freed here. */
 int dlm_uv_attach(struct dlm_uv *u, uint32_t node, uv_stream_t *stream);
+/* Loop thread: whether a stream to node is attached and open (the node
+ * daemon reconnects when it is not). */
+bool dlm_uv_connected(struct dlm_uv *u, uint32_t node);
 /* Loop thread: close the stream to node (it left the cluster). */
 void dlm_uv_detach(struct dlm_uv *u, uint32_t node);
 /* Loop thread: close everything; done(arg) runs once all handles closed. */

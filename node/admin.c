@@ -22,6 +22,9 @@ struct admin_srv {
 	unsigned allocated; /* clients not yet freed */
 	int closing;
 	int open_handles;
+	uint64_t next_conn;
+	admin_close_fn on_close;
+	void *close_data;
 };
 
 struct admin_client {
@@ -38,11 +41,14 @@ struct admin_client {
 	int in_loop; /* client_process is running: replies are batched */
 	char *out;   /* replies not yet handed to uv_write */
 	size_t outlen, outcap;
+	uint64_t conn; /* admin_req_conn */
+	bool pinned;   /* holds locks: not closed for idleness */
 };
 
 struct admin_req {
 	struct admin_client *client; /* NULL once the client went away */
 	json_t *msg;
+	uint64_t conn;
 };
 
 struct write_req {
@@ -86,6 +92,8 @@ static void client_close(struct admin_client *c)
 	if (c->next)
 		c->next->pprev = c->pprev;
 	c->srv->nclients--;
+	if (c->srv->on_close)
+		c->srv->on_close(c->srv->close_data, c->conn);
 	c->open_handles = 2;
 	uv_close((uv_handle_t *)&c->pipe, client_handle_closed);
 	uv_close((uv_handle_t *)&c->idle, client_handle_closed);
@@ -94,7 +102,7 @@ static void client_close(struct admin_client *c)
 static void on_idle(uv_timer_t *t)
 {
 	struct admin_client *c = t->data;
-	if (!c->pending) {
+	if (!c->pending && !c->pinned) {
 		log_debug("admin", "closing idle admin connection");
 		client_close(c);
 	}
@@ -237,6 +245,7 @@ static void client_process(struct admin_client *c)
 		}
 		r->client = c;
 		r->msg = msg;
+		r->conn = c->conn;
 		c->pending = r;
 		c->srv->fn(c->srv->data, r, msg); /* may reply at once */
 	}
@@ -289,6 +298,7 @@ static void on_connection(uv_stream_t *l, int status)
 	if (!c)
 		return;
 	c->srv = srv;
+	c->conn = ++srv->next_conn;
 	srv->allocated++;
 	uv_pipe_init(srv->loop, &c->pipe, 0);
 	c->pipe.data = c;
@@ -364,6 +374,23 @@ void admin_srv_stop(struct admin_srv *srv)
 	while (srv->clients)
 		client_close(srv->clients);
 	uv_close((uv_handle_t *)&srv->listener, listener_closed);
+}
+
+void admin_srv_on_close(struct admin_srv *srv, admin_close_fn fn, void *data)
+{
+	srv->on_close = fn;
+	srv->close_data = data;
+}
+
+uint64_t admin_req_conn(const struct admin_req *req)
+{
+	return req->conn;
+}
+
+void admin_req_pin(struct admin_req *req, bool pinned)
+{
+	if (req->client)
+		req->client->pinned = pinned;
 }
 
 unsigned admin_srv_clients(const struct admin_srv *srv)

@@ -14,6 +14,8 @@
 #define SANFS_NODE_ADMIN_H
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <uv.h>
 
 #define ADMIN_IDLE_MS	  30000
@@ -40,6 +42,15 @@ void admin_srv_stop(struct admin_srv *srv);
 void admin_reply(struct admin_req *req, json_t *reply);
 /* The request's JSON (borrowed, valid until admin_reply). */
 json_t *admin_req_msg(struct admin_req *req);
+
+/* Connections have ids (1, 2, ...; never reused by one server). fn runs on
+ * the loop thread when a connection closes, for whatever the requests of that
+ * connection left behind (the DLM locks of node/dlm_admin.c). */
+typedef void (*admin_close_fn)(void *data, uint64_t conn);
+void admin_srv_on_close(struct admin_srv *srv, admin_close_fn fn, void *data);
+uint64_t admin_req_conn(const struct admin_req *req);
+/* A pinned connection is not closed for idleness (it holds locks). */
+void admin_req_pin(struct admin_req *req, bool pinned);
 
 /* The number of connections open now (tests). */
 unsigned admin_srv_clients(const struct admin_srv *srv);

@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "node/admin_proto.h"
+#include "node/dlm_node.h"
 #ifdef SANFS_HAVE_LOCAL
 #include "node/local.h"
 #endif
@@ -144,6 +145,8 @@ static void on_cons_event(struct cons *c, const struct cons_event *ev, void *dat
 	memb_on_event(d, ev);
 	if (ev->type == CONS_EV_APPLIED)
 		ops_on_applied(d);
+	if (ev->type == CONS_EV_APPLIED || ev->type == CONS_EV_MEMBERSHIP)
+		dlm_node_on_state(d);
 }
 
 static void on_admin(void *data, struct admin_req *req, json_t *msg);
@@ -155,7 +158,11 @@ static void admin_done(void *data, json_t *reply)
 
 static void on_admin(void *data, struct admin_req *req, json_t *msg)
 {
-	ops_handle(data, msg, false, admin_done, req);
+	const char *op = json_string_value(json_object_get(msg, "op"));
+	if (!strncmp(op, "lock.", 5)) /* served here, never forwarded */
+		dlm_admin_handle(data, req, msg);
+	else
+		ops_handle(data, msg, false, admin_done, req);
 }
 
 static void on_ctl(void *data, struct ctl_in *in, uint64_t peer, json_t *msg)
@@ -166,6 +173,8 @@ static void on_ctl(void *data, struct ctl_in *in, uint64_t peer, json_t *msg)
 		memb_on_hb(d, in, peer, msg);
 	else if (!strcmp(t, "join"))
 		memb_on_join(d, in, peer, msg);
+	else if (!strcmp(t, "dlmep"))
+		dlm_node_on_ctl(d, in, peer, msg);
 	else
 		ops_on_ctl(d, in, peer, msg);
 }
@@ -184,6 +193,7 @@ static void on_signal(uv_signal_t *s, int signum)
 	d->stopping = true;
 	log_info("node", "signal %d: stopping", signum);
 	memb_stop(d);
+	dlm_node_stop(d);
 	admin_srv_stop(d->admin);
 	d->admin = NULL;
 	ctl_close(d->ctl);
@@ -196,7 +206,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 static int run(struct sanfsd *d, bool foreground)
 {
-	char err[512], path[PATH_MAX + 64];
+	char err[512], path[PATH_MAX + 64], dlm_addr[NCONF_ADDR_MAX] = "";
 	uint8_t key[NCONF_KEY_BYTES];
 	if (nconf_load(d->state_dir, &d->conf, err, sizeof(err)) ||
 	    nconf_load_key(d->state_dir, &d->conf, key, err, sizeof(err)) ||
@@ -224,7 +234,11 @@ static int run(struct sanfsd *d, bool foreground)
 		return 1;
 	}
 	if (check_port_free(d->conf.address, err, sizeof(err)) ||
-	    check_port_free(d->ctl_addr, err, sizeof(err))) {
+	    check_port_free(d->ctl_addr, err, sizeof(err)) ||
+	    (dlm_node_addr_of(d->conf.address, dlm_addr, sizeof(dlm_addr)) &&
+	     snprintf(err, sizeof(err), "address %s leaves no room for the DLM port",
+		      d->conf.address)) ||
+	    check_port_free(dlm_addr, err, sizeof(err))) {
 		fprintf(stderr, "sanfsd: %s\n", err);
 		return 1;
 	}
@@ -278,6 +292,10 @@ static int run(struct sanfsd *d, bool foreground)
 	}
 	if (!rc)
 		rc = memb_start(d);
+	if (!rc) {
+		admin_srv_on_close(d->admin, dlm_admin_conn_closed, d);
+		rc = dlm_node_start(d);
+	}
 	if (rc) {
 		log_error("node", "start failed: %s (%s)", strerror(-rc), cons_errmsg(d->cons));
 		fprintf(stderr, "sanfsd: start failed: %s\n", strerror(-rc));

@@ -38,8 +38,10 @@ struct memb_peer {
 	bool fence_pending;	/* a FENCE for it is in flight */
 };
 
-struct ack_wait; /* admin request waiting for every live node to apply a gen */
-struct sync_run; /* one CCD sync command run in progress */
+struct ack_wait;  /* admin request waiting for every live node to apply a gen */
+struct sync_run;  /* one CCD sync command run in progress */
+struct dlm_node;  /* the lockspace and its connections (dlm_node.h) */
+struct dlm_admin; /* the lock.* admin operations (dlm_admin.c) */
 
 struct sanfsd {
 	uv_loop_t *loop;
@@ -66,6 +68,8 @@ struct sanfsd {
 	bool authoritative;
 	struct ack_wait *acks;
 	unsigned sync_timeout_ms;
+	struct dlm_node *dlm;
+	struct dlm_admin *dlma;
 };
 
 uint64_t sanfsd_now_ms(void); /* CLOCK_MONOTONIC in ms */

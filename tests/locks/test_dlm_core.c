@@ -131,6 +131,33 @@ START_TEST(rsb_queues_and_basts)
 }
 END_TEST
 
+/* Rule 7 when the head of the convert queue already holds NL: a lock granted
+ * NL converts to EX behind a PR holder that then converts to EX too. The
+ * PR -> EX conversion conflicts with nothing granted, so it must not wait
+ * behind the NL -> EX one that waits for it (the cluster stress hung here). */
+START_TEST(rsb_convert_from_nl_deadlock)
+{
+	struct events ev = {0};
+	struct dlm_rsb_ops ops = {ev_grant, ev_bast, &ev};
+	struct dlm_rsb rsb;
+	dlm_rsb_init(&rsb, &ops);
+	struct dlm_lock a = {.lkid = 1, .node = 1}, b = {.lkid = 2, .node = 2};
+	ck_assert_int_eq(dlm_rsb_request(&rsb, &a, DLM_NL, &WHOLE, 0), 0);
+	ck_assert_int_eq(dlm_rsb_request(&rsb, &b, DLM_PR, &WHOLE, 0), 0);
+	ck_assert_int_eq(dlm_rsb_convert(&rsb, &a, DLM_EX, &WHOLE, 0), 0);
+	ck_assert_int_eq(a.queue, DLM_Q_CONVERT);
+	ck_assert_int_eq(dlm_rsb_convert(&rsb, &b, DLM_EX, &WHOLE, 0), 0);
+	ck_assert_int_eq(b.queue, DLM_Q_GRANTED);
+	ck_assert_int_eq(b.grmode, DLM_EX);
+	ck_assert_int_eq(a.queue, DLM_Q_CONVERT);
+	dlm_rsb_remove(&rsb, &b);
+	ck_assert_int_eq(a.queue, DLM_Q_GRANTED);
+	ck_assert_int_eq(a.grmode, DLM_EX);
+	dlm_rsb_remove(&rsb, &a);
+	ck_assert(dlm_rsb_empty(&rsb));
+}
+END_TEST
+
 START_TEST(rsb_ranges_and_expansion)
 {
 	struct events ev = {0};
@@ -347,6 +374,7 @@ int main(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, mode_table);
 	tcase_add_test(tc, rsb_queues_and_basts);
+	tcase_add_test(tc, rsb_convert_from_nl_deadlock);
 	tcase_add_test(tc, rsb_ranges_and_expansion);
 	tcase_add_test(tc, rsb_random_invariants);
 	tcase_add_test(tc, posix_split_merge);

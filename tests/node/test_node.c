@@ -313,6 +313,8 @@ struct srv_fixture {
 	pthread_t thr;
 	char path[300];
 	int handled;
+	_Atomic uint64_t closed[8]; /* connection ids given to the close hook */
+	_Atomic int nclosed;
 };
 
 struct slow {
@@ -339,6 +341,13 @@ static void handler(void *data, struct admin_req *req, json_t *msg)
 	struct srv_fixture *f = data;
 	const char *op = json_string_value(json_object_get(msg, "op"));
 	f->handled++;
+	if (!strcmp(op, "conn")) {
+		json_t *r = aproto_ok();
+		json_object_set_new(r, "conn", json_integer((json_int_t)admin_req_conn(req)));
+		admin_req_pin(req, true);
+		admin_reply(req, r);
+		return;
+	}
 	if (!strcmp(op, "slow")) {
 		struct slow *s = calloc(1, sizeof(*s));
 		s->req = req;
@@ -350,6 +359,15 @@ static void handler(void *data, struct admin_req *req, json_t *msg)
 	json_t *r = aproto_ok();
 	json_object_set(r, "echo", json_object_get(msg, "op"));
 	admin_reply(req, r);
+}
+
+static void on_conn_closed(void *data, uint64_t conn)
+{
+	struct srv_fixture *f = data;
+	int i = f->nclosed;
+	if (i < 8)
+		f->closed[i] = conn;
+	f->nclosed = i + 1;
 }
 
 static void on_stop(uv_async_t *a)
@@ -384,6 +402,7 @@ static void srv_setup(void)
 	uv_loop_init(&fx.loop);
 	snprintf(fx.path, sizeof(fx.path), "%s/%s", tmpdir, ADMIN_SOCK_NAME);
 	ck_assert_int_eq(admin_srv_start(&fx.loop, fx.path, handler, &fx, &fx.srv), 0);
+	admin_srv_on_close(fx.srv, on_conn_closed, &fx);
 	uv_async_init(&fx.loop, &fx.stop, on_stop);
 	fx.stop.data = &fx;
 	pthread_create(&fx.thr, NULL, loop_main, &fx);
@@ -528,6 +547,45 @@ START_TEST(server_slow_and_half_open_clients_do_not_block)
 }
 END_TEST
 
+/* Connection ids and the close hook (node/dlm_admin.c releases a
+ * connection's locks there): distinct ids, the hook runs once with the id of
+ * the connection that closed. */
+static uint64_t conn_id_of(int fd)
+{
+	char buf[256] = "";
+	ck_assert_int_eq(write(fd, "{\"op\":\"conn\"}\n", 14), 14);
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	ck_assert_int_gt(n, 0);
+	json_t *r = json_loads(buf, 0, NULL);
+	ck_assert_ptr_nonnull(r);
+	uint64_t id = (uint64_t)json_integer_value(json_object_get(r, "conn"));
+	json_decref(r);
+	return id;
+}
+
+START_TEST(server_close_hook)
+{
+	int a = raw_connect(), b = raw_connect();
+	uint64_t ia = conn_id_of(a), ib = conn_id_of(b);
+	ck_assert_uint_ge(ia, 1);
+	ck_assert_uint_ge(ib, 1);
+	ck_assert_uint_ne(ia, ib);
+	ck_assert_int_eq(fx.nclosed, 0);
+	close(a);
+	for (int i = 0; i < 200 && fx.nclosed < 1; i++)
+		usleep(10000);
+	ck_assert_int_eq(fx.nclosed, 1);
+	ck_assert_uint_eq(fx.closed[0], ia);
+	/* b is still served, with its own id. */
+	ck_assert_uint_eq(conn_id_of(b), ib);
+	close(b);
+	for (int i = 0; i < 200 && fx.nclosed < 2; i++)
+		usleep(10000);
+	ck_assert_int_eq(fx.nclosed, 2);
+	ck_assert_uint_eq(fx.closed[1], ib);
+}
+END_TEST
+
 START_TEST(client_errors)
 {
 	json_t *req = aproto_request("status"), *r;
@@ -559,6 +617,7 @@ int main(void)
 	tcase_add_test(ts, server_basic_and_permissions);
 	tcase_add_test(ts, server_garbage_and_pipelining);
 	tcase_add_test(ts, server_slow_and_half_open_clients_do_not_block);
+	tcase_add_test(ts, server_close_hook);
 	suite_add_tcase(s, ts);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
