@@ -249,6 +249,7 @@ static int run(struct sanfsd *d, bool foreground)
 			return 1;
 		}
 	}
+	log_install_crash_handler();
 	if (sanfsd_next_incarnation(d)) {
 		log_error("node", "cannot record the incarnation in %s", d->state_dir);
 		return 1;
