@@ -144,3 +144,35 @@ int admin_call_or_print(const char *cmd, const char *state_dir, json_t *req, int
 	}
 	return 0;
 }
+
+int admin_show(const char *cmd, const char *state_dir, int argc, char **argv, const char *usage,
+	       const char *op, json_t **reply)
+{
+	bool json = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage, stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "sanctl %s: unexpected argument '%s'\n", cmd, argv[i]);
+			return 2;
+		}
+	}
+	json_t *req = aproto_request(op), *r;
+	int rc = admin_call_or_print(cmd, state_dir, req, 5000, &r);
+	json_decref(req);
+	if (rc)
+		return rc;
+	if (!json) {
+		*reply = r;
+		return -1;
+	}
+	json_object_del(r, "ok");
+	char *s = json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS);
+	printf("%s\n", s ? s : "{}");
+	free(s);
+	json_decref(r);
+	return 0;
+}

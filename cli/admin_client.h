@@ -18,4 +18,11 @@ int admin_call(const char *state_dir, json_t *req, int timeout_ms, json_t **repl
 int admin_call_or_print(const char *cmd, const char *state_dir, json_t *req, int timeout_ms,
 			json_t **reply);
 
+/* The shape of a read-only command, `sanctl CMD [--json]`: parses argv
+ * (--help prints usage), asks the sanfsd of state_dir for op and, with
+ * --json, prints the reply. Returns -1 with *reply set when the caller is to
+ * print it as text; otherwise the exit status (the command is done). */
+int admin_show(const char *cmd, const char *state_dir, int argc, char **argv, const char *usage,
+	       const char *op, json_t **reply);
+
 #endif

@@ -25,35 +25,16 @@ static void print_range(json_t *l)
 
 int cmd_locks(const struct sanctl_globals *g, int argc, char **argv)
 {
-	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: sanctl [--state DIR] locks [--json]\n"
-			       "The DLM locks as the local sanfsd sees them: the locks it owns\n"
-			       "(role owner) and the locks on the resources it masters (role\n"
-			       "master), granted, converting or waiting, plus the lockspace\n"
-			       "counters (epoch, recovery, messages).\n");
-			return 0;
-		} else {
-			fprintf(stderr, "sanctl locks: unexpected argument '%s'\n", argv[i]);
-			return 2;
-		}
-	}
-	json_t *req = aproto_request("lock.dump"), *r;
-	int rc = admin_call_or_print("locks", g->state_dir, req, 5000, &r);
-	json_decref(req);
-	if (rc)
+	json_t *r;
+	int rc = admin_show("locks", g->state_dir, argc, argv,
+			    "usage: sanctl [--state DIR] locks [--json]\n"
+			    "The DLM locks as the local sanfsd sees them: the locks it owns\n"
+			    "(role owner) and the locks on the resources it masters (role\n"
+			    "master), granted, converting or waiting, plus the lockspace\n"
+			    "counters (epoch, recovery, messages).\n",
+			    "lock.dump", &r);
+	if (rc >= 0)
 		return rc;
-	if (json) {
-		json_object_del(r, "ok");
-		char *s = json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS);
-		printf("%s\n", s ? s : "{}");
-		free(s);
-		json_decref(r);
-		return 0;
-	}
 	json_t *st = json_object_get(r, "stats");
 #define ST(k) ((long long)json_integer_value(json_object_get(st, k)))
 	printf("node %lld lockspace: %s, epoch %lld%s\n",

@@ -29,33 +29,14 @@ void status_print_members(json_t *members)
 
 int cmd_status(const struct sanctl_globals *g, int argc, char **argv)
 {
-	bool json = false;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json")) {
-			json = true;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: sanctl [--state DIR] status [--json]\n"
-			       "Members, administrator (ADM), Raft term, SAN generation, devices,\n"
-			       "filesystems and fence table, as the local sanfsd sees them.\n");
-			return 0;
-		} else {
-			fprintf(stderr, "sanctl status: unexpected argument '%s'\n", argv[i]);
-			return 2;
-		}
-	}
-	json_t *req = aproto_request("status"), *r;
-	int rc = admin_call_or_print("status", g->state_dir, req, 5000, &r);
-	json_decref(req);
-	if (rc)
+	json_t *r;
+	int rc = admin_show("status", g->state_dir, argc, argv,
+			    "usage: sanctl [--state DIR] status [--json]\n"
+			    "Members, administrator (ADM), Raft term, SAN generation, devices,\n"
+			    "filesystems and fence table, as the local sanfsd sees them.\n",
+			    "status", &r);
+	if (rc >= 0)
 		return rc;
-	if (json) {
-		json_object_del(r, "ok");
-		char *s = json_dumps(r, JSON_INDENT(2) | JSON_SORT_KEYS);
-		printf("%s\n", s ? s : "{}");
-		free(s);
-		json_decref(r);
-		return 0;
-	}
 	printf("node %lld (%s) of cluster %s\n",
 	       (long long)json_integer_value(json_object_get(r, "id")),
 	       json_string_value(json_object_get(r, "name")),
