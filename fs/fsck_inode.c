@@ -65,7 +65,7 @@ static int64_t idx_of(struct fsck *ck, uint64_t ino)
 	return lo < ck->ninodes && ck->inodes[lo] == ino ? (int64_t)lo : -1;
 }
 
-static unsigned dtype_of(uint32_t mode)
+uint8_t fsck_dtype_of(uint32_t mode)
 {
 	switch (mode & S_IFMT) {
 	case S_IFREG:
@@ -115,16 +115,16 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 		return 0;
 	}
 	struct iinfo *ti = &w->info[t];
-	if (dtype_of(ti->mode) != r.dtype) {
+	if (fsck_dtype_of(ti->mode) != r.dtype) {
 		if (w->fx) {
 			if (fsck_fixes_dent(w->fx, FSCK_DENT_RETYPE, w->ino, r.ino, r.name))
 				return -ENOMEM;
-			w->fx->dents[w->fx->ndents - 1].dtype = (uint8_t)dtype_of(ti->mode);
+			w->fx->dents[w->fx->ndents - 1].dtype = (uint8_t)fsck_dtype_of(ti->mode);
 		}
 		fsck_say(ck, FSCK_ERROR,
 			 "directory %" PRIu64 ": entry '%s' has type %u, inode %" PRIu64
 			 " is type %u",
-			 w->ino, r.name, r.dtype, r.ino, dtype_of(ti->mode));
+			 w->ino, r.name, r.dtype, r.ino, fsck_dtype_of(ti->mode));
 	}
 	ti->refs++;
 	if (S_ISDIR(ti->mode)) {

@@ -92,4 +92,8 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
  * references; set ck->refs_complete when the walk is complete. */
 int fsck_inodes(struct fsck *ck);
 
+/* The directory entry type (DT_*) an inode of this mode is named with;
+ * DT_UNKNOWN for a mode of no valid type. */
+uint8_t fsck_dtype_of(uint32_t mode);
+
 #endif

@@ -40,28 +40,6 @@
 
 #define LOST_FOUND "lost+found"
 
-static uint8_t dtype_of(uint32_t mode)
-{
-	switch (mode & S_IFMT) {
-	case S_IFREG:
-		return DT_REG;
-	case S_IFDIR:
-		return DT_DIR;
-	case S_IFLNK:
-		return DT_LNK;
-	case S_IFCHR:
-		return DT_CHR;
-	case S_IFBLK:
-		return DT_BLK;
-	case S_IFIFO:
-		return DT_FIFO;
-	case S_IFSOCK:
-		return DT_SOCK;
-	default:
-		return DT_UNKNOWN;
-	}
-}
-
 static const char *kind_of(uint32_t mode)
 {
 	return S_ISDIR(mode)   ? "directory"
@@ -234,7 +212,7 @@ static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint
 		inode_put(fs, ip);
 		return r;
 	}
-	r = dir_add(fs, t, lf, name, strlen(name), ino, dtype_of(ip->mode));
+	r = dir_add(fs, t, lf, name, strlen(name), ino, fsck_dtype_of(ip->mode));
 	if (!r && S_ISDIR(ip->mode)) {
 		/* Its '..' now names lost+found, which gains a subdirectory. */
 		r = dir_set(fs, t, ip, "..", 2, lf->ino, DT_DIR);
