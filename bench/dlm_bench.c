@@ -100,7 +100,8 @@ static double pingpong(struct dlm_ls *a, struct dlm_ls *b, double secs)
 	must(lcl_create_dlm(b, &cfg, &lb), "lcl_create_dlm");
 	atomic_int stop = 0, last = 0;
 	atomic_long handoffs = 0;
-	struct pingpong pa = {la, &stop, &handoffs, &last, 1}, pb = {lb, &stop, &handoffs, &last, 2};
+	struct pingpong pa = {la, &stop, &handoffs, &last, 1},
+			pb = {lb, &stop, &handoffs, &last, 2};
 	pthread_t ta, tb;
 	uint64_t t0 = now_ns();
 	pthread_create(&ta, NULL, pingpong_main, &pa);
@@ -201,8 +202,8 @@ int main(int argc, char **argv)
 	struct dlm_ls_stats st3;
 	dlm_ls_get_stats(n.ls[3], &st3);
 	if (st3.mastered_locks != RECOVERY_LOCKS) {
-		fprintf(stderr, "dlm_bench: node 3 masters %zu locks, not %d\n",
-			st3.mastered_locks, RECOVERY_LOCKS);
+		fprintf(stderr, "dlm_bench: node 3 masters %zu locks, not %d\n", st3.mastered_locks,
+			RECOVERY_LOCKS);
 		return 1;
 	}
 	t0 = now_ns();

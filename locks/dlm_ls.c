@@ -789,10 +789,14 @@ void dlm_ls_destroy(struct dlm_ls *ls)
 
 static const char *clk_state_name(enum clk_state s)
 {
-	static const char *const n[] = {"waiting",	     "granted",
-					"converting",	     "unlocking",
-					"waiting-recovery",  "converting-recovery",
-					"unlocking-recovery", "cancelling",
+	static const char *const n[] = {"waiting",
+					"granted",
+					"converting",
+					"unlocking",
+					"waiting-recovery",
+					"converting-recovery",
+					"unlocking-recovery",
+					"cancelling",
 					"cancelling-conversion"};
 	return n[s];
 }

@@ -69,8 +69,8 @@ int dlm_msg_decode(const void *buf, size_t len, struct dlm_msg *m)
 const char *dlm_msg_type_name(enum dlm_msg_type t)
 {
 	static const char *const names[DLM_MSG_TYPE_MAX] = {
-	    "?",	 "REQUEST",	 "CONVERT",	 "UNLOCK",	 "GRANT",
-	    "REPLY",	 "BAST",	 "RECOVER_LOCK", "RECOVER_DONE", "PLOCK",
+	    "?",	 "REQUEST",	 "CONVERT",	 "UNLOCK",	  "GRANT",
+	    "REPLY",	 "BAST",	 "RECOVER_LOCK", "RECOVER_DONE",  "PLOCK",
 	    "PLOCK_GET", "PLOCK_CANCEL", "PLOCK_REPLY",	 "PLOCK_RECOVER", "CANCEL"};
 	return (t > 0 && t < DLM_MSG_TYPE_MAX) ? names[t] : "?";
 }

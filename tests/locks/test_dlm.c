@@ -412,12 +412,13 @@ START_TEST(cancel_waiting_request)
 		struct dlm_ls_stats st;
 		dlm_ls_get_stats(n.ls[2], &st);
 		ck_assert_uint_eq(st.owned, 0);
-		ck_assert_int_eq(dlm_cancel(n.ls[2], id), -ENOENT); /* gone */
+		ck_assert_int_eq(dlm_cancel(n.ls[2], id), -ENOENT);   /* gone */
 		ck_assert_int_eq(dlm_cancel(n.ls[1], held), -ENOENT); /* granted: nothing waits */
 		/* Once node 1 lets go, nobody holds it: node 2 got nothing. */
 		ck_assert_int_eq(dlm_unlock(n.ls[1], held), 0);
 		ck_assert_int_eq(
-		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL), 0);
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    0);
 		ck_assert_int_eq(dlm_unlock(n.ls[3], lk), 0);
 	}
 	net_stop(&n, 3);
@@ -461,7 +462,8 @@ START_TEST(cancel_conversion)
 		ck_assert_int_eq(dlm_convert(n.ls[2], b, DLM_EX, &WHOLE, 0, NULL), 0);
 		ck_assert_int_eq(dlm_unlock(n.ls[2], b), 0);
 		ck_assert_int_eq(
-		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL), 0);
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    0);
 		ck_assert_int_eq(dlm_unlock(n.ls[3], lk), 0);
 	}
 	net_stop(&n, 3);
@@ -513,9 +515,9 @@ START_TEST(cancel_races_grant)
 		pthread_join(t, NULL);
 		if (ra.rc == 0) {
 			won[0]++;
-			ck_assert_int_eq(
-			    dlm_lock(n.ls[3], &r, DLM_PR, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
-			    -EAGAIN);
+			ck_assert_int_eq(dlm_lock(n.ls[3], &r, DLM_PR, &WHOLE, DLM_LKF_NOQUEUE,
+						  NULL, NULL, &lk, NULL),
+					 -EAGAIN);
 			ck_assert_int_eq(dlm_unlock(n.ls[2], id), 0);
 			ck_assert(crc == 0 || crc == -ENOENT); /* late, or lost the race */
 		} else {
@@ -524,7 +526,8 @@ START_TEST(cancel_races_grant)
 			ck_assert_int_eq(crc, 0);
 		}
 		ck_assert_int_eq(
-		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL), 0);
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    0);
 		ck_assert_int_eq(dlm_unlock(n.ls[3], lk), 0);
 		struct dlm_ls_stats st;
 		dlm_ls_get_stats(n.ls[2], &st);
