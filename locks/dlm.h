@@ -65,6 +65,10 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 int dlm_ls_node_recovered(struct dlm_ls *ls, uint32_t node);
 /* One message from the transport. -EINVAL (logged, dropped) when malformed. */
 int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len);
+/* The same from a connection authenticated as node `peer`: also -EPERM
+ * (dropped) when the message names another sender — a forgery that could,
+ * for one, unlock another node's locks at their master. */
+int dlm_ls_receive_from(struct dlm_ls *ls, uint32_t peer, const void *buf, size_t len);
 
 /* Request a lock; blocks until granted. *granted gets the granted range
  * (wider than asked with DLM_LKF_EXPAND). -EAGAIN with DLM_LKF_NOQUEUE when it

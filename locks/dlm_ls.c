@@ -539,15 +539,24 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 	}
 }
 
-int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len)
+/* peer 0: the transport did not say who sent it. */
+static int receive(struct dlm_ls *ls, uint32_t peer, const void *buf, size_t len)
 {
 	struct dlm_msg m;
+	int rc = 0;
 	if (dlm_msg_decode(buf, len, &m) < 0) {
 		log_warn("dlm", "malformed message of %zu bytes: dropped", len);
+		rc = -EINVAL;
+	} else if (peer && m.from != peer) {
+		log_warn("dlm", "%s from n%u claims to come from n%u: dropped",
+			 dlm_msg_type_name(m.type), peer, m.from);
+		rc = -EPERM;
+	}
+	if (rc < 0) {
 		pthread_mutex_lock(&ls->mu);
 		ls->stats.msgs_dropped++;
 		pthread_mutex_unlock(&ls->mu);
-		return -EINVAL;
+		return rc;
 	}
 	pthread_mutex_lock(&ls->mu);
 	if (m.from == ls->self) {
@@ -561,6 +570,16 @@ int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len)
 	dlm_ls_pump(ls);
 	pthread_mutex_unlock(&ls->mu);
 	return 0;
+}
+
+int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len)
+{
+	return receive(ls, 0, buf, len);
+}
+
+int dlm_ls_receive_from(struct dlm_ls *ls, uint32_t peer, const void *buf, size_t len)
+{
+	return peer ? receive(ls, peer, buf, len) : -EINVAL;
 }
 
 /* ---- public owner calls ---- */

@@ -74,8 +74,3 @@ const char *dlm_msg_type_name(enum dlm_msg_type t)
 	    "PLOCK_GET", "PLOCK_CANCEL", "PLOCK_REPLY",	 "PLOCK_RECOVER", "CANCEL"};
 	return (t > 0 && t < DLM_MSG_TYPE_MAX) ? names[t] : "?";
 }
-
-uint32_t dlm_msg_sender(const uint8_t buf[DLM_MSG_SIZE])
-{
-	return le32_get(buf + 8);
-}

@@ -76,8 +76,5 @@ void dlm_msg_encode(const struct dlm_msg *m, uint8_t out[DLM_MSG_SIZE]);
  * type, mode, inverted range, unknown flags). */
 int dlm_msg_decode(const void *buf, size_t len, struct dlm_msg *m);
 const char *dlm_msg_type_name(enum dlm_msg_type t);
-/* The sender field of an encoded message, without checking anything else:
- * the transport compares it with the node its connection authenticated. */
-uint32_t dlm_msg_sender(const uint8_t buf[DLM_MSG_SIZE]);
 
 #endif

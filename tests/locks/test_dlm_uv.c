@@ -147,6 +147,7 @@ START_TEST(forged_sender_refused)
 	struct dlm_ls_stats after;
 	dlm_ls_get_stats(mesh_nodes[1].ls, &after);
 	ck_assert_uint_eq(after.msgs_in, before.msgs_in);
+	ck_assert_uint_eq(after.msgs_dropped, before.msgs_dropped + 1);
 	/* ...so node 2 still holds EX: a try-lock from node 3 fails... */
 	ck_assert_int_eq(dlm_lock(mesh_nodes[3].ls, &name, DLM_PR, &WHOLE, DLM_LKF_NOQUEUE, NULL,
 				  NULL, &other, NULL),
