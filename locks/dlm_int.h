@@ -162,6 +162,13 @@ void dlm_ls_replay(struct dlm_ls *ls, struct dlm_msgq *q);
 bool dlm_ls_blocked(const struct dlm_ls *ls, uint64_t hash);
 
 void dlm_clk_finish(struct dlm_ls *ls, struct dlm_clk *c, int result, bool unlink);
+/* A cancelled conversion: granted as before, asking for nothing else. */
+static inline void dlm_clk_unconvert(struct dlm_clk *c)
+{
+	c->state = CLK_GRANTED;
+	c->rqmode = c->grmode;
+	c->rqrange = c->grrange;
+}
 void dlm_clk_send(struct dlm_ls *ls, struct dlm_clk *c, enum dlm_msg_type type);
 
 /* dlm_plock.c */

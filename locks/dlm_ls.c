@@ -391,7 +391,7 @@ static void owner_cancel_reply(struct dlm_ls *ls, struct dlm_clk *c, const struc
 	bool req = c->state == CLK_CANCEL_REQ;
 	if (m->error == -ECANCELED) {
 		if (!req)
-			c->state = CLK_GRANTED; /* back at its granted mode */
+			dlm_clk_unconvert(c); /* back at its granted mode */
 		dlm_clk_finish(ls, c, -ECANCELED, req);
 	} else if (c->cgranted) { /* the grant won the race */
 		c->state = CLK_GRANTED;
@@ -694,7 +694,7 @@ int dlm_cancel(struct dlm_ls *ls, uint64_t lkid)
 		dlm_clk_finish(ls, c, -ECANCELED, true);
 		break;
 	case CLK_RESEND_CONV: /* re-declared at its granted mode already */
-		c->state = CLK_GRANTED;
+		dlm_clk_unconvert(c);
 		dlm_clk_finish(ls, c, -ECANCELED, false);
 		break;
 	case CLK_CANCEL_REQ:

@@ -171,7 +171,7 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 			if (c->state == CLK_CONV_WAIT)
 				c->state = CLK_RESEND_CONV;
 			if (c->state == CLK_CANCEL_CONV) { /* re-declared as it was */
-				c->state = CLK_GRANTED;
+				dlm_clk_unconvert(c);
 				dlm_clk_finish(ls, c, -ECANCELED, false);
 			}
 			break;

@@ -425,6 +425,21 @@ START_TEST(cancel_waiting_request)
 }
 END_TEST
 
+struct owner_view {
+	uint64_t lkid;
+	int found;
+	struct dlm_lock_info li;
+};
+
+static void owner_of(void *arg, const struct dlm_lock_info *li)
+{
+	struct owner_view *ov = arg;
+	if (!strcmp(li->role, "owner") && li->lkid == ov->lkid) {
+		ov->found++;
+		ov->li = *li;
+	}
+}
+
 /* A waiting conversion is cancelled: the lock keeps its granted mode, and a
  * request queued behind the conversion (FIFO) is served once it is gone. */
 START_TEST(cancel_conversion)
@@ -447,6 +462,12 @@ START_TEST(cancel_conversion)
 		ck_assert_int_eq(dlm_cancel(n.ls[2], b), 0);
 		pthread_join(tc, NULL);
 		ck_assert_int_eq(ca.rc, -ECANCELED);
+		struct owner_view ov = {.lkid = b};
+		dlm_ls_dump(n.ls[2], owner_of, &ov);
+		ck_assert_int_eq(ov.found, 1);
+		ck_assert_str_eq(ov.li.state, "granted");
+		ck_assert_int_eq(ov.li.grmode, DLM_PR);
+		ck_assert_int_eq(ov.li.rqmode, DLM_PR);
 		pthread_join(tr, NULL); /* granted now */
 		ck_assert_int_eq(ra.rc, 0);
 		/* Node 2 still holds PR: EX elsewhere is refused, PR is not. */
