@@ -65,10 +65,16 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 int dlm_ls_node_recovered(struct dlm_ls *ls, uint32_t node);
 /* One message from the transport. -EINVAL (logged, dropped) when malformed. */
 int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len);
+/* The same from a connection authenticated as node `peer`: also -EPERM
+ * (dropped) when the message names another sender — a forgery that could,
+ * for one, unlock another node's locks at their master. */
+int dlm_ls_receive_from(struct dlm_ls *ls, uint32_t peer, const void *buf, size_t len);
 
 /* Request a lock; blocks until granted. *granted gets the granted range
  * (wider than asked with DLM_LKF_EXPAND). -EAGAIN with DLM_LKF_NOQUEUE when it
- * cannot be granted at once; -EINVAL for a bad mode, range or flags. */
+ * cannot be granted at once; -ECANCELED when dlm_cancel stopped it; -EINVAL
+ * for a bad mode, range or flags. *lkid is set (atomically) before the wait
+ * starts, also when the request then fails. */
 int dlm_lock(struct dlm_ls *ls, const struct dlm_resname *name, enum dlm_mode mode,
 	     const struct dlm_range *range, uint32_t flags, dlm_bast_fn bast, void *bast_arg,
 	     uint64_t *lkid, struct dlm_range *granted);
@@ -80,6 +86,16 @@ int dlm_lock(struct dlm_ls *ls, const struct dlm_resname *name, enum dlm_mode mo
 int dlm_convert(struct dlm_ls *ls, uint64_t lkid, enum dlm_mode mode, const struct dlm_range *range,
 		uint32_t flags, struct dlm_range *granted);
 int dlm_unlock(struct dlm_ls *ls, uint64_t lkid);
+/* Stop a dlm_lock or dlm_convert that waits (another thread calls this; it
+ * never blocks, so the loop thread may). The waiting call then returns
+ * -ECANCELED: a request is gone, a conversion keeps its granted mode and
+ * range. When the master answered before it saw the cancel, the waiting call
+ * returns that answer instead (0: granted, the caller owns the lock), and a
+ * conversion that was demoted to NL (DLM_DEMOTED) cannot go back and waits
+ * on. dlm_lock publishes the lock id through *lkid (with __atomic_store_n)
+ * before it waits, for this. 0 when the cancel is under way or done, -ENOENT
+ * when no such lock waits. */
+int dlm_cancel(struct dlm_ls *ls, uint64_t lkid);
 
 /* Cluster-wide POSIX (fcntl) record locks and flock locks (DESIGN §5,
  * locks/posix_lock.h for the semantics). The lock table of a file lives at

@@ -20,10 +20,18 @@
  *   RESEND_REQ     recovery running: REQUEST goes out after  recovery done
  *   RESEND_CONV    recovery running: CONVERT goes out after  recovery done
  *   RESEND_UNLOCK  recovery running: UNLOCK goes out after   recovery done
+ *   CANCEL_REQ     REQ_WAIT, then CANCEL sent               REPLY(CANCEL)
+ *   CANCEL_CONV    CONV_WAIT, then CANCEL sent              REPLY(CANCEL)
  *
- * At a membership change, GRANTED, CONV_WAIT and RESEND_CONV locks are
- * re-declared at their granted mode; REQ_WAIT becomes RESEND_REQ; UNLOCK_WAIT
- * and RESEND_UNLOCK locks are not re-declared, so they are released. */
+ * While a cancel is out, the answer to the request or conversion itself
+ * (GRANT or REPLY(err)) may still come, sent before the master saw the
+ * CANCEL; it is recorded (cgranted, cerr) and decides the outcome when the
+ * master's REPLY(CANCEL) says nothing was waiting any more.
+ *
+ * At a membership change, GRANTED, CONV_WAIT, RESEND_CONV and CANCEL_CONV
+ * locks are re-declared at their granted mode; REQ_WAIT becomes RESEND_REQ;
+ * UNLOCK_WAIT, RESEND_UNLOCK and CANCEL_REQ locks are not re-declared, so
+ * they are released (a cancel then ends with -ECANCELED at once). */
 enum clk_state {
 	CLK_REQ_WAIT,
 	CLK_GRANTED,
@@ -31,7 +39,9 @@ enum clk_state {
 	CLK_UNLOCK_WAIT,
 	CLK_RESEND_REQ,
 	CLK_RESEND_CONV,
-	CLK_RESEND_UNLOCK
+	CLK_RESEND_UNLOCK,
+	CLK_CANCEL_REQ,
+	CLK_CANCEL_CONV
 };
 
 struct dlm_clk {
@@ -48,6 +58,11 @@ struct dlm_clk {
 	bool done; /* the current operation finished; result in `result` */
 	int result;
 	bool unlinked; /* no longer in the owner table: the waiter frees it */
+	/* CANCEL_*: what the master answered before it saw the CANCEL. */
+	bool cgranted;
+	int cresult, cerr;
+	enum dlm_mode cmode;
+	struct dlm_range crange;
 };
 
 /* A resource this node masters. */
@@ -147,6 +162,13 @@ void dlm_ls_replay(struct dlm_ls *ls, struct dlm_msgq *q);
 bool dlm_ls_blocked(const struct dlm_ls *ls, uint64_t hash);
 
 void dlm_clk_finish(struct dlm_ls *ls, struct dlm_clk *c, int result, bool unlink);
+/* A cancelled conversion: granted as before, asking for nothing else. */
+static inline void dlm_clk_unconvert(struct dlm_clk *c)
+{
+	c->state = CLK_GRANTED;
+	c->rqmode = c->grmode;
+	c->rqrange = c->grrange;
+}
 void dlm_clk_send(struct dlm_ls *ls, struct dlm_clk *c, enum dlm_msg_type type);
 
 /* dlm_plock.c */

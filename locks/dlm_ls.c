@@ -276,6 +276,60 @@ static void master_convert(struct dlm_ls *ls, const struct dlm_msg *m)
 		reply(ls, m, rc);
 }
 
+static void reply_cancel(struct dlm_ls *ls, const struct dlm_msg *req, int err)
+{
+	struct dlm_msg m = {.type = DLM_MSG_REPLY,
+			    .flags = DLM_SBF_CANCEL,
+			    .lkid = req->lkid,
+			    .name = req->name,
+			    .mode = req->mode,
+			    .range = req->range,
+			    .error = err};
+	dlm_ls_post(ls, req->from, &m);
+}
+
+/* A request or conversion that a dead master blocks waits as a message in
+ * ls->blocked: take out the one of (node, lkid), if there. */
+static bool unqueue_blocked(struct dlm_ls *ls, uint32_t node, uint64_t lkid)
+{
+	struct dlm_msgq keep = {0};
+	struct dlm_msg b;
+	bool found = false;
+	while (dlm_msgq_pop(&ls->blocked, &b)) {
+		if (!found && b.from == node && b.lkid == lkid &&
+		    (b.type == DLM_MSG_REQUEST || b.type == DLM_MSG_CONVERT))
+			found = true;
+		else
+			dlm_msgq_push(&keep, &b);
+	}
+	ls->blocked = keep;
+	return found;
+}
+
+static void master_cancel(struct dlm_ls *ls, const struct dlm_msg *m)
+{
+	if (unqueue_blocked(ls, m->from, m->lkid)) {
+		reply_cancel(ls, m, -ECANCELED);
+		return;
+	}
+	struct dlm_mlk *ml = mlk_find(ls, m->lkid);
+	if (!ml || ml->lk.node != m->from) {
+		reply_cancel(ls, m, 0); /* answered already: nothing waits */
+		return;
+	}
+	struct dlm_mres *r = ml->res;
+	bool was_request = ml->lk.queue == DLM_Q_WAIT;
+	if (dlm_rsb_cancel(&r->rsb, &ml->lk) < 0) {
+		reply_cancel(ls, m, 0);
+		return;
+	}
+	if (was_request) {
+		dlm_mlk_free(ls, ml);
+		dlm_mres_put_if_empty(ls, r);
+	}
+	reply_cancel(ls, m, -ECANCELED);
+}
+
 static void master_unlock(struct dlm_ls *ls, const struct dlm_msg *m)
 {
 	struct dlm_mlk *ml = mlk_find(ls, m->lkid);
@@ -312,6 +366,14 @@ void dlm_clk_finish(struct dlm_ls *ls, struct dlm_clk *c, int result, bool unlin
 static void owner_grant(struct dlm_ls *ls, const struct dlm_msg *m)
 {
 	struct dlm_clk *c = clk_find(ls, m->lkid);
+	if (c && (c->state == CLK_CANCEL_REQ || c->state == CLK_CANCEL_CONV)) {
+		/* Granted before the master saw our CANCEL: its answer decides. */
+		c->cgranted = true;
+		c->cmode = m->mode;
+		c->crange = m->range;
+		c->cresult = (m->flags & DLM_SBF_DEMOTED) ? DLM_DEMOTED : 0;
+		return;
+	}
 	if (!c || (c->state != CLK_REQ_WAIT && c->state != CLK_CONV_WAIT)) {
 		log_warn("dlm", "unexpected GRANT of lock %#llx from n%u",
 			 (unsigned long long)m->lkid, m->from);
@@ -323,11 +385,43 @@ static void owner_grant(struct dlm_ls *ls, const struct dlm_msg *m)
 	dlm_clk_finish(ls, c, (m->flags & DLM_SBF_DEMOTED) ? DLM_DEMOTED : 0, false);
 }
 
+/* The master's answer to our CANCEL. */
+static void owner_cancel_reply(struct dlm_ls *ls, struct dlm_clk *c, const struct dlm_msg *m)
+{
+	bool req = c->state == CLK_CANCEL_REQ;
+	if (m->error == -ECANCELED) {
+		if (!req)
+			dlm_clk_unconvert(c); /* back at its granted mode */
+		dlm_clk_finish(ls, c, -ECANCELED, req);
+	} else if (c->cgranted) { /* the grant won the race */
+		c->state = CLK_GRANTED;
+		c->grmode = c->cmode;
+		c->grrange = c->crange;
+		dlm_clk_finish(ls, c, c->cresult, false);
+	} else if (c->cerr) { /* so did a failure */
+		if (!req)
+			c->state = CLK_GRANTED;
+		dlm_clk_finish(ls, c, c->cerr, req);
+	} else {
+		/* Not cancellable (a conversion demoted to NL): wait on. */
+		c->state = req ? CLK_REQ_WAIT : CLK_CONV_WAIT;
+	}
+}
+
 static void owner_reply(struct dlm_ls *ls, const struct dlm_msg *m)
 {
 	struct dlm_clk *c = clk_find(ls, m->lkid);
 	if (!c)
 		return;
+	if (c->state == CLK_CANCEL_REQ || c->state == CLK_CANCEL_CONV) {
+		if (m->flags & DLM_SBF_CANCEL)
+			owner_cancel_reply(ls, c, m);
+		else
+			c->cerr = m->error ? m->error : -EPROTO;
+		return;
+	}
+	if (m->flags & DLM_SBF_CANCEL)
+		return; /* a cancel that recovery already ended */
 	switch (c->state) {
 	case CLK_REQ_WAIT:
 		dlm_clk_finish(ls, c, m->error ? m->error : -EPROTO, true);
@@ -380,6 +474,7 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 	case DLM_MSG_REQUEST:
 	case DLM_MSG_CONVERT:
 	case DLM_MSG_UNLOCK:
+	case DLM_MSG_CANCEL:
 		if (dlm_ls_master(ls, hash) != ls->self) {
 			ls->stats.msgs_dropped++;
 			log_warn("dlm", "%s from n%u for a resource n%u masters: dropped",
@@ -391,6 +486,7 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 			return;
 		}
 		bool release = m->type == DLM_MSG_UNLOCK || m->type == DLM_MSG_PLOCK_CANCEL ||
+			       m->type == DLM_MSG_CANCEL ||
 			       (m->type == DLM_MSG_PLOCK && m->mode == DLM_NL);
 		if (!release && dlm_ls_blocked(ls, hash)) {
 			if (!(m->flags & DLM_LKF_NOQUEUE))
@@ -407,6 +503,8 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 			master_request(ls, m, hash);
 		else if (m->type == DLM_MSG_CONVERT)
 			master_convert(ls, m);
+		else if (m->type == DLM_MSG_CANCEL)
+			master_cancel(ls, m);
 		else
 			master_unlock(ls, m);
 		return;
@@ -441,15 +539,24 @@ void dlm_ls_handle(struct dlm_ls *ls, const struct dlm_msg *m)
 	}
 }
 
-int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len)
+/* peer 0: the transport did not say who sent it. */
+static int receive(struct dlm_ls *ls, uint32_t peer, const void *buf, size_t len)
 {
 	struct dlm_msg m;
+	int rc = 0;
 	if (dlm_msg_decode(buf, len, &m) < 0) {
 		log_warn("dlm", "malformed message of %zu bytes: dropped", len);
+		rc = -EINVAL;
+	} else if (peer && m.from != peer) {
+		log_warn("dlm", "%s from n%u claims to come from n%u: dropped",
+			 dlm_msg_type_name(m.type), peer, m.from);
+		rc = -EPERM;
+	}
+	if (rc < 0) {
 		pthread_mutex_lock(&ls->mu);
 		ls->stats.msgs_dropped++;
 		pthread_mutex_unlock(&ls->mu);
-		return -EINVAL;
+		return rc;
 	}
 	pthread_mutex_lock(&ls->mu);
 	if (m.from == ls->self) {
@@ -463,6 +570,16 @@ int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len)
 	dlm_ls_pump(ls);
 	pthread_mutex_unlock(&ls->mu);
 	return 0;
+}
+
+int dlm_ls_receive(struct dlm_ls *ls, const void *buf, size_t len)
+{
+	return receive(ls, 0, buf, len);
+}
+
+int dlm_ls_receive_from(struct dlm_ls *ls, uint32_t peer, const void *buf, size_t len)
+{
+	return peer ? receive(ls, peer, buf, len) : -EINVAL;
 }
 
 /* ---- public owner calls ---- */
@@ -504,6 +621,8 @@ int dlm_lock(struct dlm_ls *ls, const struct dlm_resname *name, enum dlm_mode mo
 	c->bast_arg = bast_arg;
 	pthread_mutex_lock(&ls->mu);
 	c->lkid = ls->next_lkid++;
+	/* Published before the wait, so another thread can dlm_cancel it. */
+	__atomic_store_n(lkid, c->lkid, __ATOMIC_RELEASE);
 	dlm_htab_insert(&ls->owned, &c->h, c->lkid);
 	if (ls->recovering) {
 		c->state = CLK_RESEND_REQ;
@@ -514,7 +633,6 @@ int dlm_lock(struct dlm_ls *ls, const struct dlm_resname *name, enum dlm_mode mo
 	}
 	int rc = wait_done(ls, c);
 	if (rc == 0) {
-		*lkid = c->lkid;
 		if (granted)
 			*granted = c->grrange;
 		c->done = false;
@@ -552,6 +670,39 @@ int dlm_convert(struct dlm_ls *ls, uint64_t lkid, enum dlm_mode mode, const stru
 	c->done = false;
 	if (rc >= 0 && granted)
 		*granted = c->grrange;
+	pthread_mutex_unlock(&ls->mu);
+	return rc;
+}
+
+int dlm_cancel(struct dlm_ls *ls, uint64_t lkid)
+{
+	if (!ls)
+		return -EINVAL;
+	pthread_mutex_lock(&ls->mu);
+	struct dlm_clk *c = clk_find(ls, lkid);
+	int rc = 0;
+	switch (c ? c->state : CLK_GRANTED) {
+	case CLK_REQ_WAIT:
+	case CLK_CONV_WAIT:
+		c->state = c->state == CLK_REQ_WAIT ? CLK_CANCEL_REQ : CLK_CANCEL_CONV;
+		c->cgranted = false;
+		c->cerr = 0;
+		dlm_clk_send(ls, c, DLM_MSG_CANCEL);
+		dlm_ls_pump(ls);
+		break;
+	case CLK_RESEND_REQ: /* recovery runs: nothing was sent */
+		dlm_clk_finish(ls, c, -ECANCELED, true);
+		break;
+	case CLK_RESEND_CONV: /* re-declared at its granted mode already */
+		dlm_clk_unconvert(c);
+		dlm_clk_finish(ls, c, -ECANCELED, false);
+		break;
+	case CLK_CANCEL_REQ:
+	case CLK_CANCEL_CONV:
+		break; /* under way */
+	default:
+		rc = -ENOENT;
+	}
 	pthread_mutex_unlock(&ls->mu);
 	return rc;
 }
@@ -657,10 +808,15 @@ void dlm_ls_destroy(struct dlm_ls *ls)
 
 static const char *clk_state_name(enum clk_state s)
 {
-	static const char *const n[] = {"waiting",	     "granted",
-					"converting",	     "unlocking",
-					"waiting-recovery",  "converting-recovery",
-					"unlocking-recovery"};
+	static const char *const n[] = {"waiting",
+					"granted",
+					"converting",
+					"unlocking",
+					"waiting-recovery",
+					"converting-recovery",
+					"unlocking-recovery",
+					"cancelling",
+					"cancelling-conversion"};
 	return n[s];
 }
 

@@ -6,7 +6,8 @@
 #include "common/crc32c.h"
 #include "common/endian_le.h"
 
-#define DLM_LKF_ALL (DLM_LKF_NOQUEUE | DLM_LKF_EXPAND | DLM_SBF_DEMOTED | (1u << 9))
+#define DLM_LKF_ALL                                                                                \
+	(DLM_LKF_NOQUEUE | DLM_LKF_EXPAND | DLM_SBF_DEMOTED | (1u << 9) | DLM_SBF_CANCEL)
 
 void dlm_msg_encode(const struct dlm_msg *m, uint8_t out[DLM_MSG_SIZE])
 {
@@ -68,8 +69,8 @@ int dlm_msg_decode(const void *buf, size_t len, struct dlm_msg *m)
 const char *dlm_msg_type_name(enum dlm_msg_type t)
 {
 	static const char *const names[DLM_MSG_TYPE_MAX] = {
-	    "?",	 "REQUEST",	 "CONVERT",	 "UNLOCK",	 "GRANT",
-	    "REPLY",	 "BAST",	 "RECOVER_LOCK", "RECOVER_DONE", "PLOCK",
-	    "PLOCK_GET", "PLOCK_CANCEL", "PLOCK_REPLY",	 "PLOCK_RECOVER"};
+	    "?",	 "REQUEST",	 "CONVERT",	 "UNLOCK",	  "GRANT",
+	    "REPLY",	 "BAST",	 "RECOVER_LOCK", "RECOVER_DONE",  "PLOCK",
+	    "PLOCK_GET", "PLOCK_CANCEL", "PLOCK_REPLY",	 "PLOCK_RECOVER", "CANCEL"};
 	return (t > 0 && t < DLM_MSG_TYPE_MAX) ? names[t] : "?";
 }

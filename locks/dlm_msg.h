@@ -46,7 +46,9 @@ enum dlm_msg_type {
 	DLM_MSG_PLOCK_REPLY = 12,   /* master -> owner: error; for GET the conflict
 				       (mode NL: none; owner = its node) */
 	DLM_MSG_PLOCK_RECOVER = 13, /* -> new master: this record lock is held (owner = node) */
-	DLM_MSG_TYPE_MAX = 14,
+	DLM_MSG_CANCEL = 14,	    /* owner -> master: stop waiting (request or conversion);
+				       answered by a REPLY flagged DLM_SBF_CANCEL */
+	DLM_MSG_TYPE_MAX = 15,
 };
 
 struct dlm_resname {

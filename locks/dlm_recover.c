@@ -159,7 +159,8 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 		switch (c->state) {
 		case CLK_GRANTED:
 		case CLK_CONV_WAIT:
-		case CLK_RESEND_CONV: {
+		case CLK_RESEND_CONV:
+		case CLK_CANCEL_CONV: {
 			struct dlm_msg m = {.type = DLM_MSG_RECOVER_LOCK,
 					    .lkid = c->lkid,
 					    .name = c->name,
@@ -169,6 +170,10 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 			dlm_ls_post(ls, dlm_ls_master(ls, c->hash), &m);
 			if (c->state == CLK_CONV_WAIT)
 				c->state = CLK_RESEND_CONV;
+			if (c->state == CLK_CANCEL_CONV) { /* re-declared as it was */
+				dlm_clk_unconvert(c);
+				dlm_clk_finish(ls, c, -ECANCELED, false);
+			}
 			break;
 		}
 		case CLK_REQ_WAIT:
@@ -179,6 +184,9 @@ int dlm_ls_set_members(struct dlm_ls *ls, uint64_t epoch, const uint32_t *member
 			dlm_clk_finish(ls, c, 0, true);
 			break;
 		case CLK_RESEND_REQ:
+			break;
+		case CLK_CANCEL_REQ: /* not re-declared: gone at the master */
+			dlm_clk_finish(ls, c, -ECANCELED, true);
 			break;
 		}
 	}

@@ -270,6 +270,22 @@ void dlm_rsb_remove(struct dlm_rsb *rsb, struct dlm_lock *lk)
 	dlm_rsb_grant_pending(rsb);
 }
 
+int dlm_rsb_cancel(struct dlm_rsb *rsb, struct dlm_lock *lk)
+{
+	if (lk->queue == DLM_Q_WAIT) {
+		q_unlink(&rsb->wait, lk);
+	} else if (lk->queue == DLM_Q_CONVERT && !lk->demoted) {
+		q_unlink(&rsb->convert, lk);
+		lk->rqmode = lk->grmode;
+		lk->rqrange = lk->grrange;
+		q_append(&rsb->granted, lk, DLM_Q_GRANTED);
+	} else {
+		return -EBUSY;
+	}
+	dlm_rsb_grant_pending(rsb);
+	return 0;
+}
+
 int dlm_rsb_restore_granted(struct dlm_rsb *rsb, struct dlm_lock *lk)
 {
 	if (!dlm_mode_valid((int)lk->grmode) || !dlm_range_valid(&lk->grrange) ||

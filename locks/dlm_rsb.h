@@ -53,6 +53,9 @@ enum dlm_lkf {
  * lock was demoted to NL to break a conversion deadlock (rule 7), so whatever
  * its holder cached under the old mode may be stale. */
 #define DLM_SBF_DEMOTED (1u << 8)
+/* REPLY message flag: the answer to a CANCEL (error -ECANCELED: cancelled;
+ * 0: nothing was waiting any more). */
+#define DLM_SBF_CANCEL (1u << 10)
 
 enum dlm_queue { DLM_Q_NONE = 0, DLM_Q_GRANTED, DLM_Q_CONVERT, DLM_Q_WAIT };
 
@@ -104,6 +107,12 @@ int dlm_rsb_convert(struct dlm_rsb *rsb, struct dlm_lock *lk, enum dlm_mode mode
 		    const struct dlm_range *range, uint32_t flags);
 /* Remove a lock from whatever queue it is on (release or cancel). */
 void dlm_rsb_remove(struct dlm_rsb *rsb, struct dlm_lock *lk);
+/* Stop a wait: a waiting request is removed (the caller frees it), a
+ * conversion goes back to its granted mode and range; either way the grant
+ * rules run again, since it may have blocked others. -EBUSY when there is
+ * nothing to cancel: the lock is granted, or its conversion was demoted to NL
+ * (rule 7), so it no longer holds the mode it would go back to. */
+int dlm_rsb_cancel(struct dlm_rsb *rsb, struct dlm_lock *lk);
 /* Re-run the grant rules (after recovery, or after removing locks). */
 void dlm_rsb_grant_pending(struct dlm_rsb *rsb);
 /* Attach an already granted lock as it was (recovery: a survivor re-declares

@@ -106,8 +106,13 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	p->rlen += (size_t)n;
 	size_t off = 0;
 	while (p->rlen - off >= DLM_MSG_SIZE) {
-		if (dlm_ls_receive(p->u->ls, p->rbuf + off, DLM_MSG_SIZE) < 0) {
-			log_warn("dlm", "malformed message from n%u: disconnecting", p->node);
+		/* The stream was authenticated as p->node: a message naming
+		 * another sender is forged (it could release or grant another
+		 * node's locks at the master), so the peer is cut off. */
+		int rc = dlm_ls_receive_from(p->u->ls, p->node, p->rbuf + off, DLM_MSG_SIZE);
+		if (rc < 0) {
+			log_warn("dlm", "%s message from n%u: disconnecting",
+				 rc == -EPERM ? "forged" : "malformed", p->node);
 			peer_close(p);
 			return;
 		}

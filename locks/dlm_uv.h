@@ -8,8 +8,10 @@
  * Threads: dlm_uv_send (the lockspace's ops.send) may be called from any
  * thread and never blocks: it queues and wakes the loop with uv_async_send.
  * Everything else runs on the loop thread. A peer that sends a malformed
- * message is disconnected and logged; messages to a peer with no connection
- * are dropped (recovery repairs that once membership declares it dead).
+ * message, or one whose sender field is not the node the stream was attached
+ * for (a forged sender), is disconnected and logged, and the message is
+ * dropped. Messages to a peer with no connection are dropped (recovery
+ * repairs that once membership declares it dead).
  *
  * Ownership: dlm_uv_create returns an object freed by dlm_uv_close (on the
  * loop thread; it closes every attached stream and calls done when the

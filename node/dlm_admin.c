@@ -7,10 +7,11 @@
  * connection holds (lock ids, files with record locks) is recorded here, on
  * the loop thread only, and released when the connection closes.
  *
- * Time-outs: dlm_lock and dlm_convert cannot be cancelled, so a wait that
- * times out answers "timeout" at once and the thread keeps waiting; if the
- * lock is granted later it is unlocked at once. A record lock wait is
- * cancelled (dlm_plock_cancel). */
+ * Time-outs: a wait that times out answers "timeout" at once and is
+ * cancelled: dlm_cancel for a lock request or conversion (the request leaves
+ * the master's queue, a conversion keeps its old mode), dlm_plock_cancel for
+ * a record lock. If the grant crossed the cancel, the lock the client was
+ * told it did not get is unlocked at once. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -286,6 +287,9 @@ static json_t *errno_reply(int rc, const char *what)
 	case EINTR:
 		code = ADMIN_E_TIMEOUT, name = "EINTR";
 		break;
+	case ECANCELED:
+		code = ADMIN_E_TIMEOUT, name = "ECANCELED";
+		break;
 	case ENOTCONN:
 		code = ADMIN_E_BUSY, name = "ENOTCONN";
 		break;
@@ -412,13 +416,31 @@ static void on_async(uv_async_t *h)
 	}
 }
 
+/* Loop: stop the wait of a running job whose answer nobody wants any more
+ * (timed out, or its connection closed). dlm_cancel never blocks. */
+static void job_cancel(struct job *j)
+{
+	if (!j->wait)
+		return;
+	if (j->kind == J_PLOCK) {
+		dlm_plock_cancel(j->ls, j->pl.fs, j->pl.ino, j->pl.owner);
+	} else if (j->kind == J_CONVERT) {
+		dlm_cancel(j->ls, j->lkid);
+	} else if (j->kind == J_LOCK) {
+		/* dlm_lock publishes the id before it waits; 0: the thread
+		 * has not got that far (the lock is released if granted). */
+		uint64_t lkid = __atomic_load_n(&j->lkid, __ATOMIC_ACQUIRE);
+		if (lkid)
+			dlm_cancel(j->ls, lkid);
+	}
+}
+
 static void on_timeout(uv_timer_t *t)
 {
 	struct job *j = t->data;
 	j->timed_out = true;
 	reply(j, errno_reply(-ETIMEDOUT, j->kind == J_PLOCK ? "plock" : "lock"));
-	if (j->kind == J_PLOCK)
-		dlm_plock_cancel(j->ls, j->pl.fs, j->pl.ino, j->pl.owner);
+	job_cancel(j);
 }
 
 static struct dlm_admin *admin_get(struct sanfsd *d)
@@ -689,10 +711,10 @@ void dlm_admin_conn_closed(void *data, uint64_t conn)
 		release_plock(a, c->pfiles[i].fs, c->pfiles[i].ino, c->pfiles[i].owner, 0,
 			      POSIX_LOCK_EOF);
 	c->npf = 0;
-	/* A record lock still waiting would be granted to nobody. */
+	/* A lock or record lock still waiting would be granted to nobody. */
 	for (struct job *j = a->running; j; j = j->rnext)
-		if (j->conn == conn && j->kind == J_PLOCK && j->wait)
-			dlm_plock_cancel(j->ls, j->pl.fs, j->pl.ino, j->pl.owner);
+		if (j->conn == conn)
+			job_cancel(j);
 	c->inflight--;
 	conn_maybe_free(a, c);
 }

@@ -3,7 +3,8 @@
  * the master/owner protocol, blocking callbacks, a multi-threaded stress with
  * a checker that no two conflicting grants ever overlap, and recovery: a dead
  * node's locks stay held until it is recovered, the resources it mastered
- * grant nothing new until then, and no survivor loses a granted lock. */
+ * grant nothing new until then, and no survivor loses a granted lock; and
+ * dlm_cancel of waiting requests and conversions. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -336,6 +337,260 @@ START_TEST(recovery_master_death_many_locks)
 }
 END_TEST
 
+/* ---- dlm_cancel ---- */
+
+struct state_count {
+	const char *state;
+	int n;
+};
+
+static void count_state(void *arg, const struct dlm_lock_info *li)
+{
+	struct state_count *sc = arg;
+	if (!strcmp(li->role, "master") && !strcmp(li->state, sc->state))
+		sc->n++;
+}
+
+/* Wait until node `master` has `want` locks in `state` (fails after 2 s). */
+static void wait_master_state(struct dlm_ls *master, const char *state, int want)
+{
+	for (int t = 0; t < 2000; t++) {
+		struct state_count sc = {state, 0};
+		dlm_ls_dump(master, count_state, &sc);
+		if (sc.n == want)
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("master never had %d lock(s) %s", want, state);
+}
+
+static uint64_t published_lkid(struct req_arg *r)
+{
+	uint64_t id = 0;
+	for (int t = 0; t < 2000 && !(id = __atomic_load_n(&r->lkid, __ATOMIC_ACQUIRE)); t++)
+		usleep(1000);
+	ck_assert_uint_ne(id, 0);
+	return id;
+}
+
+struct conv_arg {
+	struct dlm_ls *ls;
+	uint64_t lkid;
+	enum dlm_mode mode;
+	int rc;
+};
+
+static void *conv_thread(void *arg)
+{
+	struct conv_arg *c = arg;
+	c->rc = dlm_convert(c->ls, c->lkid, c->mode, &WHOLE, 0, NULL);
+	return NULL;
+}
+
+/* A waiting request is cancelled: the waiter gets -ECANCELED, the master
+ * forgets it, and it is never granted later. Master on each node in turn
+ * (the requester's own node included). */
+START_TEST(cancel_waiting_request)
+{
+	struct net n;
+	net_start(&n, 3);
+	net_wait_recovered(&n, 3);
+	for (uint32_t master = 1; master <= 3; master++) {
+		struct dlm_resname r = net_res(net_res_mastered_by(master, 3, 7000 + master * 100));
+		uint64_t held, lk;
+		ck_assert_int_eq(dlm_lock(n.ls[1], &r, DLM_EX, &WHOLE, 0, NULL, NULL, &held, NULL),
+				 0);
+		struct req_arg ra = {.ls = n.ls[2], .name = r, .mode = DLM_EX};
+		pthread_t t;
+		pthread_create(&t, NULL, req_thread, &ra);
+		uint64_t id = published_lkid(&ra);
+		wait_master_state(n.ls[master], "waiting", 1);
+		ck_assert_int_eq(dlm_cancel(n.ls[2], id), 0);
+		pthread_join(t, NULL);
+		ck_assert_int_eq(ra.rc, -ECANCELED);
+		wait_master_state(n.ls[master], "waiting", 0);
+		struct dlm_ls_stats st;
+		dlm_ls_get_stats(n.ls[2], &st);
+		ck_assert_uint_eq(st.owned, 0);
+		ck_assert_int_eq(dlm_cancel(n.ls[2], id), -ENOENT);   /* gone */
+		ck_assert_int_eq(dlm_cancel(n.ls[1], held), -ENOENT); /* granted: nothing waits */
+		/* Once node 1 lets go, nobody holds it: node 2 got nothing. */
+		ck_assert_int_eq(dlm_unlock(n.ls[1], held), 0);
+		ck_assert_int_eq(
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    0);
+		ck_assert_int_eq(dlm_unlock(n.ls[3], lk), 0);
+	}
+	net_stop(&n, 3);
+}
+END_TEST
+
+struct owner_view {
+	uint64_t lkid;
+	int found;
+	struct dlm_lock_info li;
+};
+
+static void owner_of(void *arg, const struct dlm_lock_info *li)
+{
+	struct owner_view *ov = arg;
+	if (!strcmp(li->role, "owner") && li->lkid == ov->lkid) {
+		ov->found++;
+		ov->li = *li;
+	}
+}
+
+/* A waiting conversion is cancelled: the lock keeps its granted mode, and a
+ * request queued behind the conversion (FIFO) is served once it is gone. */
+START_TEST(cancel_conversion)
+{
+	struct net n;
+	net_start(&n, 3);
+	net_wait_recovered(&n, 3);
+	for (uint32_t master = 1; master <= 3; master++) {
+		struct dlm_resname r = net_res(net_res_mastered_by(master, 3, 8000 + master * 100));
+		uint64_t a, b, lk;
+		ck_assert_int_eq(dlm_lock(n.ls[1], &r, DLM_PR, &WHOLE, 0, NULL, NULL, &a, NULL), 0);
+		ck_assert_int_eq(dlm_lock(n.ls[2], &r, DLM_PR, &WHOLE, 0, NULL, NULL, &b, NULL), 0);
+		struct conv_arg ca = {n.ls[2], b, DLM_EX, 1};
+		pthread_t tc, tr;
+		pthread_create(&tc, NULL, conv_thread, &ca);
+		wait_master_state(n.ls[master], "converting", 1);
+		struct req_arg ra = {.ls = n.ls[3], .name = r, .mode = DLM_PR};
+		pthread_create(&tr, NULL, req_thread, &ra);
+		wait_master_state(n.ls[master], "waiting", 1); /* behind the conversion */
+		ck_assert_int_eq(dlm_cancel(n.ls[2], b), 0);
+		pthread_join(tc, NULL);
+		ck_assert_int_eq(ca.rc, -ECANCELED);
+		struct owner_view ov = {.lkid = b};
+		dlm_ls_dump(n.ls[2], owner_of, &ov);
+		ck_assert_int_eq(ov.found, 1);
+		ck_assert_str_eq(ov.li.state, "granted");
+		ck_assert_int_eq(ov.li.grmode, DLM_PR);
+		ck_assert_int_eq(ov.li.rqmode, DLM_PR);
+		pthread_join(tr, NULL); /* granted now */
+		ck_assert_int_eq(ra.rc, 0);
+		/* Node 2 still holds PR: EX elsewhere is refused, PR is not. */
+		ck_assert_int_eq(
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    -EAGAIN);
+		ck_assert_int_eq(dlm_unlock(n.ls[1], a), 0);
+		ck_assert_int_eq(dlm_unlock(n.ls[3], ra.lkid), 0);
+		ck_assert_int_eq(
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    -EAGAIN);
+		/* ...and can convert and unlock as usual. */
+		ck_assert_int_eq(dlm_convert(n.ls[2], b, DLM_EX, &WHOLE, 0, NULL), 0);
+		ck_assert_int_eq(dlm_unlock(n.ls[2], b), 0);
+		ck_assert_int_eq(
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    0);
+		ck_assert_int_eq(dlm_unlock(n.ls[3], lk), 0);
+	}
+	net_stop(&n, 3);
+}
+END_TEST
+
+struct unlock_arg {
+	struct dlm_ls *ls;
+	uint64_t lkid;
+	int rc;
+};
+
+static void *unlock_thread(void *arg)
+{
+	struct unlock_arg *u = arg;
+	u->rc = dlm_unlock(u->ls, u->lkid);
+	return NULL;
+}
+
+/* Cancel racing the grant: the holder unlocks and the waiter cancels at
+ * once. Either the cancel wins (-ECANCELED) or the grant does (0, and the
+ * waiter owns the lock); never both, never a lock left behind. */
+START_TEST(cancel_races_grant)
+{
+	struct net n;
+	net_start(&n, 3);
+	net_wait_recovered(&n, 3);
+	int won[2] = {0, 0};
+	for (int i = 0; i < 300; i++) {
+		uint32_t master = 1 + (uint32_t)i % 3;
+		struct dlm_resname r =
+		    net_res(net_res_mastered_by(master, 3, 20000 + (uint64_t)i * 10));
+		uint64_t held, lk;
+		ck_assert_int_eq(dlm_lock(n.ls[1], &r, DLM_EX, &WHOLE, 0, NULL, NULL, &held, NULL),
+				 0);
+		struct req_arg ra = {.ls = n.ls[2], .name = r, .mode = DLM_EX};
+		pthread_t t;
+		pthread_create(&t, NULL, req_thread, &ra);
+		uint64_t id = published_lkid(&ra);
+		wait_master_state(n.ls[master], "waiting", 1);
+		struct unlock_arg ua = {n.ls[1], held, 1};
+		pthread_t tu;
+		pthread_create(&tu, NULL, unlock_thread, &ua);
+		for (volatile int spin = 0; spin < (i % 10) * 2000; spin++)
+			;
+		int crc = dlm_cancel(n.ls[2], id);
+		pthread_join(tu, NULL);
+		ck_assert_int_eq(ua.rc, 0);
+		pthread_join(t, NULL);
+		if (ra.rc == 0) {
+			won[0]++;
+			ck_assert_int_eq(dlm_lock(n.ls[3], &r, DLM_PR, &WHOLE, DLM_LKF_NOQUEUE,
+						  NULL, NULL, &lk, NULL),
+					 -EAGAIN);
+			ck_assert_int_eq(dlm_unlock(n.ls[2], id), 0);
+			ck_assert(crc == 0 || crc == -ENOENT); /* late, or lost the race */
+		} else {
+			won[1]++;
+			ck_assert_int_eq(ra.rc, -ECANCELED);
+			ck_assert_int_eq(crc, 0);
+		}
+		ck_assert_int_eq(
+		    dlm_lock(n.ls[3], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL),
+		    0);
+		ck_assert_int_eq(dlm_unlock(n.ls[3], lk), 0);
+		struct dlm_ls_stats st;
+		dlm_ls_get_stats(n.ls[2], &st);
+		ck_assert_uint_eq(st.owned, 0);
+	}
+	ck_assert_int_eq(won[0] + won[1], 300);
+	net_stop(&n, 3);
+}
+END_TEST
+
+/* A request waiting on a resource whose dead master is not yet recovered
+ * (queued at the new master as a blocked message) is cancelled too. */
+START_TEST(cancel_blocked_by_dead_master)
+{
+	struct net n;
+	net_start(&n, 3);
+	net_wait_recovered(&n, 3);
+	struct dlm_resname r = net_res(net_res_mastered_by(3, 3, 30000));
+	net_kill(&n, 3, 3, 2);
+	struct req_arg ra = {.ls = n.ls[1], .name = r, .mode = DLM_PR};
+	pthread_t t;
+	pthread_create(&t, NULL, req_thread, &ra);
+	uint64_t id = published_lkid(&ra);
+	usleep(20000); /* the request reaches the new master and is held there */
+	ck_assert_int_eq(ra.done, 0);
+	ck_assert_int_eq(dlm_cancel(n.ls[1], id), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ra.rc, -ECANCELED);
+	/* Once node 3 is recovered, the cancelled request is not granted. */
+	ck_assert_int_eq(dlm_ls_node_recovered(n.ls[1], 3), 0);
+	ck_assert_int_eq(dlm_ls_node_recovered(n.ls[2], 3), 0);
+	uint64_t lk;
+	ck_assert_int_eq(
+	    dlm_lock(n.ls[2], &r, DLM_EX, &WHOLE, DLM_LKF_NOQUEUE, NULL, NULL, &lk, NULL), 0);
+	ck_assert_int_eq(dlm_unlock(n.ls[2], lk), 0);
+	struct dlm_ls_stats st;
+	dlm_ls_get_stats(n.ls[1], &st);
+	ck_assert_uint_eq(st.owned, 0);
+	net_stop(&n, 3);
+}
+END_TEST
+
 int main(void)
 {
 	log_setup("test_dlm", 0, LOG_ERROR);
@@ -347,6 +602,10 @@ int main(void)
 	tcase_add_test(tc, stress_no_conflicting_grants);
 	tcase_add_test(tc, recovery_keeps_and_blocks);
 	tcase_add_test(tc, recovery_master_death_many_locks);
+	tcase_add_test(tc, cancel_waiting_request);
+	tcase_add_test(tc, cancel_conversion);
+	tcase_add_test(tc, cancel_races_grant);
+	tcase_add_test(tc, cancel_blocked_by_dead_master);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

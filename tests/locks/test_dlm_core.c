@@ -158,6 +158,51 @@ START_TEST(rsb_convert_from_nl_deadlock)
 }
 END_TEST
 
+/* dlm_rsb_cancel: a waiting request leaves, a conversion goes back to its
+ * granted mode and what queued behind it is served; a granted lock or a
+ * conversion demoted to NL (rule 7) has nothing to cancel. */
+START_TEST(rsb_cancel)
+{
+	struct events ev = {0};
+	struct dlm_rsb_ops ops = {ev_grant, ev_bast, &ev};
+	struct dlm_rsb rsb;
+	dlm_rsb_init(&rsb, &ops);
+	struct dlm_lock a = {.lkid = 1}, b = {.lkid = 2}, c = {.lkid = 3}, d = {.lkid = 4};
+	ck_assert_int_eq(dlm_rsb_request(&rsb, &a, DLM_PR, &WHOLE, 0), 0);
+	ck_assert_int_eq(dlm_rsb_request(&rsb, &b, DLM_PR, &WHOLE, 0), 0);
+	ck_assert_int_eq(dlm_rsb_convert(&rsb, &b, DLM_EX, &WHOLE, 0), 0);
+	ck_assert_int_eq(b.queue, DLM_Q_CONVERT);
+	ck_assert_int_eq(dlm_rsb_request(&rsb, &c, DLM_PR, &WHOLE, 0), 0);
+	ck_assert_int_eq(c.queue, DLM_Q_WAIT); /* FIFO: behind the conversion */
+	ck_assert_int_eq(dlm_rsb_request(&rsb, &d, DLM_EX, &WHOLE, 0), 0);
+	ck_assert_int_eq(d.queue, DLM_Q_WAIT);
+	ck_assert_int_eq(dlm_rsb_cancel(&rsb, &d), 0);
+	ck_assert_int_eq(d.queue, DLM_Q_NONE);
+	int grants = ev.grants;
+	ck_assert_int_eq(dlm_rsb_cancel(&rsb, &b), 0);
+	ck_assert_int_eq(b.queue, DLM_Q_GRANTED);
+	ck_assert_int_eq(b.grmode, DLM_PR);
+	ck_assert_int_eq(c.queue, DLM_Q_GRANTED); /* served once b stopped waiting */
+	ck_assert_int_eq(ev.grants, grants + 1);
+	ck_assert_ptr_eq(ev.last_grant, &c);
+	ck_assert_int_eq(dlm_rsb_cancel(&rsb, &b), -EBUSY); /* granted */
+	dlm_rsb_remove(&rsb, &c);
+	/* Rule 7: a and b both convert PR->EX; a (head) is demoted to NL and b
+	 * granted; a no longer holds PR, so its conversion cannot be cancelled. */
+	ck_assert_int_eq(dlm_rsb_convert(&rsb, &a, DLM_EX, &WHOLE, 0), 0);
+	ck_assert_int_eq(dlm_rsb_convert(&rsb, &b, DLM_EX, &WHOLE, 0), 0);
+	ck_assert_int_eq(b.queue, DLM_Q_GRANTED);
+	ck_assert(a.demoted);
+	ck_assert_int_eq(dlm_rsb_cancel(&rsb, &a), -EBUSY);
+	ck_assert_int_eq(a.queue, DLM_Q_CONVERT);
+	dlm_rsb_remove(&rsb, &b);
+	ck_assert_int_eq(a.queue, DLM_Q_GRANTED);
+	ck_assert_int_eq(a.grmode, DLM_EX);
+	dlm_rsb_remove(&rsb, &a);
+	ck_assert(dlm_rsb_empty(&rsb));
+}
+END_TEST
+
 START_TEST(rsb_ranges_and_expansion)
 {
 	struct events ev = {0};
@@ -375,6 +420,7 @@ int main(void)
 	tcase_add_test(tc, mode_table);
 	tcase_add_test(tc, rsb_queues_and_basts);
 	tcase_add_test(tc, rsb_convert_from_nl_deadlock);
+	tcase_add_test(tc, rsb_cancel);
 	tcase_add_test(tc, rsb_ranges_and_expansion);
 	tcase_add_test(tc, rsb_random_invariants);
 	tcase_add_test(tc, posix_split_merge);

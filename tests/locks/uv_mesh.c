@@ -42,6 +42,9 @@ static void conn_alloc(uv_handle_t *h, size_t s, uv_buf_t *b)
 static void conn_attach(struct conn *c)
 {
 	uv_read_stop((uv_stream_t *)c->tcp);
+	/* As sanfsd does (node/dlm_node.c): without it Nagle's algorithm and
+	 * delayed ACKs hold back a message that follows another by ~40 ms. */
+	uv_tcp_nodelay(c->tcp, 1);
 	MESH_MUST(dlm_uv_attach(c->self->uv, c->peer, (uv_stream_t *)c->tcp) == 0);
 	atomic_fetch_add(&attached, 1);
 	free(c);
