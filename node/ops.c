@@ -523,9 +523,20 @@ static void fwd_done(void *data, json_t *reply)
 	ctl_reply(in, r);
 }
 
+/* The reply says how many sync commands this node has: while no node has
+ * any, the ADM batches concurrent updates (ops_ccd.c). */
+struct sync_for_peer {
+	struct ctl_in *in;
+	int cmds;
+};
+
 static void on_sync_for_peer(void *data, int status, const char *msg)
 {
-	ctl_reply(data, status ? aproto_err(ADMIN_E_SYNC, "%s", msg) : aproto_ok());
+	struct sync_for_peer *sp = data;
+	json_t *r = status ? aproto_err(ADMIN_E_SYNC, "%s", msg) : aproto_ok();
+	json_object_set_new(r, "cmds", json_integer(sp->cmds));
+	ctl_reply(sp->in, r);
+	free(sp);
 }
 
 void ops_on_ctl(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
@@ -546,6 +557,8 @@ void ops_on_ctl(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
 		if (!cons_ccd_record(d->cons, &rec))
 			json_object_set_new(r, "record", ccd_record_json(&rec));
 		ctl_reply(in, r);
+	} else if (!strcmp(t, "syncb")) {
+		ccd_on_syncb(d, in, msg);
 	} else if (!strcmp(t, "sync")) {
 		const char *phase, *op, *key, *text;
 		if (aproto_get_str(msg, "phase", 8, &phase, err, sizeof(err)) ||
@@ -556,9 +569,14 @@ void ops_on_ctl(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
 			ctl_reply(in, aproto_err(ADMIN_E_INVALID, "bad sync request"));
 			return;
 		}
-		if (sync_run(d->loop, d->state_dir, phase, op, key, text, d->sync_timeout_ms,
-			     on_sync_for_peer, in))
+		struct sync_for_peer *sp = malloc(sizeof(*sp));
+		if (sp)
+			*sp = (struct sync_for_peer){in, sync_count(d->state_dir)};
+		if (!sp || sync_run(d->loop, d->state_dir, phase, op, key, text,
+				    d->sync_timeout_ms, on_sync_for_peer, sp)) {
+			free(sp);
 			ctl_reply(in, aproto_err(ADMIN_E_SYNC, "cannot start sync commands"));
+		}
 	} else {
 		ctl_reply(in, aproto_err(ADMIN_E_INVALID, "unknown request type '%.32s'", t));
 	}
