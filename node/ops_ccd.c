@@ -577,12 +577,18 @@ static void on_batch_local(void *data, int status, const char *msg, bool seriali
 
 static void on_batch_peer(void *data, int status, json_t *reply)
 {
+	const char *code = NULL;
 	const char *e = status ? (status == -ETIMEDOUT ? "timed out" : strerror(-status))
-			       : aproto_reply_error(reply, NULL);
-	/* An older sanfsd does not know "syncb": a failed batch "pre", the
-	 * updates fail as they would if that node's sync failed. */
+			       : aproto_reply_error(reply, &code);
 	bool ser = !status && json_is_true(json_object_get(reply, "serialize"));
-	batch_one_done(data, (status || e) ? -EIO : 0, e ? e : "", ser);
+	/* A sanfsd that does not know "syncb" (older) answers "invalid" and ran
+	 * nothing: one at a time then, and no CCD_BATCH entry it could not
+	 * decode is ever proposed while it is a live member. */
+	if (e && code && !strcmp(code, ADMIN_E_INVALID)) {
+		ser = true;
+		e = NULL;
+	}
+	batch_one_done(data, e ? -EIO : 0, e ? e : "", ser);
 }
 
 static void batch_phase(struct ccd_batch *b, const char *phase)
