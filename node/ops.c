@@ -523,20 +523,9 @@ static void fwd_done(void *data, json_t *reply)
 	ctl_reply(in, r);
 }
 
-/* The reply says how many sync commands this node has: while no node has
- * any, the ADM batches concurrent updates (ops_ccd.c). */
-struct sync_for_peer {
-	struct ctl_in *in;
-	int cmds;
-};
-
 static void on_sync_for_peer(void *data, int status, const char *msg)
 {
-	struct sync_for_peer *sp = data;
-	json_t *r = status ? aproto_err(ADMIN_E_SYNC, "%s", msg) : aproto_ok();
-	json_object_set_new(r, "cmds", json_integer(sp->cmds));
-	ctl_reply(sp->in, r);
-	free(sp);
+	ctl_reply(data, status ? aproto_err(ADMIN_E_SYNC, "%s", msg) : aproto_ok());
 }
 
 void ops_on_ctl(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
@@ -569,14 +558,9 @@ void ops_on_ctl(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
 			ctl_reply(in, aproto_err(ADMIN_E_INVALID, "bad sync request"));
 			return;
 		}
-		struct sync_for_peer *sp = malloc(sizeof(*sp));
-		if (sp)
-			*sp = (struct sync_for_peer){in, sync_count(d->state_dir)};
-		if (!sp || sync_run(d->loop, d->state_dir, phase, op, key, text,
-				    d->sync_timeout_ms, on_sync_for_peer, sp)) {
-			free(sp);
+		if (sync_run(d->loop, d->state_dir, phase, op, key, text, d->sync_timeout_ms,
+			     on_sync_for_peer, in))
 			ctl_reply(in, aproto_err(ADMIN_E_SYNC, "cannot start sync commands"));
-		}
 	} else {
 		ctl_reply(in, aproto_err(ADMIN_E_INVALID, "unknown request type '%.32s'", t));
 	}

@@ -13,8 +13,9 @@
  * the ADM then puts the batch back at the head of the queue and runs its
  * updates one at a time, so every update with sync commands gets the serial
  * freeze/unfreeze around it, alone, and a failing command fails only its
- * update. Batching resumes when a serial "pre" round reports no sync
- * commands on any node. A batch whose entry fails to apply (one update is
+ * update (the next updates that queue up try a batch again: a refusal costs
+ * one round trip, nothing runs). The ADM does not even try while it has
+ * sync commands itself. A batch whose entry fails to apply (one update is
  * refused: a duplicate row, say) changes nothing and its updates are run
  * again one at a time, each for its own result. */
 #include <errno.h>
@@ -35,9 +36,6 @@ static bool ccd_batchable(const struct op *o);
 static bool ccd_busy;
 static struct op *ccd_q_head, *ccd_q_tail;
 static bool ccd_quorum_on; /* row quorum:on of key sanfs_ccd, refreshed on apply */
-/* Some node reported sync commands in the last serial "pre" round (or
- * refused a batch): run updates one at a time. */
-static bool ccd_sync_seen;
 
 /* ---- CCD reads ---------------------------------------------------------- */
 
@@ -112,7 +110,7 @@ void ccd_release(void)
 	ccd_busy = false;
 	while (!ccd_busy && ccd_q_head) {
 		struct op *o = ccd_q_head;
-		if (!ccd_sync_seen && ccd_batchable(o) && o->qnext && ccd_batchable(o->qnext) &&
+		if (ccd_batchable(o) && o->qnext && ccd_batchable(o->qnext) &&
 		    !sync_count(o->d->state_dir)) {
 			ccd_busy = true;
 			ccd_batch_try(o->d);
@@ -158,7 +156,6 @@ static void sync_dec(struct op *o)
 		return;
 	const char *phase = o->phase;
 	if (!strcmp(phase, "pre")) {
-		ccd_sync_seen = o->sync_cmds;
 		if (o->sync_status)
 			ccd_fail(o,
 				 aproto_err(ADMIN_E_SYNC, "update not applied: %s", o->sync_msg));
@@ -192,10 +189,6 @@ static void on_peer_sync(void *data, int status, json_t *reply)
 	struct sync_peer_ctx *sp = data;
 	const char *e = status ? (status == -ETIMEDOUT ? "timed out" : strerror(-status))
 			       : aproto_reply_error(reply, NULL);
-	/* No count: an unreachable node or an older sanfsd, assume commands. */
-	json_t *nc = status ? NULL : json_object_get(reply, "cmds");
-	if (!json_is_integer(nc) || json_integer_value(nc) > 0)
-		sp->o->sync_cmds = true;
 	sync_one_done(sp->o, sp->id, (status || e) ? -EIO : 0, e ? e : "");
 	op_unref(sp->o);
 	free(sp);
@@ -222,8 +215,6 @@ static void sync_phase(struct op *o, const char *phase)
 	o->phase = phase;
 	o->sync_status = 0;
 	o->sync_pending = (int)k + 1; /* +1 until the loop below is done */
-	if (!strcmp(phase, "pre"))
-		o->sync_cmds = sync_count(d->state_dir) > 0;
 	for (unsigned i = 0; i < k; i++) {
 		struct sync_peer_ctx *sp = malloc(sizeof(*sp));
 		if (!sp) {
@@ -530,8 +521,9 @@ static void batch_phase_done(struct ccd_batch *b)
 		if (b->serialize) {
 			/* Nothing ran anywhere: a node with commands refused, the
 			 * others have none. */
-			ccd_sync_seen = true;
-			batch_requeue(b, false);
+			log_debug("ccd", "CCD batch of %u refused (sync commands): one at a time",
+				  b->n);
+			batch_requeue(b, true);
 			batch_end(b);
 		} else if (b->status) {
 			batch_fail(b, 0, b->msg);

@@ -37,8 +37,7 @@ struct op {
 	uint64_t sync_ok[MEMB_MAX_PEERS]; /* members whose "pre" succeeded */
 	unsigned nsync_ok;
 	struct op *qnext; /* CCD queue */
-	bool sync_cmds;	  /* a node ran (or may run: old peer) sync commands in "pre" */
-	bool no_batch;	  /* its batch failed to apply: run it alone for its own result */
+	bool no_batch;	  /* its batch was refused: run it alone */
 };
 
 /* An op is referenced by its caller until op_finish and by every callback

@@ -6,8 +6,8 @@
 # and the updates really went as batches. Then a sync command on node 2 that
 # hangs for key "slow": the batch is refused, the updates run one at a time,
 # only the two "slow" updates fail (time-out), nothing of them is applied, the
-# others succeed, each with pre and post around it alone. Without the command,
-# batches resume.
+# others succeed, each with pre and post around it alone (node 2 refuses
+# every batch, running nothing). Without the command, batches resume.
 . "$(dirname "$0")/lib.sh"
 LOAD="$(dirname "$0")/ccd_load.py"
 S1="$T/n1/sanfsd.sock" S2="$T/n2/sanfsd.sock" S3="$T/n3/sanfsd.sock"
@@ -47,6 +47,7 @@ exit 0
 SH
 chmod +x "$T/n2/ccd-sync.d/10slow"
 g0=$(gen 1)
+nr=$(grep -c "refused (sync commands)" "$T/n1.log")
 python3 "$LOAD" slow "$T/slow.json" "$S1" "$S2" "$S3" || fail "updates next to a timed-out one"
 wait_for 10 settled || fail "nodes did not settle after the slow round"
 g1=$(gen 1)
@@ -72,8 +73,10 @@ if n != 70:
     sys.exit("%d updates with pre and post, expected 70" % n)
 PY
 grep -q "^abort" "$T/sync2.log" && fail "abort ran on the node whose pre timed out"
+[ "$(grep -c "refused (sync commands)" "$T/n1.log")" -gt "$nr" ] ||
+	fail "no batch was tried and refused while node 2 had sync commands"
 
-# Without the command, batches resume (after one serial round sees none).
+# Without the command, batches go through again.
 rm -rf "$T/n2/ccd-sync.d"
 nb=$(batches)
 python3 "$LOAD" run "$T/run2.json" 10 "$S1" "$S2" "$S3" || fail "concurrent updates after the slow round"
