@@ -472,6 +472,9 @@ int64_t store_apply_cmd(struct store *s, const struct cons_cmd *cmd)
 	case CONS_CMD_CCD_RESTORE:
 		res = apply_ccd_restore(&t, cmd);
 		break;
+	case CONS_CMD_CCD_BATCH:
+		res = apply_ccd_batch(&t, cmd);
+		break;
 	case CONS_CMD_GEN_BUMP:
 		res = gen_bump(&t);
 		break;

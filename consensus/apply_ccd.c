@@ -181,8 +181,10 @@ static int collect_member(void *arg, MDB_val *k, MDB_val *v)
 	return 0;
 }
 
-/* After a CCD change: new consistency record. Returns the CCD generation. */
-static int64_t ccd_touch(struct tx *t, const struct cons_cmd *cmd, bool restored)
+/* After count CCD changes: new consistency record (generation + count: the
+ * record that count single updates of the same date would leave; one
+ * checksum pass over the database, not count). Returns the CCD generation. */
+static int64_t ccd_touch(struct tx *t, const struct cons_cmd *cmd, bool restored, unsigned count)
 {
 	struct ccd_record r;
 	struct crc_arg ca = {0};
@@ -202,7 +204,7 @@ static int64_t ccd_touch(struct tx *t, const struct cons_cmd *cmd, bool restored
 	rc = atx_each(t, DB_CCD, canon_key, &ca);
 	if (rc)
 		return rc;
-	r.generation++;
+	r.generation += count;
 	r.date_ms = cmd->date_ms;
 	r.length = ca.len;
 	r.checksum = ca.crc;
@@ -215,9 +217,9 @@ static int64_t ccd_touch(struct tx *t, const struct cons_cmd *cmd, bool restored
 	return rc ? rc : (int64_t)r.generation;
 }
 
-int64_t apply_ccd(struct tx *t, const struct cons_cmd *cmd)
+/* One FORMAT/ADD/REMOVE without the record: 0 or a negative errno. */
+static int ccd_update(struct tx *t, uint32_t type, const char *key, const char *text)
 {
-	const char *key = cmd->u.ccd.key, *text = cmd->u.ccd.text;
 	struct table tb;
 	int ncols, rc;
 
@@ -226,7 +228,7 @@ int64_t apply_ccd(struct tx *t, const struct cons_cmd *cmd)
 	rc = table_load(t, key, &tb);
 	if (rc && rc != -ENOENT)
 		return rc;
-	switch (cmd->type) {
+	switch (type) {
 	case CONS_CMD_CCD_FORMAT:
 		ncols = ccd_format_check(text);
 		if (ncols < 0) {
@@ -271,7 +273,33 @@ int64_t apply_ccd(struct tx *t, const struct cons_cmd *cmd)
 		rc = -EINVAL;
 	}
 	table_free(&tb);
-	return rc ? rc : ccd_touch(t, cmd, false);
+	return rc;
+}
+
+int64_t apply_ccd(struct tx *t, const struct cons_cmd *cmd)
+{
+	int rc = ccd_update(t, cmd->type, cmd->u.ccd.key, cmd->u.ccd.text);
+	return rc ? rc : ccd_touch(t, cmd, false, 1);
+}
+
+int64_t apply_ccd_batch(struct tx *t, const struct cons_cmd *cmd)
+{
+	struct cons_ccd_item *it = malloc(sizeof(*it));
+	size_t off = 0;
+	unsigned n = 0;
+	int rc;
+	if (!it)
+		return -ENOMEM;
+	while ((rc = cons_ccd_batch_next(cmd->u.blob.data, cmd->u.blob.len, &off, it)) == 1) {
+		rc = ccd_update(t, it->type, it->key, it->text);
+		if (rc)
+			break;
+		n++;
+	}
+	free(it);
+	if (rc)
+		return rc;
+	return n ? ccd_touch(t, cmd, false, n) : -EINVAL;
 }
 
 /* CCD_RESTORE: rebuild the ccd database from a text image. Rows are added to
@@ -326,7 +354,7 @@ int64_t apply_ccd_restore(struct tx *t, const struct cons_cmd *cmd)
 		log_warn("consensus", "ccd restore: image line %u rejected", bad);
 		return rc;
 	}
-	return ccd_touch(t, cmd, true);
+	return ccd_touch(t, cmd, true, 1);
 }
 
 int store_ccd_text(struct store *s, char **text, size_t *len)

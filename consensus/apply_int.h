@@ -21,5 +21,8 @@ int atx_each(struct tx *t, enum store_db db, int (*fn)(void *arg, MDB_val *k, MD
 /* CCD commands (apply_ccd.c): FORMAT, ADD, REMOVE; RESTORE. */
 int64_t apply_ccd(struct tx *t, const struct cons_cmd *cmd);
 int64_t apply_ccd_restore(struct tx *t, const struct cons_cmd *cmd);
+/* CCD_BATCH: the items in order; the first error aborts (the caller aborts
+ * the transaction, so nothing of the batch stays). */
+int64_t apply_ccd_batch(struct tx *t, const struct cons_cmd *cmd);
 
 #endif

@@ -166,6 +166,74 @@ static void rd_str(struct rd *r, char *out, size_t max, unsigned flags)
 	out[n] = '\0';
 }
 
+/* Batch payload: u32 count, then per item u8 type, key, text (strings as
+ * in a CCD_FORMAT/ADD/REMOVE command). */
+static bool batch_type_ok(uint32_t t)
+{
+	return t == CONS_CMD_CCD_FORMAT || t == CONS_CMD_CCD_ADD || t == CONS_CMD_CCD_REMOVE;
+}
+
+int cons_ccd_batch_encode(const struct cons_ccd_item *items, size_t n, uint8_t **out,
+			  size_t *len)
+{
+	struct wr w = {0};
+
+	*out = NULL;
+	*len = 0;
+	if (n == 0 || n > CONS_CCD_BATCH_MAX)
+		return -EINVAL;
+	wr_u32(&w, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		if (!batch_type_ok(items[i].type) && !w.err)
+			w.err = -EINVAL;
+		wr_u8(&w, (uint8_t)items[i].type);
+		wr_str(&w, items[i].key, CCD_KEY_MAX, STR_NONEMPTY | STR_NONL);
+		wr_str(&w, items[i].text, CCD_ROW_MAX, STR_NONL);
+	}
+	if (w.err) {
+		free(w.p);
+		return w.err;
+	}
+	*out = w.p;
+	*len = w.len;
+	return 0;
+}
+
+int cons_ccd_batch_next(const uint8_t *buf, size_t len, size_t *off, struct cons_ccd_item *it)
+{
+	struct rd r = {.p = buf, .len = len, .off = *off};
+	if (r.off == 0) {
+		uint32_t n = rd_u32(&r);
+		if (r.err || n == 0 || n > CONS_CCD_BATCH_MAX)
+			return -EINVAL;
+	}
+	if (r.off == r.len)
+		return 0;
+	it->type = rd_take(&r, 1) ? buf[r.off - 1] : 0;
+	rd_str(&r, it->key, CCD_KEY_MAX, STR_NONEMPTY | STR_NONL);
+	rd_str(&r, it->text, CCD_ROW_MAX, STR_NONL);
+	if (r.err || !batch_type_ok(it->type))
+		return -EINVAL;
+	*off = r.off;
+	return 1;
+}
+
+/* Whole-payload check: the count matches the items and each is valid. */
+static int batch_check(const uint8_t *buf, size_t len)
+{
+	struct cons_ccd_item *it = malloc(sizeof(*it));
+	size_t off = 0, n = 0;
+	int rc;
+	if (!it)
+		return -ENOMEM;
+	while ((rc = cons_ccd_batch_next(buf, len, &off, it)) == 1)
+		n++;
+	free(it);
+	if (rc || len < 4 || le32_get(buf) != n)
+		return -EINVAL;
+	return 0;
+}
+
 const char *cons_cmd_name(uint32_t type)
 {
 	static const char *const names[] = {
@@ -184,6 +252,7 @@ const char *cons_cmd_name(uint32_t type)
 	    [CONS_CMD_CCD_REMOVE] = "ccd-remove",
 	    [CONS_CMD_CCD_RESTORE] = "ccd-restore",
 	    [CONS_CMD_GEN_BUMP] = "gen-bump",
+	    [CONS_CMD_CCD_BATCH] = "ccd-batch",
 	};
 	if (type == 0 || type > CONS_CMD_TYPE_MAX)
 		return "?";
@@ -262,6 +331,15 @@ int cons_cmd_encode(const struct cons_cmd *c, uint8_t **out, size_t *len)
 		break;
 	case CONS_CMD_CCD_RESTORE:
 		if (c->u.blob.len > CONS_CCD_BLOB_MAX || (c->u.blob.len && !c->u.blob.data)) {
+			w.err = -EINVAL;
+			break;
+		}
+		wr_u32(&w, (uint32_t)c->u.blob.len);
+		wr_bytes(&w, c->u.blob.data, c->u.blob.len);
+		break;
+	case CONS_CMD_CCD_BATCH:
+		if (c->u.blob.len > CONS_CCD_BLOB_MAX || !c->u.blob.data ||
+		    batch_check(c->u.blob.data, c->u.blob.len)) {
 			w.err = -EINVAL;
 			break;
 		}
@@ -360,6 +438,18 @@ int cons_cmd_decode(const void *buf, size_t len, struct cons_cmd *c)
 		}
 		c->u.blob.data = rd_take(&r, n);
 		c->u.blob.len = n;
+		break;
+	}
+	case CONS_CMD_CCD_BATCH: {
+		uint32_t n = rd_u32(&r);
+		if (r.err || n > CONS_CCD_BLOB_MAX) {
+			r.err = -EINVAL;
+			break;
+		}
+		c->u.blob.data = rd_take(&r, n);
+		c->u.blob.len = n;
+		if (!r.err && batch_check(c->u.blob.data, n))
+			r.err = -EINVAL;
 		break;
 	}
 	case CONS_CMD_GEN_BUMP:

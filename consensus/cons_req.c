@@ -550,7 +550,8 @@ int cons_propose_wait(struct cons *c, const struct cons_cmd *cmd, unsigned timeo
 		return -ENOMEM;
 	w->kind = W_PROPOSE;
 	w->cmd = *cmd;
-	if (cmd->type == CONS_CMD_CCD_RESTORE && cmd->u.blob.len) {
+	if ((cmd->type == CONS_CMD_CCD_RESTORE || cmd->type == CONS_CMD_CCD_BATCH) &&
+	    cmd->u.blob.len) {
 		if (cmd->u.blob.len > CONS_CCD_BLOB_MAX) {
 			free(w);
 			return -EINVAL;

@@ -149,8 +149,15 @@ enum cons_cmd_type {
 				      (ccd.h text format), restored flag set; -EINVAL */
 	CONS_CMD_GEN_BUMP = 15,	   /* no payload: +gen (e.g. a storage change the ADM makes
 				      outside these tables). result: generation */
+	CONS_CMD_CCD_BATCH = 16,   /* u.blob: 1..CONS_CCD_BATCH_MAX CCD FORMAT/ADD/REMOVE
+				      updates (cons_ccd_batch_encode), applied in order in one
+				      transaction, all or none: the first failing update's
+				      error is the result and nothing is applied. The CCD
+				      generation grows by one per update, the record is that
+				      of the same updates applied one by one (one date).
+				      result: CCD generation after the last update */
 };
-#define CONS_CMD_TYPE_MAX 15
+#define CONS_CMD_TYPE_MAX 16
 
 struct cons_cmd {
 	uint32_t type;	  /* enum cons_cmd_type */
@@ -185,6 +192,22 @@ struct cons_cmd {
 		} blob;
 	} u;
 };
+
+/* One update of a CONS_CMD_CCD_BATCH (type FORMAT, ADD or REMOVE). */
+#define CONS_CCD_BATCH_MAX 64
+struct cons_ccd_item {
+	uint32_t type;
+	char key[CCD_KEY_MAX];
+	char text[CCD_ROW_MAX];
+};
+/* Encode n (1..CONS_CCD_BATCH_MAX) items as a batch payload (malloc'ed *out,
+ * for u.blob). -EINVAL on a bad item or count, -ENOMEM. [any] */
+int cons_ccd_batch_encode(const struct cons_ccd_item *items, size_t n, uint8_t **out,
+			  size_t *len);
+/* Decode the next item of a batch payload at *off (start with 0): 1 and the
+ * item, 0 at the end, -EINVAL if malformed. cons_cmd_decode has checked the
+ * whole payload of a decoded CONS_CMD_CCD_BATCH already. [any] */
+int cons_ccd_batch_next(const uint8_t *buf, size_t len, size_t *off, struct cons_ccd_item *it);
 
 /* Encode cmd into a malloc'ed buffer (*out, caller frees with free()).
  * Returns 0, -EINVAL (a field out of range: unterminated string, bad type) or

@@ -546,6 +546,8 @@ void ops_on_ctl(struct sanfsd *d, struct ctl_in *in, uint64_t peer, json_t *msg)
 		if (!cons_ccd_record(d->cons, &rec))
 			json_object_set_new(r, "record", ccd_record_json(&rec));
 		ctl_reply(in, r);
+	} else if (!strcmp(t, "syncb")) {
+		ccd_on_syncb(d, in, msg);
 	} else if (!strcmp(t, "sync")) {
 		const char *phase, *op, *key, *text;
 		if (aproto_get_str(msg, "phase", 8, &phase, err, sizeof(err)) ||

@@ -1,7 +1,23 @@
 /* node/ops_ccd: the cluster configuration database's admin operations
  * (DESIGN §4, SEEDS Sun CCD): local queries, checkpoint, verify across the
- * members, and updates wrapped in the user sync commands of every node, one
- * at a time in FIFO order on the ADM. */
+ * members, and updates wrapped in the user sync commands of every node, in
+ * FIFO order on the ADM.
+ *
+ * Updates run one at a time ("pre" on every live node, one Raft entry,
+ * "post" on every live node), except that while no node has sync commands
+ * the updates that queued up behind a running one go together as one batch:
+ * one "pre" round ({"t":"syncb"}), one CONS_CMD_CCD_BATCH entry (applied in
+ * order, all or none, one CCD generation per update), one "post" round, and
+ * each update gets its own reply and generation. A node that has sync
+ * commands refuses a batch's "pre" without running anything ("serialize"):
+ * the ADM then puts the batch back at the head of the queue and runs its
+ * updates one at a time, so every update with sync commands gets the serial
+ * freeze/unfreeze around it, alone, and a failing command fails only its
+ * update (the next updates that queue up try a batch again: a refusal costs
+ * one round trip, nothing runs). The ADM does not even try while it has
+ * sync commands itself. A batch whose entry fails to apply (one update is
+ * refused: a duplicate row, say) changes nothing and its updates are run
+ * again one at a time, each for its own result. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +27,9 @@
 #include "node/admin_proto.h"
 #include "node/ops_int.h"
 #include "node/sync.h"
+
+static void ccd_batch_try(struct sanfsd *d);
+static bool ccd_batchable(const struct op *o);
 
 /* One CCD update at a time (SEEDS Sun: "never two at once"); the others
  * wait in FIFO order on the ADM. */
@@ -91,6 +110,12 @@ void ccd_release(void)
 	ccd_busy = false;
 	while (!ccd_busy && ccd_q_head) {
 		struct op *o = ccd_q_head;
+		if (ccd_batchable(o) && o->qnext && ccd_batchable(o->qnext) &&
+		    !sync_count(o->d->state_dir)) {
+			ccd_busy = true;
+			ccd_batch_try(o->d);
+			continue;
+		}
 		ccd_q_head = o->qnext;
 		if (!ccd_q_head)
 			ccd_q_tail = NULL;
@@ -317,6 +342,414 @@ void op_ccd_change(struct op *o, const char *op)
 	}
 	ccd_busy = true;
 	sync_phase(o, "pre");
+}
+
+/* ---- Batches of CCD updates (while no node has sync commands) ----------- */
+
+/* The sync phase of a batch on this node (the ADM's own, or a peer's
+ * "syncb"). No sync commands here: nothing to run. Commands and "pre": run
+ * nothing and say "serialize" (the ADM runs the updates one at a time, with
+ * the serial freeze/unfreeze around each). Commands and "post"/"abort"
+ * (installed since the batch's "pre"): each update's commands in order, as
+ * the serial path would run them. */
+typedef void (*syncb_fn)(void *data, int status, const char *msg, bool serialize);
+
+struct syncb_job {
+	struct sanfsd *d;
+	char phase[8];
+	json_t *items;
+	size_t next;
+	int status;
+	char msg[300];
+	syncb_fn cb;
+	void *data;
+};
+
+static void syncb_next(struct syncb_job *j);
+
+static void syncb_item_done(void *data, int status, const char *msg)
+{
+	struct syncb_job *j = data;
+	if (status && !j->status) {
+		j->status = status;
+		snprintf(j->msg, sizeof(j->msg), "%s", msg);
+	}
+	syncb_next(j);
+}
+
+static void syncb_next(struct syncb_job *j)
+{
+	if (j->next >= json_array_size(j->items)) {
+		j->cb(j->data, j->status, j->msg, false);
+		json_decref(j->items);
+		free(j);
+		return;
+	}
+	json_t *it = json_array_get(j->items, j->next++);
+	const char *op = json_string_value(json_object_get(it, "op"));
+	const char *key = json_string_value(json_object_get(it, "key"));
+	const char *text = json_string_value(json_object_get(it, "text"));
+	if (sync_run(j->d->loop, j->d->state_dir, j->phase, op, key, text, j->d->sync_timeout_ms,
+		     syncb_item_done, j))
+		syncb_item_done(j, -EIO, "cannot start sync commands");
+}
+
+static void syncb_run(struct sanfsd *d, const char *phase, json_t *items, syncb_fn cb, void *data)
+{
+	if (sync_count(d->state_dir) == 0) {
+		cb(data, 0, "", false);
+		return;
+	}
+	if (!strcmp(phase, "pre")) {
+		cb(data, 0, "", true);
+		return;
+	}
+	struct syncb_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		cb(data, -ENOMEM, "out of memory", false);
+		return;
+	}
+	j->d = d;
+	snprintf(j->phase, sizeof(j->phase), "%s", phase);
+	j->items = json_incref(items);
+	j->cb = cb;
+	j->data = data;
+	syncb_next(j);
+}
+
+static void on_syncb_for_peer(void *data, int status, const char *msg, bool serialize)
+{
+	json_t *r = status ? aproto_err(ADMIN_E_SYNC, "%s", msg) : aproto_ok();
+	json_object_set_new(r, "serialize", json_boolean(serialize));
+	ctl_reply(data, r);
+}
+
+void ccd_on_syncb(struct sanfsd *d, struct ctl_in *in, json_t *msg)
+{
+	char err[200];
+	const char *phase, *s;
+	json_t *items = json_object_get(msg, "items"), *it;
+	size_t i;
+	bool ok = !aproto_get_str(msg, "phase", 8, &phase, err, sizeof(err)) &&
+		  (!strcmp(phase, "pre") || !strcmp(phase, "post") || !strcmp(phase, "abort")) &&
+		  json_is_array(items) && json_array_size(items) >= 1 &&
+		  json_array_size(items) <= CONS_CCD_BATCH_MAX;
+	json_array_foreach(ok ? items : NULL, i, it)
+	{
+		if (aproto_get_str(it, "op", 16, &s, err, sizeof(err)) ||
+		    aproto_get_str(it, "key", CCD_KEY_MAX, &s, err, sizeof(err)) ||
+		    aproto_get_str(it, "text", CCD_ROW_MAX, &s, err, sizeof(err)))
+			ok = false;
+	}
+	if (!ok) {
+		ctl_reply(in, aproto_err(ADMIN_E_INVALID, "bad sync batch request"));
+		return;
+	}
+	syncb_run(d, phase, items, on_syncb_for_peer, in);
+}
+
+struct ccd_batch {
+	struct sanfsd *d;
+	struct op *ops[CONS_CCD_BATCH_MAX]; /* each with the queue's reference */
+	unsigned n;
+	json_t *items; /* [{"op","key","text"}] for the sync messages */
+	const char *phase;
+	int pending, status;
+	bool serialize, timed_out, ended;
+	char msg[300];
+	uint64_t gen; /* CCD generation after the last update */
+	uv_timer_t timer;
+	int refs;
+};
+
+static void batch_unref(struct ccd_batch *b)
+{
+	if (--b->refs)
+		return;
+	for (unsigned i = 0; i < b->n; i++)
+		op_unref(b->ops[i]);
+	json_decref(b->items);
+	free(b);
+}
+
+static void batch_timer_closed(uv_handle_t *h)
+{
+	batch_unref(h->data);
+}
+
+/* The batch is over (every op answered or queued again): the next update. */
+static void batch_end(struct ccd_batch *b)
+{
+	if (b->ended)
+		return;
+	b->ended = true;
+	uv_timer_stop(&b->timer);
+	uv_close((uv_handle_t *)&b->timer, batch_timer_closed);
+	ccd_release();
+	batch_unref(b); /* the flow's reference */
+}
+
+static void batch_fail(struct ccd_batch *b, int e, const char *msg)
+{
+	for (unsigned i = 0; i < b->n; i++) {
+		struct op *o = b->ops[i];
+		op_finish(o, msg ? aproto_err(ADMIN_E_SYNC, "update not applied: %s", msg)
+				 : op_errno_reply(o->name, e));
+	}
+	batch_end(b);
+}
+
+/* Put the ops back at the head of the queue, in order. */
+static void batch_requeue(struct ccd_batch *b, bool alone)
+{
+	for (unsigned i = b->n; i-- > 0;) {
+		struct op *o = b->ops[i];
+		o->no_batch = alone;
+		o->qnext = ccd_q_head;
+		ccd_q_head = o;
+		if (!ccd_q_tail)
+			ccd_q_tail = o;
+	}
+	b->n = 0; /* the queue has their references now */
+}
+
+static void batch_propose(struct ccd_batch *b);
+
+static void batch_phase_done(struct ccd_batch *b)
+{
+	if (!strcmp(b->phase, "pre")) {
+		if (b->serialize) {
+			/* Nothing ran anywhere: a node with commands refused, the
+			 * others have none. */
+			log_debug("ccd", "CCD batch of %u refused (sync commands): one at a time",
+				  b->n);
+			batch_requeue(b, true);
+			batch_end(b);
+		} else if (b->status) {
+			batch_fail(b, 0, b->msg);
+		} else {
+			batch_propose(b);
+		}
+		return;
+	}
+	for (unsigned i = 0; i < b->n; i++) {
+		json_t *r = aproto_ok();
+		json_object_set_new(r, "generation",
+				    json_integer((json_int_t)(b->gen - (b->n - 1 - i))));
+		if (b->status)
+			json_object_set_new(r, "warning", json_string(b->msg));
+		op_finish(b->ops[i], r);
+	}
+	batch_end(b);
+}
+
+struct batch_peer {
+	struct ccd_batch *b;
+	uint64_t id;
+};
+
+static void batch_one_done(struct batch_peer *bp, int status, const char *msg, bool serialize)
+{
+	struct ccd_batch *b = bp->b;
+	b->serialize |= serialize;
+	if (status && !b->status) {
+		b->status = status;
+		snprintf(b->msg, sizeof(b->msg), "node %llu: %s", (unsigned long long)bp->id, msg);
+	}
+	free(bp);
+	if (--b->pending == 0)
+		batch_phase_done(b);
+	batch_unref(b);
+}
+
+static void on_batch_local(void *data, int status, const char *msg, bool serialize)
+{
+	batch_one_done(data, status, msg, serialize);
+}
+
+static void on_batch_peer(void *data, int status, json_t *reply)
+{
+	const char *code = NULL;
+	const char *e = status ? (status == -ETIMEDOUT ? "timed out" : strerror(-status))
+			       : aproto_reply_error(reply, &code);
+	bool ser = !status && json_is_true(json_object_get(reply, "serialize"));
+	/* A sanfsd that does not know "syncb" (older) answers "invalid" and ran
+	 * nothing: one at a time then, and no CCD_BATCH entry it could not
+	 * decode is ever proposed while it is a live member. */
+	if (e && code && !strcmp(code, ADMIN_E_INVALID)) {
+		ser = true;
+		e = NULL;
+	}
+	batch_one_done(data, e ? -EIO : 0, e ? e : "", ser);
+}
+
+static void batch_phase(struct ccd_batch *b, const char *phase)
+{
+	struct sanfsd *d = b->d;
+	struct cons_member *m = NULL;
+	size_t n = 0;
+	uint64_t ids[MEMB_MAX_PEERS];
+	unsigned k = 0;
+	if (!cons_get_members(d->cons, &m, &n)) {
+		for (size_t i = 0; i < n && k < MEMB_MAX_PEERS; i++)
+			if (m[i].state == CONS_MEMBER_ACTIVE || m[i].id == d->conf.id)
+				ids[k++] = m[i].id;
+		free(m);
+	}
+	b->phase = phase;
+	b->status = 0;
+	b->pending = (int)k + 1;
+	b->refs++; /* for the +1 */
+	for (unsigned i = 0; i < k; i++) {
+		struct batch_peer *bp = malloc(sizeof(*bp));
+		if (!bp) {
+			if (!b->status) {
+				b->status = -ENOMEM;
+				snprintf(b->msg, sizeof(b->msg), "out of memory");
+			}
+			b->pending--; /* cannot reach 0: the +1 is still held */
+			continue;
+		}
+		b->refs++; /* batch_one_done drops it */
+		*bp = (struct batch_peer){b, ids[i]};
+		if (ids[i] == d->conf.id) {
+			syncb_run(d, phase, b->items, on_batch_local, bp);
+			continue;
+		}
+		struct cons_member pm;
+		char pctl[NCONF_ADDR_MAX];
+		int rc = cons_get_member(d->cons, ids[i], &pm);
+		if (!rc)
+			rc = sanfsd_ctl_addr_of(pm.address, pctl, sizeof(pctl));
+		json_t *msg =
+		    json_pack("{s:s,s:s,s:O}", "t", "syncb", "phase", phase, "items", b->items);
+		/* "post" may run every update's commands on a node that got some
+		 * since "pre": one time-out each. */
+		unsigned tmo = d->sync_timeout_ms * (strcmp(phase, "pre") ? b->n : 1) + 2000;
+		if (!rc)
+			rc = msg ? ctl_request(d->ctl, pctl, msg, tmo, on_batch_peer, bp) : -ENOMEM;
+		json_decref(msg);
+		if (rc)
+			batch_one_done(bp, rc, "cannot run the sync commands there", false);
+	}
+	/* drop the +1 */
+	if (--b->pending == 0)
+		batch_phase_done(b);
+	batch_unref(b);
+}
+
+static void on_batch_timeout(uv_timer_t *t)
+{
+	struct ccd_batch *b = t->data;
+	/* The entry may still commit; its post phase will not run. */
+	b->timed_out = true;
+	for (unsigned i = 0; i < b->n; i++)
+		op_finish(b->ops[i],
+			  aproto_err(ADMIN_E_NOQUORUM,
+				     "%s: not committed within %d ms (outcome unknown: the "
+				     "administrator lost its majority?)",
+				     b->ops[i]->name, COMMIT_TIMEOUT_MS));
+	batch_end(b);
+}
+
+static void on_batch_committed(void *data, int status, int64_t result)
+{
+	struct ccd_batch *b = data;
+	if (b->timed_out) {
+		batch_unref(b);
+		return;
+	}
+	uv_timer_stop(&b->timer);
+	if (status) {
+		batch_fail(b, status, NULL);
+	} else if (result < 0) {
+		/* Nothing applied: each update alone, for its own answer. */
+		log_debug("ccd", "batch of %u refused (%s): running them one at a time", b->n,
+			  strerror((int)-result));
+		batch_requeue(b, true);
+		batch_end(b);
+	} else {
+		b->gen = (uint64_t)result;
+		batch_phase(b, "post");
+	}
+	batch_unref(b);
+}
+
+static void batch_propose(struct ccd_batch *b)
+{
+	struct cons_ccd_item *it = malloc(sizeof(*it) * b->n);
+	struct cons_cmd cmd;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc = it ? 0 : -ENOMEM;
+	for (unsigned i = 0; !rc && i < b->n; i++) {
+		it[i].type = b->ops[i]->cmd.type;
+		memcpy(it[i].key, b->ops[i]->cmd.u.ccd.key, sizeof(it[i].key));
+		memcpy(it[i].text, b->ops[i]->cmd.u.ccd.text, sizeof(it[i].text));
+	}
+	if (!rc)
+		rc = cons_ccd_batch_encode(it, b->n, &buf, &len);
+	log_debug("ccd", "CCD batch of %u updates", b->n);
+	free(it);
+	if (!rc) {
+		memset(&cmd, 0, sizeof(cmd));
+		cmd.type = CONS_CMD_CCD_BATCH;
+		cmd.u.blob.data = buf;
+		cmd.u.blob.len = len;
+		b->refs++;
+		rc = cons_propose(b->d->cons, &cmd, on_batch_committed, b);
+		if (rc)
+			b->refs--;
+	}
+	free(buf);
+	if (rc) {
+		batch_fail(b, rc, NULL);
+		return;
+	}
+	uv_timer_start(&b->timer, on_batch_timeout, COMMIT_TIMEOUT_MS, 0);
+}
+
+static bool ccd_batchable(const struct op *o)
+{
+	return !o->no_batch &&
+	       (o->cmd.type == CONS_CMD_CCD_FORMAT || o->cmd.type == CONS_CMD_CCD_ADD ||
+		o->cmd.type == CONS_CMD_CCD_REMOVE);
+}
+
+/* Take the batchable updates at the head of the queue (at least two) as one
+ * batch; ccd_busy is set. */
+static void ccd_batch_try(struct sanfsd *d)
+{
+	struct ccd_batch *b = calloc(1, sizeof(*b));
+	json_t *items = json_array();
+	if (!b || !items) {
+		free(b);
+		json_decref(items);
+		/* Serial instead. */
+		struct op *o = ccd_q_head;
+		ccd_q_head = o->qnext;
+		if (!ccd_q_head)
+			ccd_q_tail = NULL;
+		sync_phase(o, "pre");
+		op_unref(o);
+		return;
+	}
+	b->d = d;
+	b->items = items;
+	b->refs = 2; /* the flow's and the timer's */
+	uv_timer_init(d->loop, &b->timer);
+	b->timer.data = b;
+	while (ccd_q_head && ccd_batchable(ccd_q_head) && b->n < CONS_CCD_BATCH_MAX) {
+		struct op *o = ccd_q_head;
+		ccd_q_head = o->qnext;
+		if (!ccd_q_head)
+			ccd_q_tail = NULL;
+		o->qnext = NULL;
+		b->ops[b->n++] = o;
+		json_array_append_new(items, json_pack("{s:s,s:s,s:s}", "op", o->ccd_op, "key",
+						       o->ccd_key, "text", o->ccd_text));
+	}
+	batch_phase(b, "pre");
 }
 
 /* ---- config.verify: compare the consistency records of every member ----- */

@@ -37,6 +37,7 @@ struct op {
 	uint64_t sync_ok[MEMB_MAX_PEERS]; /* members whose "pre" succeeded */
 	unsigned nsync_ok;
 	struct op *qnext; /* CCD queue */
+	bool no_batch;	  /* its batch was refused: run it alone */
 };
 
 /* An op is referenced by its caller until op_finish and by every callback
@@ -58,5 +59,8 @@ void ccd_after_commit(struct op *o, int status, int64_t result);
 /* The running CCD update is over: start the next queued one. */
 void ccd_release(void);
 json_t *ccd_record_json(const struct ccd_record *rec);
+/* Control request {"t":"syncb","phase","items":[{"op","key","text"}..]}: the
+ * sync phase of a batch of CCD updates on this node (see ops_ccd.c). */
+void ccd_on_syncb(struct sanfsd *d, struct ctl_in *in, json_t *msg);
 
 #endif

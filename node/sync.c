@@ -136,6 +136,27 @@ static void start_next(struct sync_job *j)
 	j->running = 1;
 }
 
+int sync_count(const char *state_dir)
+{
+	char dir[PATH_MAX], p[PATH_MAX + 256];
+	snprintf(dir, sizeof(dir), "%s/ccd-sync.d", state_dir);
+	DIR *dd = opendir(dir);
+	int n = 0;
+	struct dirent *e;
+	struct stat st;
+	if (!dd)
+		return 0;
+	while ((e = readdir(dd))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (!stat(p, &st) && S_ISREG(st.st_mode) && !access(p, X_OK))
+			n++;
+	}
+	closedir(dd);
+	return n;
+}
+
 int sync_run(uv_loop_t *loop, const char *state_dir, const char *phase, const char *op,
 	     const char *key, const char *text, unsigned timeout_ms, sync_done_fn cb, void *data)
 {

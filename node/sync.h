@@ -22,4 +22,8 @@ typedef void (*sync_done_fn)(void *data, int status, const char *msg);
 int sync_run(uv_loop_t *loop, const char *state_dir, const char *phase, const char *op,
 	     const char *key, const char *text, unsigned timeout_ms, sync_done_fn cb, void *data);
 
+/* Number of executable files in DIR/ccd-sync.d/ (what sync_run would run;
+ * 0 if the directory is missing). [loop] */
+int sync_count(const char *state_dir);
+
 #endif

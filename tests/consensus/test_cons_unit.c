@@ -132,6 +132,19 @@ static size_t sample_cmds(struct cons_cmd *out, const uint8_t *blob, size_t blob
 	c = mk(CONS_CMD_DEVICE_DEL);
 	memset(c.u.uuid, 0xaa, 16);
 	out[n++] = c;
+	static uint8_t *batch;
+	static size_t batchlen;
+	if (!batch) {
+		static struct cons_ccd_item it[3] = {
+		    {CONS_CMD_CCD_ADD, "nodes", "3:gamma:10.0.0.3"},
+		    {CONS_CMD_CCD_REMOVE, "nodes", "3:gamma:10.0.0.3"},
+		    {CONS_CMD_CCD_ADD, "nodes", "4:delta:10.0.0.4"}};
+		ck_assert_int_eq(cons_ccd_batch_encode(it, 3, &batch, &batchlen), 0);
+	}
+	c = mk(CONS_CMD_CCD_BATCH);
+	c.u.blob.data = batch;
+	c.u.blob.len = batchlen;
+	out[n++] = c;
 	return n;
 }
 
@@ -178,7 +191,7 @@ START_TEST(codec_round_trip)
 	ck_assert_str_eq(back.u.member.address, "127.0.0.1:7401");
 	ck_assert_uint_eq(back.u.member.incarnation, 7);
 	free(buf);
-	ck_assert_int_eq(cons_cmd_encode(&cmds[n - 4], &buf, &len), 0);
+	ck_assert_int_eq(cons_cmd_encode(&cmds[n - 5], &buf, &len), 0);
 	ck_assert_int_eq(cons_cmd_decode(buf, len, &back), 0);
 	ck_assert_uint_eq(back.u.blob.len, strlen(restore_img));
 	ck_assert_mem_eq(back.u.blob.data, restore_img, strlen(restore_img));
@@ -578,6 +591,94 @@ static int count_line(void *data, enum ccd_line_type type, const char *key, cons
 	return 0;
 }
 
+static int64_t apply_batch(struct store *s, const struct cons_ccd_item *it, size_t n)
+{
+	struct cons_cmd c = mk(CONS_CMD_CCD_BATCH);
+	uint8_t *b;
+	size_t len;
+	ck_assert_int_eq(cons_ccd_batch_encode(it, n, &b, &len), 0);
+	c.u.blob.data = b;
+	c.u.blob.len = len;
+	int64_t r = apply(s, &c);
+	free(b);
+	return r;
+}
+
+/* A batch leaves exactly what its updates applied one by one leave (rows,
+ * consistency record, generation +1 per update), in order; a failing update
+ * anywhere in it leaves nothing of the batch. */
+START_TEST(ccd_batch)
+{
+	struct store *a = new_store(), *b = new_store();
+	struct cons_ccd_item it[6] = {
+	    {CONS_CMD_CCD_ADD, "k", "r1"},	{CONS_CMD_CCD_ADD, "k", "r2"},
+	    {CONS_CMD_CCD_REMOVE, "k", "r1"}, {CONS_CMD_CCD_FORMAT, "k2", "a:b"},
+	    {CONS_CMD_CCD_ADD, "k2", "x:y"},	{CONS_CMD_CCD_ADD, "k", "r1"}};
+	struct cons_cmd c = ccd_cmd(CONS_CMD_CCD_FORMAT, "k", "v");
+	ck_assert_int_eq(apply(a, &c), 1);
+	ck_assert_int_eq(apply(b, &c), 1);
+	ck_assert_int_eq(apply_batch(a, it, 6), 7);
+	for (int i = 0; i < 6; i++) {
+		c = ccd_cmd(it[i].type, it[i].key, it[i].text);
+		ck_assert_int_eq(apply(b, &c), 2 + i);
+	}
+	char *ta, *tb;
+	size_t la, lb;
+	ck_assert_int_eq(store_ccd_text(a, &ta, &la), 0);
+	ck_assert_int_eq(store_ccd_text(b, &tb, &lb), 0);
+	ck_assert_str_eq(ta, tb);
+	ck_assert_ptr_nonnull(strstr(ta, "@generation 7\n"));
+	ck_assert_ptr_nonnull(strstr(ta, "k r1\nk r2\n"));
+	free(tb);
+
+	/* r3 then a duplicate r2: -EEXIST, and r3 is not there either. */
+	struct cons_ccd_item bad[3] = {{CONS_CMD_CCD_ADD, "k", "r3"},
+				       {CONS_CMD_CCD_ADD, "k", "r2"},
+				       {CONS_CMD_CCD_ADD, "k", "r4"}};
+	ck_assert_int_eq(apply_batch(a, bad, 3), -EEXIST);
+	ck_assert_int_eq(store_ccd_text(a, &tb, &lb), 0);
+	ck_assert_str_eq(ta, tb);
+	free(tb);
+	/* Unknown key at the end: -ENOENT, nothing. */
+	struct cons_ccd_item bad2[2] = {{CONS_CMD_CCD_ADD, "k", "r5"},
+					{CONS_CMD_CCD_ADD, "nokey", "z"}};
+	ck_assert_int_eq(apply_batch(a, bad2, 2), -ENOENT);
+	ck_assert_int_eq(store_ccd_text(a, &tb, &lb), 0);
+	ck_assert_str_eq(ta, tb);
+	free(tb);
+	free(ta);
+
+	/* Encoder and decoder refuse bad batches. */
+	uint8_t *buf;
+	size_t len;
+	struct cons_ccd_item *many = calloc(CONS_CCD_BATCH_MAX + 1, sizeof(*many));
+	for (int i = 0; i <= CONS_CCD_BATCH_MAX; i++)
+		many[i] = (struct cons_ccd_item){CONS_CMD_CCD_ADD, "k", "r"};
+	ck_assert_int_eq(cons_ccd_batch_encode(many, 0, &buf, &len), -EINVAL);
+	ck_assert_int_eq(cons_ccd_batch_encode(many, CONS_CCD_BATCH_MAX + 1, &buf, &len),
+			 -EINVAL);
+	ck_assert_int_eq(cons_ccd_batch_encode(many, CONS_CCD_BATCH_MAX, &buf, &len), 0);
+	free(buf);
+	many[1].type = CONS_CMD_CCD_RESTORE;
+	ck_assert_int_eq(cons_ccd_batch_encode(many, 2, &buf, &len), -EINVAL);
+	many[1] = (struct cons_ccd_item){CONS_CMD_CCD_ADD, "a\nb", "r"};
+	ck_assert_int_eq(cons_ccd_batch_encode(many, 2, &buf, &len), -EINVAL);
+	free(many);
+	/* A count that does not match the items. */
+	ck_assert_int_eq(cons_ccd_batch_encode(it, 2, &buf, &len), 0);
+	buf[0] = 3;
+	c = mk(CONS_CMD_CCD_BATCH);
+	c.u.blob.data = buf;
+	c.u.blob.len = len;
+	uint8_t *enc;
+	size_t elen;
+	ck_assert_int_eq(cons_cmd_encode(&c, &enc, &elen), -EINVAL);
+	free(buf);
+	store_close(a);
+	store_close(b);
+}
+END_TEST
+
 START_TEST(ccd_text_format)
 {
 	const char *ok = "# init db\n\nnet_fmt name:addr\nnet eth0:10.0.0.1\r\n@generation 3\n"
@@ -667,6 +768,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, ccd_wildcards);
 	tcase_add_test(tc, ccd_store_and_record);
 	tcase_add_test(tc, ccd_text_format);
+	tcase_add_test(tc, ccd_batch);
 	tcase_add_test(tc, entry_envelope);
 	suite_add_tcase(s, tc);
 	return s;
