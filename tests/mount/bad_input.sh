@@ -4,11 +4,14 @@
 . "$(dirname "$0")/lib.sh"
 need_env
 
-img=$(new_image 256M)
+new_image 256M
+img=$IMG
 new_loop "$img"
 dev=$LOOP
-mp=$(new_dir)
-mp2=$(new_dir)
+new_dir
+mp=$DIR
+new_dir
+mp2=$DIR
 
 # A device that is not sanfs (all zeroes): refused, and left as it was.
 expect_fail_one_line "not sanfs" "not a sanfs" "$SANCTL" mount --local "$dev" "$mp"
@@ -16,7 +19,8 @@ expect_fail_one_line "not sanfs" "not a sanfs" "$SANCTL" mount --local "$dev" "$
 ! is_sanfs_mount "$mp" || fail "mounted a non-sanfs device"
 
 # Too small.
-small=$(new_image 64K)
+new_image 64K
+small=$IMG
 expect_fail_one_line "too small" "small|not a sanfs" "$SANCTL" mount --local "$small" "$mp"
 
 "$SANCTL" mkfs "$dev" --label bad >/dev/null || fail "mkfs"
@@ -56,7 +60,8 @@ expect_fail_one_line "umount of a non-sanfs dir" "not a sanfs mount" "$SANCTL" u
 # incompatible feature, newer version (sb_patch knows the layout).
 SB_PATCH=${SB_PATCH:-$BUILD/tests/mount/sb_patch}
 [ -x "$SB_PATCH" ] || fail "missing $SB_PATCH"
-sbsave=$(new_image 4K)
+new_image 4K
+sbsave=$IMG
 dd if="$dev" of="$sbsave" bs=4096 skip=1 count=1 iflag=direct status=none
 for what in crc feature version; do
 	"$SB_PATCH" "$dev" "$what" || fail "sb_patch $what"

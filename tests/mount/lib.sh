@@ -37,13 +37,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# new_image SIZE -> prints an image path under /var/tmp (ext4 in CI, not tmpfs)
+# new_image SIZE -> an image under /var/tmp (ext4 in CI, not tmpfs) in $IMG.
+# Call it without a subshell ($(...) would lose the record cleanup needs).
 new_image() {
-	local img
-	img=$(mktemp /var/tmp/sanfs-mounttest-XXXXXX.img)
-	IMAGES+=("$img")
-	truncate -s "$1" "$img"
-	echo "$img"
+	IMG=$(mktemp /var/tmp/sanfs-mounttest-XXXXXX.img)
+	IMAGES+=("$IMG")
+	truncate -s "$1" "$IMG"
 }
 
 # new_loop IMAGE -> loop device path (set in $LOOP; call without a subshell)
@@ -52,12 +51,11 @@ new_loop() {
 	LOOPS+=("$LOOP")
 }
 
+# new_dir -> an empty mount point under /var/tmp in $DIR (no subshell either).
 new_dir() {
-	local d
-	d=$(mktemp -d /var/tmp/sanfs-mp-XXXXXX)
-	TMPDIRS+=("$d")
-	MOUNTS+=("$d")
-	echo "$d"
+	DIR=$(mktemp -d /var/tmp/sanfs-mp-XXXXXX)
+	TMPDIRS+=("$DIR")
+	MOUNTS+=("$DIR")
 }
 
 is_sanfs_mount() {

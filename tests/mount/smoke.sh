@@ -6,10 +6,12 @@
 . "$(dirname "$0")/lib.sh"
 need_env
 
-img=$(new_image 512M)
+new_image 512M
+img=$IMG
 new_loop "$img"
 dev=$LOOP
-mp=$(new_dir)
+new_dir
+mp=$DIR
 
 # The smallest journal mkfs allows: every operation must still fit it.
 "$SANCTL" mkfs "$dev" --label smoke --journal-size 1M >/dev/null || fail "mkfs"
