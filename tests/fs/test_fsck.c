@@ -97,6 +97,37 @@ static struct sfs *mount_img(void)
 	return fs;
 }
 
+/* The inode ino as the image holds it (fields only). */
+static struct sfs_inode read_inode(uint64_t ino)
+{
+	static uint8_t d[4096];
+	timg_peek(img, ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	inode_decoded_release(&x);
+	return x;
+}
+
+/* Change inode ino on the image behind the filesystem's back: its link count
+ * (nlink != UINT32_MAX) and st_blocks (blocks != UINT64_MAX), block resealed. */
+static void patch_inode(uint64_t ino, uint32_t nlink, uint64_t blocks)
+{
+	static uint8_t d[4096];
+	timg_peek(img, ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	if (nlink != UINT32_MAX)
+		x.nlink = nlink;
+	if (blocks != UINT64_MAX)
+		x.blocks = blocks;
+	inode_encode(&x, d);
+	inode_decoded_release(&x);
+	sfs_blk_reseal(d);
+	timg_poke(img, ino, d);
+}
+
 START_TEST(fresh_is_clean)
 {
 	struct fsck_result r;
@@ -286,30 +317,13 @@ START_TEST(link_counts_and_names)
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 	ck_assert_uint_eq(r.inodes, 3);
 	/* Wrong link count: found and corrected. */
-	static uint8_t d[4096];
-	timg_peek(img, file, d);
-	struct sfs_inode x;
-	memset(&x, 0, sizeof(x));
-	ck_assert_int_eq(inode_block_decode(d, sb.uuid, file, &x), 0);
-	x.nlink = 5;
-	inode_encode(&x, d);
-	inode_decoded_release(&x);
-	sfs_blk_reseal(d);
-	timg_poke(img, file, d);
+	patch_inode(file, 5, UINT64_MAX);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
-	timg_peek(img, file, d);
-	memset(&x, 0, sizeof(x));
-	ck_assert_int_eq(inode_block_decode(d, sb.uuid, file, &x), 0);
-	ck_assert_uint_eq(x.nlink, 1);
-	inode_decoded_release(&x);
+	ck_assert_uint_eq(read_inode(file).nlink, 1);
 	/* The root's link count counts its subdirectory. */
-	timg_peek(img, sb.root_ino, d);
-	memset(&x, 0, sizeof(x));
-	ck_assert_int_eq(inode_block_decode(d, sb.uuid, sb.root_ino, &x), 0);
-	ck_assert_uint_eq(x.nlink, 3);
-	inode_decoded_release(&x);
+	ck_assert_uint_eq(read_inode(sb.root_ino).nlink, 3);
 }
 END_TEST
 
@@ -409,17 +423,6 @@ static uint64_t lookup(struct tfs *x, uint64_t dir_ino, const char *name)
 	return r ? 0 : ino;
 }
 
-static struct sfs_inode read_inode(uint64_t ino)
-{
-	static uint8_t d[4096];
-	timg_peek(img, ino, d);
-	struct sfs_inode x;
-	memset(&x, 0, sizeof(x));
-	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
-	inode_decoded_release(&x);
-	return x;
-}
-
 /* Messages kept for tests that look for one. */
 static char msgs[64 << 10];
 static void keep(void *arg, enum fsck_kind kind, const char *text)
@@ -503,16 +506,7 @@ START_TEST(lost_file_with_nlink_0_not_orphan)
 	tfs_open(&x);
 	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 4096, 5);
 	tfs_close(&x);
-	static uint8_t d[4096];
-	timg_peek(img, f, d);
-	struct sfs_inode ip;
-	memset(&ip, 0, sizeof(ip));
-	ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
-	ip.nlink = 0;
-	inode_encode(&ip, d);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(d);
-	timg_poke(img, f, d);
+	patch_inode(f, 0, UINT64_MAX);
 	struct fsck_result r;
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
@@ -523,14 +517,7 @@ START_TEST(lost_file_with_nlink_0_not_orphan)
 	/* Link count 0 but named (on no orphan list): raised to its names. */
 	uint64_t g = tfs_make(&x, x.root, "named0", S_IFREG | 0644, 100, 6);
 	tfs_close(&x);
-	timg_peek(img, g, d);
-	memset(&ip, 0, sizeof(ip));
-	ck_assert_int_eq(inode_block_decode(d, sb.uuid, g, &ip), 0);
-	ip.nlink = 0;
-	inode_encode(&ip, d);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(d);
-	timg_poke(img, g, d);
+	patch_inode(g, 0, UINT64_MAX);
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_ptr_nonnull(strstr(msgs, "link count 0, should be 1; corrected"));
@@ -622,18 +609,9 @@ START_TEST(st_blocks_fixed)
 	struct fsck_result r;
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 	ck_assert_uint_eq(read_inode(f).blocks, 40);
-	static uint8_t d[4096];
 	uint64_t wrong[2] = {8, 800};
 	for (int i = 0; i < 2; i++) {
-		timg_peek(img, f, d);
-		struct sfs_inode ip;
-		memset(&ip, 0, sizeof(ip));
-		ck_assert_int_eq(inode_block_decode(d, sb.uuid, f, &ip), 0);
-		ip.blocks = wrong[i];
-		inode_encode(&ip, d);
-		inode_decoded_release(&ip);
-		sfs_blk_reseal(d);
-		timg_poke(img, f, d);
+		patch_inode(f, UINT32_MAX, wrong[i]);
 		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 		ck_assert_ptr_nonnull(strstr(msgs, "st_blocks"));
 		ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
