@@ -154,42 +154,57 @@ static int on_dir_rec(void *arg, const struct btree_key *k, const void *val, siz
 	return 0;
 }
 
+int fsck_inode_set(struct fsck *ck, uint64_t ino, enum fsck_ifield f, uint64_t v)
+{
+	int r = bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+	if (r)
+		return r;
+	struct sfs_inode ip;
+	memset(&ip, 0, sizeof(ip));
+	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
+		return -EIO;
+	switch (f) {
+	case FSCK_IF_NLINK:
+		ip.nlink = (uint32_t)v;
+		break;
+	case FSCK_IF_BLOCKS:
+		ip.blocks = v;
+		break;
+	case FSCK_IF_PARENT:
+		ip.fork.aux = v;
+		break;
+	case FSCK_IF_XATTR:
+		ip.xattr_blk = v;
+		break;
+	case FSCK_IF_EMPTY_DIR:
+		if (!S_ISDIR(ip.mode)) {
+			inode_decoded_release(&ip);
+			return -ENOTDIR;
+		}
+		ip.fork.root = 0;
+		ip.fork.nrecs = 0;
+		ip.fork.nnodes = 0;
+		ip.fork.depth = 0;
+		break;
+	}
+	inode_encode(&ip, ck->blk);
+	inode_decoded_release(&ip);
+	sfs_blk_reseal(ck->blk);
+	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+}
+
 /* Rewrite the link count (blocks: false) or st_blocks (true) of ino in place
  * (repair; the block is one inode's own, nothing else names the field). */
 static bool fix_field(struct fsck *ck, uint64_t ino, bool blocks, uint64_t v)
 {
-	if (!ck->rw || ck->mute ||
-	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
-		return false;
-	struct sfs_inode ip;
-	memset(&ip, 0, sizeof(ip));
-	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
-		return false;
-	if (blocks)
-		ip.blocks = v;
-	else
-		ip.nlink = (uint32_t)v;
-	inode_encode(&ip, ck->blk);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(ck->blk);
-	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE) == 0;
+	return ck->rw && !ck->mute &&
+	       fsck_inode_set(ck, ino, blocks ? FSCK_IF_BLOCKS : FSCK_IF_NLINK, v) == 0;
 }
 
 /* Point the '..' of directory ino at parent in place (repair). */
 static bool fix_parent(struct fsck *ck, uint64_t ino, uint64_t parent)
 {
-	if (!ck->rw || ck->mute ||
-	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
-		return false;
-	struct sfs_inode ip;
-	memset(&ip, 0, sizeof(ip));
-	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
-		return false;
-	ip.fork.aux = parent;
-	inode_encode(&ip, ck->blk);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(ck->blk);
-	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE) == 0;
+	return ck->rw && !ck->mute && fsck_inode_set(ck, ino, FSCK_IF_PARENT, parent) == 0;
 }
 
 static int on_extent(void *arg, const struct sfs_extent *e)
@@ -256,18 +271,7 @@ static int side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t bl
  * corrected by the caller's check. */
 static bool drop_xattr_block(struct fsck *ck, uint64_t ino, uint64_t xblk)
 {
-	if (!ck->rw || ck->mute ||
-	    bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
-		return false;
-	struct sfs_inode ip;
-	memset(&ip, 0, sizeof(ip));
-	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
-		return false;
-	ip.xattr_blk = 0;
-	inode_encode(&ip, ck->blk);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(ck->blk);
-	if (bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE))
+	if (!ck->rw || ck->mute || fsck_inode_set(ck, ino, FSCK_IF_XATTR, 0))
 		return false;
 	if (!(ck->dup[xblk >> 3] & (1u << (xblk & 7))))
 		ck->refs[xblk >> 3] &= (uint8_t) ~(1u << (xblk & 7));

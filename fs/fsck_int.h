@@ -92,6 +92,19 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
  * references; set ck->refs_complete when the walk is complete. */
 int fsck_inodes(struct fsck *ck);
 
+/* The inode fields a repair rewrites in place. */
+enum fsck_ifield {
+	FSCK_IF_NLINK,	   /* link count = v */
+	FSCK_IF_BLOCKS,	   /* st_blocks = v */
+	FSCK_IF_PARENT,	   /* a directory's '..' = v */
+	FSCK_IF_XATTR,	   /* overflow xattr block = v (0: none) */
+	FSCK_IF_EMPTY_DIR, /* a directory's tree made empty ('..' kept) */
+};
+/* Read inode ino's block, change field f, reseal and write it back in place
+ * (ck->blk is the buffer). 0, -EIO when the block is not that inode, -ENOTDIR
+ * for FSCK_IF_EMPTY_DIR on a non-directory, or the I/O error. */
+int fsck_inode_set(struct fsck *ck, uint64_t ino, enum fsck_ifield f, uint64_t v);
+
 /* The directory entry type (DT_*) an inode of this mode is named with;
  * DT_UNKNOWN for a mode of no valid type. */
 uint8_t fsck_dtype_of(uint32_t mode);

@@ -328,43 +328,14 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
  * inode block (its '..' kept), written in place before the engine mounts. */
 static int empty_dir(struct fsck *ck, uint64_t ino)
 {
-	int r = bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
-	if (r)
-		return r;
-	struct sfs_inode ip;
-	memset(&ip, 0, sizeof(ip));
-	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
-		return -EIO;
-	if (!S_ISDIR(ip.mode)) {
-		inode_decoded_release(&ip);
-		return -ENOTDIR;
-	}
-	ip.fork.root = 0;
-	ip.fork.nrecs = 0;
-	ip.fork.nnodes = 0;
-	ip.fork.depth = 0;
-	inode_encode(&ip, ck->blk);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(ck->blk);
-	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+	return fsck_inode_set(ck, ino, FSCK_IF_EMPTY_DIR, 0);
 }
 
 /* An inode whose xattr block number points outside the data area lets go of
  * it (st_blocks is then corrected by the last walk). */
 static int drop_xattr_ptr(struct fsck *ck, uint64_t ino)
 {
-	int r = bdev_read(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
-	if (r)
-		return r;
-	struct sfs_inode ip;
-	memset(&ip, 0, sizeof(ip));
-	if (inode_block_decode(ck->blk, ck->sb.uuid, ino, &ip))
-		return -EIO;
-	ip.xattr_blk = 0;
-	inode_encode(&ip, ck->blk);
-	inode_decoded_release(&ip);
-	sfs_blk_reseal(ck->blk);
-	return bdev_write(ck->dev, ino * SFS_BLOCK_SIZE, ck->blk, SFS_BLOCK_SIZE);
+	return fsck_inode_set(ck, ino, FSCK_IF_XATTR, 0);
 }
 
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
