@@ -32,7 +32,14 @@
  * replay never writes an image of a block from a transaction at or before the
  * newest revoke of that block (JBD2's revoke), so a freed metadata block may
  * become a data block. The allocator does not hand out blocks freed by a
- * transaction that has not committed yet (alloc.c).
+ * transaction that has not committed yet (alloc.c records the busy extent
+ * before it lets go of the AG, so no allocation sees the cleared bits
+ * without it). Until the free commits a crash keeps the block allocated, so
+ * bc_forget first writes the block's newest committed image home when it is
+ * still waiting for a checkpoint (the tail may move past its transaction
+ * before the free commits), under the checkpoint lock, after any commit
+ * under way on the block has completed. The power-loss and crash tests
+ * (tests/fs/test_powerloss.c, crash_test) found both rules by breaking them.
  *
  * Handles do not nest: a thread never opens a second handle while one is
  * open (the second could wait for a commit that waits for the first).
