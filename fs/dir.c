@@ -11,22 +11,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-static bool dtype_ok(unsigned t)
-{
-	switch (t) {
-	case DT_FIFO:
-	case DT_CHR:
-	case DT_DIR:
-	case DT_BLK:
-	case DT_REG:
-	case DT_LNK:
-	case DT_SOCK:
-		return true;
-	default:
-		return false;
-	}
-}
-
 /* 1 for ".", 2 for "..", 0 for any other name. */
 static int dot_kind(const char *name, size_t len)
 {
@@ -137,7 +121,7 @@ int dir_add(struct sfs *fs, struct txn *t, struct sfs_inode *dir, const char *na
 		return rc;
 	if (dot_kind(name, len))
 		return -EEXIST;
-	if (ino == 0 || !dtype_ok(dtype))
+	if (ino == 0 || !dir_dtype_valid(dtype))
 		return -EINVAL;
 	struct find f;
 	rc = find(fs, dir, name, len, &f);
@@ -195,7 +179,7 @@ int dir_set(struct sfs *fs, struct txn *t, struct sfs_inode *dir, const char *na
 	int rc = dir_name_check(name, len);
 	if (rc < 0)
 		return rc;
-	if (ino == 0 || !dtype_ok(dtype))
+	if (ino == 0 || !dir_dtype_valid(dtype))
 		return -EINVAL;
 	int dot = dot_kind(name, len);
 	if (dot == 1)

@@ -60,6 +60,10 @@ struct txn;
  * allocated: an empty directory has no tree). */
 int dir_init(struct sfs *fs, struct txn *t, struct sfs_inode *dir, uint64_t parent_ino);
 
+/* A directory entry type sanfs stores: DT_FIFO, DT_CHR, DT_DIR, DT_BLK,
+ * DT_REG, DT_LNK or DT_SOCK. */
+bool dir_dtype_valid(unsigned t);
+
 /* -ENOENT when absent. "." gives dir itself, ".." the parent (DT_DIR). */
 int dir_lookup(struct sfs *fs, struct sfs_inode *dir, const char *name, size_t len, uint64_t *ino,
 	       uint8_t *dtype);

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-static bool dtype_ok(unsigned t)
+bool dir_dtype_valid(unsigned t)
 {
 	switch (t) {
 	case DT_FIFO:
@@ -73,7 +73,7 @@ int dir_rec_decode(const uint8_t seed[16], uint64_t dir_ino, const struct btree_
 			why = "invalid name";
 		else if (out->ino == 0)
 			why = "inode number 0";
-		else if (!dtype_ok(out->dtype))
+		else if (!dir_dtype_valid(out->dtype))
 			why = "unknown file type";
 		else if (k->lo >> DIR_CTR_BITS)
 			why = "collision counter out of range";
