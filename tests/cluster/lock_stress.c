@@ -9,20 +9,28 @@
  *
  *   lock_stress stress --socks S1,S2,.. --nodes 1,2,.. --threads T --secs S
  *                      --logdir DIR --seed N [--death-file F] [--min-grants M]
+ *                      [--stop-file F2] [--rejoin]
  *     T client threads per node, each with its own admin connection,
- *     request random resources (16), modes and ranges for S seconds, hold
- *     0-3 ms, sometimes convert, then unlock. Each thread logs to
- *     DIR/nN.tT.log: "G ts node lkid res mode start end" after a grant (or a
- *     conversion) returned, "R ts node lkid" before the unlock (or the
- *     conversion) is sent. Then the checker reads every log and fails if two
+ *     request random resources (16), modes and ranges for S seconds (or
+ *     until F2 exists), hold 0-3 ms, sometimes convert, then unlock. Each
+ *     thread logs to DIR/nN.tT.log: "G ts node lkid res mode start end"
+ *     after a grant (or a conversion) returned, "R ts node lkid" before the
+ *     unlock (or the conversion) is sent, "L ts node" when its connection
+ *     was lost. Then the checker reads every log and fails if two
  *     conflicting grants (modes incompatible, ranges overlapping) held by
  *     different locks overlapped in time. Logging after the grant and before
  *     the release makes each logged interval a sub-interval of the real one,
  *     so real exclusion implies logged exclusion, whatever the order in which
- *     threads write. F (written by the test after it kill -9'ed a node)
- *     holds "NODE TS_NS": that node's grants without a release end at TS_NS,
- *     and each other node must have at least M grants after it (the
- *     survivors go on).
+ *     threads write.
+ *     F (written by the test each time it kill -9'ed a node) holds lines
+ *     "NODE TS_NS": a grant of that node without a release ends at its
+ *     node's first death after the grant (the dead node's locks stay held
+ *     until it is fenced, later still), and in the time from each death to
+ *     the next one (or the end) every other node makes at least M grants
+ *     (the survivors go on). With a death file a thread whose connection is
+ *     lost reconnects until the end (the test may restart the node); with
+ *     --rejoin, every killed node must also make M grants after its last
+ *     death (it came back as a new incarnation and serves locks again).
  *
  * Times are CLOCK_REALTIME in ns (one host, one clock). Exit 0 when the
  * check passes, 1 otherwise, with one line per violation (at most 20). */
@@ -44,6 +52,7 @@
 #define MAX_NODES   8
 #define NRES	    16
 #define MAX_THREADS 32
+#define MAX_DEATHS  64
 
 static uint64_t now_ns(void)
 {
@@ -171,24 +180,60 @@ static int cmd_hold(int argc, char **argv)
 
 /* ---- stress ---- */
 
+struct death {
+	int node;
+	uint64_t ts;
+};
+
 struct cfg {
 	const char *socks[MAX_NODES];
 	int nodes[MAX_NODES];
 	int nnodes, threads, secs;
-	const char *logdir, *death_file;
+	const char *logdir, *death_file, *stop_file;
+	bool rejoin;
 	unsigned seed;
 	long min_grants;
 	uint64_t deadline;
+	struct death deaths[MAX_DEATHS];
+	int ndeaths;
 };
+
+static bool running(const struct cfg *cfg)
+{
+	struct stat st;
+	return now_ns() < cfg->deadline && !(cfg->stop_file && stat(cfg->stop_file, &st) == 0);
+}
 
 struct worker {
 	struct cfg *cfg;
 	int node_ix, t;
 	unsigned seed;
-	long grants, timeouts, tries_failed, converts, errors;
+	long grants, timeouts, tries_failed, converts, errors, reconnects;
 	uint64_t wait_max_ns, wait_sum_ns;
 	bool lost;
 };
+
+/* The connection is gone (its node was killed). Without a death file the
+ * thread stops; with one it reconnects until the end, since the test may
+ * restart the node. Returns whether to go on. */
+static bool lost_connection(struct worker *w, struct conn *c, FILE *log, int node)
+{
+	w->lost = true;
+	fprintf(log, "L %llu %d\n", (unsigned long long)now_ns(), node);
+	fflush(log);
+	close(c->fd);
+	c->fd = -1;
+	if (!w->cfg->death_file)
+		return false;
+	while (running(w->cfg)) {
+		usleep(50000);
+		if (conn_open(c, w->cfg->socks[w->node_ix]) == 0) {
+			w->reconnects++;
+			return true;
+		}
+	}
+	return false;
+}
 
 static const char *const MODES[] = {"NL", "CR", "CW", "PR", "PW", "EX"};
 /* Mode compatibility (locks/dlm_mode.h). */
@@ -236,7 +281,7 @@ static void *worker_main(void *arg)
 			fclose(log);
 		return NULL;
 	}
-	while (now_ns() < cfg->deadline) {
+	while (running(cfg)) {
 		int res = rand_r(&w->seed) % NRES, mode = pick_mode(&w->seed);
 		long long start, end;
 		pick_range(&w->seed, &start, &end);
@@ -250,7 +295,8 @@ static void *worker_main(void *arg)
 		json_t *r = conn_call(&c, line);
 		uint64_t t1 = now_ns();
 		if (!r) {
-			w->lost = true;
+			if (lost_connection(w, &c, log, node))
+				continue;
 			break;
 		}
 		if (!reply_ok(r)) {
@@ -291,7 +337,8 @@ static void *worker_main(void *arg)
 			    lkid, MODES[m2], gs, ge);
 			r = conn_call(&c, line);
 			if (!r) {
-				w->lost = true;
+				if (lost_connection(w, &c, log, node))
+					continue;
 				break;
 			}
 			if (reply_ok(r)) {
@@ -322,7 +369,8 @@ static void *worker_main(void *arg)
 			r = conn_call(&c, line);
 		}
 		if (!r) {
-			w->lost = true;
+			if (lost_connection(w, &c, log, node))
+				continue;
 			break;
 		}
 		if (!reply_ok(r)) {
@@ -334,7 +382,8 @@ static void *worker_main(void *arg)
 		json_decref(r);
 	}
 	fclose(log);
-	close(c.fd);
+	if (c.fd >= 0)
+		close(c.fd);
 	return NULL;
 }
 
@@ -353,8 +402,24 @@ static int cmp_ival(const void *a, const void *b)
 	return x->g < y->g ? -1 : x->g > y->g;
 }
 
-/* Read the logs into intervals; returns the count or -1. */
-static long load(struct cfg *cfg, struct ival **out, int dead, uint64_t death, long *post)
+/* The first death of NODE at or after TS, or UINT64_MAX. */
+static uint64_t death_after(const struct cfg *cfg, int node, uint64_t ts)
+{
+	for (int i = 0; i < cfg->ndeaths; i++)
+		if (cfg->deaths[i].node == node && cfg->deaths[i].ts >= ts)
+			return cfg->deaths[i].ts;
+	return UINT64_MAX;
+}
+
+static void push(struct ival **v, size_t *n, size_t *cap, const struct ival *x)
+{
+	if (*n == *cap)
+		*v = realloc(*v, (*cap *= 2) * sizeof(**v));
+	(*v)[(*n)++] = *x;
+}
+
+/* Read the logs into intervals, one per logged grant; returns the count. */
+static long load(const struct cfg *cfg, struct ival **out)
 {
 	size_t cap = 1 << 16, n = 0;
 	struct ival *v = malloc(cap * sizeof(*v));
@@ -379,52 +444,109 @@ static long load(struct cfg *cfg, struct ival **out, int dead, uint64_t death, l
 					e = ee < 0 ? UINT64_MAX : (unsigned long long)ee;
 					open = (struct ival){ts, 0, node, res, mode, lkid, s, e};
 					have = true;
-					if (dead && node != dead && ts > death)
-						post[i]++;
 				} else if (line[0] == 'R' &&
 					   sscanf(line, "R %llu %d %lld", &ts, &node, &lkid) == 3 &&
 					   have) {
 					open.r = ts;
-					if (n == cap)
-						v = realloc(v, (cap *= 2) * sizeof(*v));
-					v[n++] = open;
+					push(&v, &n, &cap, &open);
 					have = false;
 				}
 			}
 			fclose(f);
 			if (have) {
-				if (open.node == dead) {
-					open.r = death;
-				} else {
-					/* Still held when the run ended (a lost
-					 * connection): it is released at close, after
-					 * every logged event; count it open to the end. */
-					open.r = UINT64_MAX;
-				}
-				if (n == cap)
-					v = realloc(v, (cap *= 2) * sizeof(*v));
-				v[n++] = open;
+				/* Held when the log ends: its node died holding it
+				 * (held, in truth, until the node was fenced), or the
+				 * run ended: it is released at close, after every
+				 * logged event. */
+				open.r = death_after(cfg, open.node, open.g);
+				push(&v, &n, &cap, &open);
 			}
 		}
 	*out = v;
 	return (long)n;
 }
 
+static int read_deaths(struct cfg *cfg)
+{
+	FILE *f = fopen(cfg->death_file, "r");
+	if (!f) {
+		fprintf(stderr, "lock_stress: cannot read %s\n", cfg->death_file);
+		return -1;
+	}
+	int node;
+	unsigned long long ts;
+	while (cfg->ndeaths < MAX_DEATHS && fscanf(f, "%d %llu", &node, &ts) == 2)
+		cfg->deaths[cfg->ndeaths++] = (struct death){node, ts};
+	fclose(f);
+	if (cfg->ndeaths == 0) {
+		fprintf(stderr, "lock_stress: no death in %s\n", cfg->death_file);
+		return -1;
+	}
+	for (int i = 1; i < cfg->ndeaths; i++)
+		if (cfg->deaths[i].ts < cfg->deaths[i - 1].ts) {
+			fprintf(stderr, "lock_stress: deaths out of order in %s\n",
+				cfg->death_file);
+			return -1;
+		}
+	return 0;
+}
+
+/* Grants of NODE logged in (from, to). */
+static long grants_between(const struct ival *v, long n, int node, uint64_t from, uint64_t to)
+{
+	long c = 0;
+	for (long i = 0; i < n; i++)
+		c += v[i].node == node && v[i].g > from && v[i].g < to;
+	return c;
+}
+
+/* The survivors of every death go on; with --rejoin every killed node
+ * serves again after its last death. */
+static int check_progress(const struct cfg *cfg, const struct ival *v, long n)
+{
+	int rc = 0;
+	for (int d = 0; d < cfg->ndeaths; d++) {
+		const struct death *x = &cfg->deaths[d];
+		uint64_t to = d + 1 < cfg->ndeaths ? cfg->deaths[d + 1].ts : UINT64_MAX;
+		for (int i = 0; i < cfg->nnodes; i++) {
+			if (cfg->nodes[i] == x->node)
+				continue;
+			long c = grants_between(v, n, cfg->nodes[i], x->ts, to);
+			printf("check: n%d: %ld grants after death %d (n%d)%s\n", cfg->nodes[i], c,
+			       d + 1, x->node, to == UINT64_MAX ? "" : " until the next");
+			if (c < cfg->min_grants) {
+				fprintf(stderr,
+					"FAIL: survivor n%d made %ld grants after death %d of n%d "
+					"(want >= %ld)\n",
+					cfg->nodes[i], c, d + 1, x->node, cfg->min_grants);
+				rc = 1;
+			}
+		}
+	}
+	for (int i = 0; cfg->rejoin && i < cfg->nnodes; i++) {
+		uint64_t last = 0;
+		for (int d = 0; d < cfg->ndeaths; d++)
+			if (cfg->deaths[d].node == cfg->nodes[i])
+				last = cfg->deaths[d].ts;
+		if (!last)
+			continue;
+		long c = grants_between(v, n, cfg->nodes[i], last, UINT64_MAX);
+		printf("check: n%d: %ld grants after it came back\n", cfg->nodes[i], c);
+		if (c < cfg->min_grants) {
+			fprintf(stderr, "FAIL: n%d made %ld grants after its restart (want >= %ld)\n",
+				cfg->nodes[i], c, cfg->min_grants);
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
 static int check(struct cfg *cfg)
 {
-	int dead = 0;
-	unsigned long long death = 0;
-	if (cfg->death_file) {
-		FILE *f = fopen(cfg->death_file, "r");
-		if (!f || fscanf(f, "%d %llu", &dead, &death) != 2) {
-			fprintf(stderr, "lock_stress: cannot read %s\n", cfg->death_file);
-			return 1;
-		}
-		fclose(f);
-	}
-	long post[MAX_NODES] = {0};
+	if (cfg->death_file && read_deaths(cfg))
+		return 1;
 	struct ival *v;
-	long n = load(cfg, &v, dead, death, post);
+	long n = load(cfg, &v);
 	qsort(v, (size_t)n, sizeof(*v), cmp_ival);
 	long bad = 0, pairs = 0;
 	for (long i = 0; i < n; i++)
@@ -453,20 +575,8 @@ static int check(struct cfg *cfg)
 	       "conflicting\n",
 	       n, pairs, bad);
 	int rc = bad ? 1 : 0;
-	if (dead)
-		for (int i = 0; i < cfg->nnodes; i++) {
-			if (cfg->nodes[i] == dead)
-				continue;
-			printf("check: n%d: %ld grants after n%d died\n", cfg->nodes[i], post[i],
-			       dead);
-			if (post[i] < cfg->min_grants) {
-				fprintf(stderr,
-					"FAIL: survivor n%d made %ld grants after the death "
-					"(want >= %ld)\n",
-					cfg->nodes[i], post[i], cfg->min_grants);
-				rc = 1;
-			}
-		}
+	if (check_progress(cfg, v, n))
+		rc = 1;
 	free(v);
 	return rc;
 }
@@ -492,6 +602,10 @@ static int cmd_stress(int argc, char **argv)
 			check_only = true;
 			continue;
 		}
+		if (!strcmp(a, "--rejoin")) {
+			cfg.rejoin = true;
+			continue;
+		}
 		if (!v) {
 			fprintf(stderr, "lock_stress: %s needs a value\n", a);
 			return 2;
@@ -511,6 +625,8 @@ static int cmd_stress(int argc, char **argv)
 			cfg.seed = (unsigned)strtoul(v, NULL, 0);
 		else if (!strcmp(a, "--death-file"))
 			cfg.death_file = v;
+		else if (!strcmp(a, "--stop-file"))
+			cfg.stop_file = v;
 		else if (!strcmp(a, "--min-grants"))
 			cfg.min_grants = atol(v);
 		else {
@@ -531,7 +647,8 @@ static int cmd_stress(int argc, char **argv)
 	printf("stress: seed %u, %d nodes x %d threads, %d s\n", cfg.seed, nn, cfg.threads,
 	       cfg.secs);
 	fflush(stdout);
-	cfg.deadline = now_ns() + (uint64_t)cfg.secs * 1000000000u;
+	uint64_t began = now_ns();
+	cfg.deadline = began + (uint64_t)cfg.secs * 1000000000u;
 	struct worker *w = calloc((size_t)(nn * cfg.threads), sizeof(*w));
 	pthread_t *th = calloc((size_t)(nn * cfg.threads), sizeof(*th));
 	for (int i = 0; i < nn; i++)
@@ -542,24 +659,30 @@ static int cmd_stress(int argc, char **argv)
 			pthread_create(&th[i * cfg.threads + t], NULL, worker_main, x);
 		}
 	long errors = 0;
+	for (int i = 0; i < nn * cfg.threads; i++)
+		pthread_join(th[i], NULL);
+	double secs = (double)(now_ns() - began) / 1e9;
 	for (int i = 0; i < nn; i++) {
-		long g = 0, to = 0, tf = 0, cv = 0;
+		long g = 0, to = 0, tf = 0, cv = 0, recon = 0;
 		uint64_t mx = 0, sum = 0;
 		bool lost = false;
 		for (int t = 0; t < cfg.threads; t++) {
 			struct worker *x = &w[i * cfg.threads + t];
-			pthread_join(th[i * cfg.threads + t], NULL);
 			g += x->grants, to += x->timeouts, tf += x->tries_failed, cv += x->converts;
 			errors += x->errors;
 			sum += x->wait_sum_ns;
 			mx = x->wait_max_ns > mx ? x->wait_max_ns : mx;
 			lost |= x->lost;
+			recon += x->reconnects;
 		}
 		printf("stress: n%d: %ld grants (%.0f/s), %ld conversions, %ld try-locks refused, "
-		       "%ld time-outs, wait mean %.2f ms max %.1f ms%s\n",
-		       cfg.nodes[i], g, (double)g / cfg.secs, cv, tf, to,
+		       "%ld time-outs, wait mean %.2f ms max %.1f ms%s",
+		       cfg.nodes[i], g, (double)g / secs, cv, tf, to,
 		       g ? (double)sum / (double)g / 1e6 : 0.0, (double)mx / 1e6,
 		       lost ? ", connection lost" : "");
+		if (recon)
+			printf(", %ld reconnects", recon);
+		printf("\n");
 	}
 	fflush(stdout);
 	free(w);

@@ -13,7 +13,9 @@
 #      grants overlapped in time; then again while node 2 (a master of some
 #      resources, holding a record lock node 3 waits for) is killed -9: the
 #      survivors go on, its grants end at its death, and node 3 gets the
-#      record lock once node 2 is fenced.
+#      record lock once node 2 is fenced;
+#  (b3) the stress again through repeated kill -9 of random nodes (the ADM
+#      first), each restarted as a new incarnation before the next kill.
 set -uo pipefail
 SANCTL=${SANCTL:?}
 SANFSD=${SANFSD:?}
@@ -275,4 +277,62 @@ for i in 1 3; do
 	[ "$(lk "$i" 'd["stats"]["dead_pending"]')" = 0 ] || fail "node $i still holds n2's locks"
 done
 echo "(b2) stress with kill -9: ok ($((SECONDS - t0)) s)"
+
+# ---- (b3) stress through repeated kill -9 of random nodes ----
+# Node 2 comes back (unfence, restart: a new incarnation). Then, while the
+# stress runs, KILL_ROUNDS times: a node chosen at random (the first round
+# kills the ADM, the Raft leader) is killed -9 while it masters resources;
+# a survivor sees it fenced; it is unfenced and restarted and every
+# lockspace settles before the next round. The checker proves exclusion
+# over the whole run, that the survivors kept getting grants after each
+# death and that every killed node served locks again after its restart.
+alive_ctl() { # a node other than $1 that answers status
+	local i
+	for i in 1 2 3; do
+		[ "$i" = "$1" ] && continue
+		js "$i" 'd["adm"]' >/dev/null && { echo "$i"; return 0; }
+	done
+	return 1
+}
+member_is() { # OBSERVER NODE STATE
+	is_eq "$3" js "$1" "[m['state'] for m in d['members'] if m['id']==$2][0]"
+}
+ctl 1 node unfence 2 >/dev/null || fail "unfence 2"
+hn_start 2 "$SANFSD" --state "$(st 2)" --foreground --verbose
+hn_wait_for 20 settled || fail "node 2 did not rejoin after unfence and restart"
+RANDOM=$SEED
+B3=$HN_RUN/stress3
+mkdir -p "$B3"
+: >"$HN_RUN/deaths3"
+"$LOCK_STRESS" stress --socks "$socks" --nodes 1,2,3 --threads 3 --secs 600 --min-grants 20 \
+	--logdir "$B3" --seed "$((SEED + 2))" --death-file "$HN_RUN/deaths3" \
+	--stop-file "$HN_RUN/stop3" --rejoin >"$HN_RUN/stress3.out" 2>&1 &
+sp=$!
+for ((round = 1; round <= ${KILL_ROUNDS:-4}; round++)); do
+	sleep "$((2 + RANDOM % 3))"
+	if [ "$round" = 1 ]; then
+		v=$(js 1 'd["adm"]')
+	else
+		v=$((1 + RANDOM % 3))
+	fi
+	m=$(lk "$v" 'd["stats"]["mastered_resources"]')
+	adm=$(js "$v" 'd["adm"]')
+	hn_kill "$v"
+	echo "$v $(date +%s%N)" >>"$HN_RUN/deaths3"
+	k=$SECONDS
+	o=$(alive_ctl "$v") || fail "round $round: no survivor answers"
+	hn_wait_for 10 member_is "$o" "$v" fenced || fail "round $round: n$v not fenced"
+	echo "round $round: killed n$v (mastering ${m:-?} resources$([ "$adm" = "$v" ] && echo ", the ADM")), fenced within $((SECONDS - k)) s"
+	kill -0 "$sp" 2>/dev/null || fail "round $round: the stress ended early: $(cat "$HN_RUN/stress3.out")"
+	ctl "$o" node unfence "$v" >/dev/null || fail "round $round: unfence n$v"
+	hn_start "$v" "$SANFSD" --state "$(st "$v")" --foreground --verbose
+	hn_wait_for 20 settled || fail "round $round: lockspaces did not settle after n$v came back"
+done
+sleep 4
+touch "$HN_RUN/stop3"
+wait "$sp"
+rc=$?
+cat "$HN_RUN/stress3.out"
+[ $rc = 0 ] || fail "stress through repeated kill -9 (seed $((SEED + 2)))"
+echo "(b3) stress through ${KILL_ROUNDS:-4} kills: ok ($((SECONDS - t0)) s)"
 echo PASS
