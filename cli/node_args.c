@@ -73,7 +73,9 @@ int node_args_conf(const char *cmd, const struct node_args *a, struct node_conf 
 	}
 	char ctl[NCONF_ADDR_MAX];
 	if (nconf_control_address(a->addr, ctl, sizeof(ctl))) {
-		fprintf(stderr, "sanctl %s: port must leave room for the control port (PORT+1)\n",
+		fprintf(stderr,
+			"sanctl %s: port must leave room for the control and lock ports "
+			"(PORT+1, PORT+2): at most 65533\n",
 			cmd);
 		return 2;
 	}

@@ -130,7 +130,7 @@ int nconf_control_address(const char *raft_addr, char *out, size_t outlen)
 	int rc = nconf_parse_address(raft_addr, host, sizeof(host), &port, NULL, 0);
 	if (rc)
 		return rc;
-	if (port == 65535)
+	if (port > 65535 - 2)
 		return -ERANGE;
 	int n = strchr(host, ':') ? snprintf(out, outlen, "[%s]:%u", host, port + 1)
 				  : snprintf(out, outlen, "%s:%u", host, port + 1);

@@ -53,8 +53,10 @@ int nconf_parse_address(const char *s, char *host, size_t hostlen, unsigned *por
 			size_t errlen);
 /* NAME: 1..63 of [A-Za-z0-9._-]. */
 int nconf_check_name(const char *s, char *err, size_t errlen);
-/* The control port (node-to-node messages: heartbeats, admission, forwarded
- * admin requests) is the Raft port + 1. Writes "host:port+1" into out. */
+/* A node listens on three consecutive ports: Raft on PORT, the control port
+ * (node-to-node messages: heartbeats, admission, forwarded admin requests)
+ * on PORT+1 and the lock manager on PORT+2. Writes "host:PORT+1" into out;
+ * -ERANGE when PORT leaves no room for the other two. */
 int nconf_control_address(const char *raft_addr, char *out, size_t outlen);
 
 /* node.conf */

@@ -71,6 +71,10 @@ START_TEST(address_validation)
 	ck_assert_int_eq(nconf_control_address("[::1]:7400", ctl, sizeof(ctl)), 0);
 	ck_assert_str_eq(ctl, "[::1]:7401");
 	ck_assert_int_eq(nconf_control_address("10.0.0.1:65535", ctl, sizeof(ctl)), -ERANGE);
+	/* PORT+2 is the lock manager's. */
+	ck_assert_int_eq(nconf_control_address("10.0.0.1:65534", ctl, sizeof(ctl)), -ERANGE);
+	ck_assert_int_eq(nconf_control_address("10.0.0.1:65533", ctl, sizeof(ctl)), 0);
+	ck_assert_str_eq(ctl, "10.0.0.1:65534");
 	ck_assert_int_eq(nconf_check_name("node-1.a_b", err, sizeof(err)), 0);
 	ck_assert_int_lt(nconf_check_name("a b", err, sizeof(err)), 0);
 	ck_assert_int_lt(nconf_check_name("", err, sizeof(err)), 0);
