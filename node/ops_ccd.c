@@ -176,6 +176,119 @@ struct sync_peer_ctx {
 	uint64_t id;
 };
 
+/* ---- a sync request to one member --------------------------------------- */
+
+/* A member that died a moment ago is still active until the ADM notices its
+ * silence (hb_timeout_ms) and commits its failure; an update must not fail
+ * for it. So a request that cannot reach a member is sent again every
+ * PEER_RETRY_MS until the member answers or is no longer active (failed or
+ * fenced: it is not waited for, and it reads the database anew when it
+ * rejoins), for at most hb_timeout_ms + PEER_WAIT_SLACK_MS. A member that
+ * answers with an error, or does not answer within the time-out (it was
+ * reachable), fails the request as before. */
+#define PEER_RETRY_MS	   200
+#define PEER_WAIT_SLACK_MS 3000
+
+struct peer_call {
+	struct sanfsd *d;
+	uint64_t id;
+	json_t *msg;
+	unsigned timeout_ms;
+	uint64_t deadline;
+	ctl_reply_fn cb;
+	void *data;
+	uv_timer_t timer;
+};
+
+static int peer_send(struct peer_call *pc);
+
+static void peer_call_free(uv_handle_t *h)
+{
+	struct peer_call *pc = h->data;
+	json_decref(pc->msg);
+	free(pc);
+}
+
+static void peer_call_end(struct peer_call *pc, int status, json_t *reply)
+{
+	pc->cb(pc->data, status, reply);
+	uv_close((uv_handle_t *)&pc->timer, peer_call_free);
+}
+
+static bool peer_active(struct sanfsd *d, uint64_t id)
+{
+	struct cons_member m;
+	return !d->cons || cons_get_member(d->cons, id, &m) || m.state == CONS_MEMBER_ACTIVE;
+}
+
+static void on_peer_retry(uv_timer_t *t)
+{
+	struct peer_call *pc = t->data;
+	int rc = pc->d->stopping ? -ECANCELED : peer_send(pc);
+	if (rc)
+		peer_call_end(pc, rc, NULL);
+}
+
+static void on_peer_reply(void *data, int status, json_t *reply)
+{
+	struct peer_call *pc = data;
+	if (status && status != -ECANCELED && !pc->d->stopping) {
+		if (!peer_active(pc->d, pc->id)) {
+			log_info("ccd",
+				 "node %llu left the active members during the update: "
+				 "not waited for",
+				 (unsigned long long)pc->id);
+			peer_call_end(pc, -ESRCH, NULL);
+			return;
+		}
+		if (status != -ETIMEDOUT && sanfsd_now_ms() < pc->deadline) {
+			uv_timer_start(&pc->timer, on_peer_retry, PEER_RETRY_MS, 0);
+			return;
+		}
+	}
+	peer_call_end(pc, status, reply);
+}
+
+static int peer_send(struct peer_call *pc)
+{
+	struct cons_member m;
+	char ctl[NCONF_ADDR_MAX];
+	int rc = pc->d->ctl ? cons_get_member(pc->d->cons, pc->id, &m) : -ECANCELED;
+	if (!rc)
+		rc = sanfsd_ctl_addr_of(m.address, ctl, sizeof(ctl));
+	if (!rc)
+		rc = ctl_request(pc->d->ctl, ctl, pc->msg, pc->timeout_ms, on_peer_reply, pc);
+	return rc;
+}
+
+/* Send msg (stolen) to member id; cb runs once, never from within this call
+ * when it returns 0, with -ESRCH when the member left the active set before
+ * it answered. */
+static int peer_call(struct sanfsd *d, uint64_t id, json_t *msg, unsigned timeout_ms,
+		     ctl_reply_fn cb, void *data)
+{
+	struct peer_call *pc = msg ? calloc(1, sizeof(*pc)) : NULL;
+	if (!pc) {
+		json_decref(msg);
+		return -ENOMEM;
+	}
+	pc->d = d;
+	pc->id = id;
+	pc->msg = msg;
+	pc->timeout_ms = timeout_ms;
+	pc->deadline = sanfsd_now_ms() + d->conf.hb_timeout_ms + PEER_WAIT_SLACK_MS;
+	pc->cb = cb;
+	pc->data = data;
+	uv_timer_init(d->loop, &pc->timer);
+	pc->timer.data = pc;
+	int rc = peer_send(pc);
+	if (rc) {
+		/* cb must not run: close without it. */
+		uv_close((uv_handle_t *)&pc->timer, peer_call_free);
+	}
+	return rc;
+}
+
 static void on_local_sync(void *data, int status, const char *msg)
 {
 	struct sync_peer_ctx *sp = data;
@@ -184,12 +297,25 @@ static void on_local_sync(void *data, int status, const char *msg)
 	free(sp);
 }
 
+/* The error of a peer's sync reply, NULL for success (also when the peer
+ * left the active members before it answered). */
+static const char *peer_sync_error(int status, json_t *reply, const char **code)
+{
+	if (status == -ESRCH)
+		return NULL;
+	if (status)
+		return status == -ETIMEDOUT ? "timed out" : strerror(-status);
+	return aproto_reply_error(reply, code);
+}
+
 static void on_peer_sync(void *data, int status, json_t *reply)
 {
 	struct sync_peer_ctx *sp = data;
-	const char *e = status ? (status == -ETIMEDOUT ? "timed out" : strerror(-status))
-			       : aproto_reply_error(reply, NULL);
-	sync_one_done(sp->o, sp->id, (status || e) ? -EIO : 0, e ? e : "");
+	const char *e = peer_sync_error(status, reply, NULL);
+	if (status == -ESRCH)
+		sync_dec(sp->o); /* gone: nothing ran there, nothing to undo */
+	else
+		sync_one_done(sp->o, sp->id, e ? -EIO : 0, e ? e : "");
 	op_unref(sp->o);
 	free(sp);
 }
@@ -228,18 +354,10 @@ static void sync_phase(struct op *o, const char *phase)
 			rc = sync_run(d->loop, d->state_dir, phase, o->ccd_op, o->ccd_key,
 				      o->ccd_text, d->sync_timeout_ms, on_local_sync, sp);
 		} else {
-			struct cons_member pm;
-			char pctl[NCONF_ADDR_MAX];
-			rc = cons_get_member(d->cons, ids[i], &pm);
-			if (!rc)
-				rc = sanfsd_ctl_addr_of(pm.address, pctl, sizeof(pctl));
 			json_t *msg =
 			    json_pack("{s:s,s:s,s:s,s:s,s:s}", "t", "sync", "phase", phase, "op",
 				      o->ccd_op, "key", o->ccd_key, "text", o->ccd_text);
-			if (!rc)
-				rc = ctl_request(d->ctl, pctl, msg, d->sync_timeout_ms + 2000,
-						 on_peer_sync, sp);
-			json_decref(msg);
+			rc = peer_call(d, ids[i], msg, d->sync_timeout_ms + 2000, on_peer_sync, sp);
 		}
 		if (rc) {
 			o->refs--;
@@ -570,8 +688,7 @@ static void on_batch_local(void *data, int status, const char *msg, bool seriali
 static void on_batch_peer(void *data, int status, json_t *reply)
 {
 	const char *code = NULL;
-	const char *e = status ? (status == -ETIMEDOUT ? "timed out" : strerror(-status))
-			       : aproto_reply_error(reply, &code);
+	const char *e = peer_sync_error(status, reply, &code);
 	bool ser = !status && json_is_true(json_object_get(reply, "serialize"));
 	/* A sanfsd that does not know "syncb" (older) answers "invalid" and ran
 	 * nothing: one at a time then, and no CCD_BATCH entry it could not
@@ -616,19 +733,12 @@ static void batch_phase(struct ccd_batch *b, const char *phase)
 			syncb_run(d, phase, b->items, on_batch_local, bp);
 			continue;
 		}
-		struct cons_member pm;
-		char pctl[NCONF_ADDR_MAX];
-		int rc = cons_get_member(d->cons, ids[i], &pm);
-		if (!rc)
-			rc = sanfsd_ctl_addr_of(pm.address, pctl, sizeof(pctl));
 		json_t *msg =
 		    json_pack("{s:s,s:s,s:O}", "t", "syncb", "phase", phase, "items", b->items);
 		/* "post" may run every update's commands on a node that got some
 		 * since "pre": one time-out each. */
 		unsigned tmo = d->sync_timeout_ms * (strcmp(phase, "pre") ? b->n : 1) + 2000;
-		if (!rc)
-			rc = msg ? ctl_request(d->ctl, pctl, msg, tmo, on_batch_peer, bp) : -ENOMEM;
-		json_decref(msg);
+		int rc = peer_call(d, ids[i], msg, tmo, on_batch_peer, bp);
 		if (rc)
 			batch_one_done(bp, rc, "cannot run the sync commands there", false);
 	}

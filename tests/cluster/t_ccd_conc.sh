@@ -8,6 +8,8 @@
 # only the two "slow" updates fail (time-out), nothing of them is applied, the
 # others succeed, each with pre and post around it alone (node 2 refuses
 # every batch, running nothing). Without the command, batches resume.
+# Last, an update right after a kill -9 of a member waits for the member's
+# failure and succeeds.
 . "$(dirname "$0")/lib.sh"
 LOAD="$(dirname "$0")/ccd_load.py"
 S1="$T/n1/sanfsd.sock" S2="$T/n2/sanfsd.sock" S3="$T/n3/sanfsd.sock"
@@ -81,4 +83,24 @@ rm -rf "$T/n2/ccd-sync.d"
 nb=$(batches)
 python3 "$LOAD" run "$T/run2.json" 10 "$S1" "$S2" "$S3" || fail "concurrent updates after the slow round"
 [ "$(batches)" -gt "$nb" ] || fail "no batches after the sync command was removed"
+
+# A member killed a moment before an update is still active until the ADM
+# notices its silence: the update waits for its failure instead of failing
+# on it (one update alone, then a batch), and the survivors have the rows.
+adm=$(field 1 adm)
+v=3
+[ "$adm" = 3 ] && v=2
+kill9 "$v"
+t0=$(date +%s%N)
+ctl "$adm" config add sh0 dead:one || fail "an update right after the kill of node $v failed"
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$(member_state "$adm" "$v")" = active ] && fail "the update did not wait for node $v to leave"
+echo "update right after a kill: done in ${ms} ms, after node $v left the active members"
+grep -q "node $v left the active members during the update" "$T/n$adm.log" ||
+	fail "the ADM did not log that it stopped waiting for node $v"
+for n in 1 2 3; do
+	[ "$n" = "$v" ] && continue
+	wait_for 3 bash -c "$SANCTL --state $T/n$n config query sh0 | grep -qx dead:one" ||
+		fail "node $n lacks the row added while node $v died"
+done
 echo PASS
