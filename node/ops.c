@@ -190,9 +190,36 @@ static json_t *op_status(struct sanfsd *d)
 
 /* ---- Forwarding to the leader -------------------------------------------- */
 
+static void forward(struct op *o);
+
+static void on_forward_retry(uv_timer_t *t)
+{
+	forward(t->data);
+}
+
+/* o->deadline set: forwarding after the ADM handed its role over, which
+ * is tried again until then. */
+static bool forward_again(struct op *o)
+{
+	if (!o->deadline || o->finished || sanfsd_now_ms() >= o->deadline)
+		return false;
+	op_timer_start(o, on_forward_retry, 100, 0);
+	return true;
+}
+
 static void on_forwarded(void *data, int status, json_t *reply)
 {
 	struct op *o = data;
+	/* The request of an ADM that just handed its role over (node remove
+	 * or fence of itself) may reach the new ADM before its election
+	 * barrier: try again until o->deadline. */
+	json_t *r = status ? NULL : json_object_get(reply, "reply");
+	const char *code = r ? json_string_value(json_object_get(r, "code")) : NULL;
+	if ((status == -ECONNREFUSED || (code && !strcmp(code, ADMIN_E_NOQUORUM))) &&
+	    forward_again(o)) {
+		op_unref(o);
+		return;
+	}
 	if (status) {
 		op_finish(o, aproto_err(ADMIN_E_NOQUORUM, "cannot reach the administrator: %s",
 					status == -ETIMEDOUT ? "timed out" : strerror(-status)));
@@ -208,6 +235,15 @@ static void forward(struct op *o)
 {
 	char laddr[NCONF_ADDR_MAX], lctl[NCONF_ADDR_MAX];
 	uint64_t leader = cons_leader(o->d->cons, laddr, sizeof(laddr));
+	if ((!leader || leader == o->d->conf.id) && forward_again(o))
+		return;
+	if (leader == o->d->conf.id) {
+		op_finish(o, aproto_err(ADMIN_E_NOQUORUM,
+					"node %llu is still the administrator: no other node took "
+					"over, nothing changed",
+					(unsigned long long)leader));
+		return;
+	}
 	if (!leader || sanfsd_ctl_addr_of(laddr, lctl, sizeof(lctl))) {
 		op_finish(o, aproto_err(ADMIN_E_NOQUORUM,
 					"this node knows no administrator (in a minority or "
@@ -332,6 +368,40 @@ static int get_id(struct op *o, uint64_t *id, struct cons_member *m)
 	return 0;
 }
 
+/* Removing or fencing the ADM itself: it hands the role over to the most
+ * up-to-date voter (no election time-out to wait for), then forwards the
+ * request to the new ADM like any node that is not the ADM. */
+static void on_self_handover(void *data, int status)
+{
+	struct op *o = data;
+	/* -ETIMEDOUT: the transfer's election had not ended when libraft gave
+	 * up waiting; it may still end with another ADM, which forward()
+	 * waits for until the deadline. */
+	if (status && status != -ETIMEDOUT) {
+		op_finish(o, op_errno_reply(o->name, status));
+		op_unref(o);
+		return;
+	}
+	log_info("node", "%s of this node: handing the administrator role over", o->name);
+	o->deadline = sanfsd_now_ms() + COMMIT_TIMEOUT_MS;
+	forward(o);
+	op_unref(o);
+}
+
+static void self_change(struct op *o)
+{
+	o->refs++;
+	int rc = cons_handover(o->d->cons, on_self_handover, o);
+	if (rc) {
+		o->refs--;
+		op_finish(o, rc == -ENOENT ? aproto_err(ADMIN_E_INVALID,
+							"node %llu is the only voter: it cannot be "
+							"removed or fenced",
+							(unsigned long long)o->d->conf.id)
+					   : op_errno_reply(o->name, rc));
+	}
+}
+
 static void op_node_change(struct op *o, const char *op)
 {
 	struct sanfsd *d = o->d;
@@ -340,10 +410,7 @@ static void op_node_change(struct op *o, const char *op)
 	if (get_id(o, &id, &m))
 		return;
 	if (id == d->conf.id && strcmp(op, "node.unfence")) {
-		op_finish(o, aproto_err(ADMIN_E_INVALID,
-					"node %llu is the administrator: stop its sanfsd first, "
-					"then run this on another node",
-					(unsigned long long)id));
+		self_change(o);
 		return;
 	}
 	if (!strcmp(op, "node.remove")) {

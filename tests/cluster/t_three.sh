@@ -2,7 +2,8 @@
 # Three nodes (five with NODES=5): join; kill -9 the leader => a new ADM
 # within 3 s and the SAN generation incremented, the old one fenced; unfence
 # and restart => it rejoins as a new incarnation; a node with a wrong key
-# cannot join; node remove; restart every node => state intact.
+# cannot join; the ADM fences itself (hand-over first), unfence; the ADM is
+# removed (hand-over first); restart every node => state intact.
 . "$(dirname "$0")/lib.sh"
 N=${NODES:-3}
 
@@ -55,23 +56,37 @@ ctl 1 status --json | grep -q '"id": 9' && fail "a node with a wrong key joined"
 grep -q "authentication failed\|refused our cluster key" "$T/evil.log" "$T"/n1.log || fail "wrong key not logged"
 kill -9 "${PID[evil]}"; unset "PID[evil]"
 
-# Remove a node that is not the ADM (the ADM refuses to remove itself).
+# Fence the ADM through itself: it hands the role over, the new ADM fences
+# it; after unfence it is an active member again.
 adm=$(field 1 adm)
-victim=$N
-[ "$victim" = "$adm" ] && victim=$((N - 1))
-ctl 1 node remove "$victim" >/dev/null || fail "node remove $victim"
-wait_for 5 bash -c "! $SANCTL --state $T/n1 status --json | grep -q '\"id\": $victim,'" || fail "node $victim still listed"
-out=$(ctl 1 node remove "$adm" 2>&1) && fail "the ADM removed itself"
+o=1
+[ "$o" = "$adm" ] && o=2
+out=$(ctl "$adm" node fence "$adm" 2>&1) || fail "the ADM could not fence itself: $out"
+wait_for 5 bash -c "a=\$($SANCTL --state $T/n$o status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"adm\"])'); [ \$a != 0 ] && [ \$a != $adm ]" ||
+	fail "no new ADM after the ADM fenced itself"
+wait_for 5 is_eq fenced member_state "$o" "$adm" || fail "old ADM $adm not fenced"
+ctl "$o" node unfence "$adm" >/dev/null || fail "unfence $adm"
+wait_for 10 is_eq active member_state "$o" "$adm" || fail "node $adm not active after unfence"
+
+# Remove the ADM, asked on another node: the request goes to the ADM, which
+# hands its role over and has the new ADM remove it.
+adm=$(field "$o" adm)
+victim=$adm
+o=1
+[ "$o" = "$victim" ] && o=2
+ctl "$o" node remove "$victim" >/dev/null || fail "node remove $victim (the ADM)"
+wait_for 5 bash -c "! $SANCTL --state $T/n$o status --json | grep -q '\"id\": $victim,'" || fail "node $victim still listed"
+[ "$(field "$o" adm)" != "$victim" ] || fail "the removed node is still the ADM"
 stop "$victim"
 
 # Restart every remaining node: state intact.
-g=$(field 1 generation)
+g=$(field "$o" generation)
 rest=$(seq 1 "$N" | grep -vx "$victim")
 for i in $rest; do stop "$i"; done
 for i in $rest; do start "$i"; done
-wait_for 15 bash -c "[ \$($SANCTL --state $T/n1 status --json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)[\"quorum\"]))') = 1 ]" ||
+wait_for 15 bash -c "[ \$($SANCTL --state $T/n$o status --json | python3 -c 'import json,sys; print(int(json.load(sys.stdin)[\"quorum\"]))') = 1 ]" ||
 	fail "no quorum after restart"
-[ "$(ctl 1 config query site)" = "dc:paris" ] || fail "config lost in restart"
-[ "$(field 1 generation)" -ge "$g" ] || fail "generation went back"
-ctl 1 status --json | grep -q "\"id\": $victim," && fail "removed node $victim back after restart"
+[ "$(ctl "$o" config query site)" = "dc:paris" ] || fail "config lost in restart"
+[ "$(field "$o" generation)" -ge "$g" ] || fail "generation went back"
+ctl "$o" status --json | grep -q "\"id\": $victim," && fail "removed node $victim back after restart"
 echo PASS
