@@ -58,8 +58,11 @@ void run_ms(unsigned ms)
 	wait_for(never, NULL, ms);
 }
 
+unsigned election_timeout_ms;
+
 void cluster_setup(void)
 {
+	election_timeout_ms = 0;
 	log_setup("test", 0, getenv("CONS_VERBOSE") ? LOG_DEBUG : LOG_WARN);
 	/* Under the run's top directory, which main removes even when a test
 	 * failed before its teardown. */
@@ -122,6 +125,7 @@ void node_start(int i, bool bootstrap)
 	 * them on late members and restart from snapshot plus log. */
 	cfg.snapshot_threshold = 8;
 	cfg.snapshot_trailing = 2;
+	cfg.election_timeout_ms = election_timeout_ms;
 	ck_assert_int_eq(cons_open(&loop, &cfg, &nodes[i].c), 0);
 	if (bootstrap)
 		ck_assert_int_eq(cons_bootstrap(nodes[i].c), 0);

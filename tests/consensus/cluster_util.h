@@ -42,6 +42,9 @@ extern char top_dir[64];
 extern char base[128];
 extern int base_port;
 extern struct auth_key key;
+/* The election time-out node_start gives (0: the consensus default);
+ * cluster_setup resets it. */
+extern unsigned election_timeout_ms;
 
 uint64_t now_ms(void);
 /* Run the loop until pred is true or ms pass; returns pred's last value. */
