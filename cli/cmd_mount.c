@@ -84,8 +84,8 @@ static void mount_usage(FILE *f)
 	fprintf(f, "usage: sanctl mount --local DEVICE MOUNTPOINT [-o OPTS]\n"
 		   "       sanctl [--state DIR] mount LABEL|DEVICE MOUNTPOINT [-o OPTS]\n"
 		   "  --local   mount on this host alone, no cluster (sanfsd --local)\n"
-		   "  -o OPTS   ro, rw, noallow_other, noacl, debug, threads=N, nosuid, nodev, "
-		   "noexec\n");
+		   "  -o OPTS   ro, rw, noallow_other, noacl, relatime (default), strictatime,\n"
+		   "            noatime, nodiratime, debug, threads=N, nosuid, nodev, noexec\n");
 }
 
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)

@@ -83,15 +83,29 @@ int fmnt_inval_attr(struct fmnt *m, uint64_t ino);
  * sfs_fuse_start mounts an opened filesystem at mountpoint; sfs_fuse_serve
  * serves it until unmounted (or a signal when o->signals); sfs_fuse_free
  * unmounts if needed and frees (the caller then sfs_close()s the
- * filesystem). acl: enforce POSIX ACLs (system.posix_acl_* xattrs).
- * The LCL invalidate callout of LCL_T_INODE resources should call
+ * filesystem). The LCL invalidate callout of LCL_T_INODE resources should call
  * sfs_fuse_inval_res, which drops the kernel's caches of that inode. */
 struct sfs;
 struct lcl;
 struct sfs_fuse;
 
+/* When a read changes the atime (mount options relatime, strictatime,
+ * noatime; fs/INTERNALS.md "Access times"). */
+enum sfs_atime {
+	SFS_RELATIME = 0, /* default, as Linux: once after each change, and daily */
+	SFS_STRICTATIME,  /* every read */
+	SFS_NOATIME,	  /* never */
+};
+
+struct sfs_fuse_opts {
+	bool acl; /* enforce POSIX ACLs (system.posix_acl_* xattrs) */
+	enum sfs_atime atime;
+	bool nodiratime; /* a directory's listing leaves its atime */
+};
+
 int sfs_fuse_start(struct sfs *fs, struct lcl *lcl, const char *mountpoint,
-		   const struct fmnt_opts *o, bool acl, struct sfs_fuse **out);
+		   const struct fmnt_opts *o, const struct sfs_fuse_opts *so,
+		   struct sfs_fuse **out);
 int sfs_fuse_serve(struct sfs_fuse *f);
 void sfs_fuse_stop(struct sfs_fuse *f);
 void sfs_fuse_free(struct sfs_fuse *f);

@@ -350,6 +350,50 @@ void fops_touch(struct sfs_inode *ip, bool mtime, bool ctime)
 		ip->ctime = now;
 }
 
+/* ---- Access times -------------------------------------------------------- */
+
+#define RELATIME_MAX_AGE_S (24 * 3600)
+
+static bool ts_le(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec <= b->tv_nsec);
+}
+
+bool fops_atime_due(const struct sfs_fuse *f, const struct sfs_inode *ip)
+{
+	if (f->readonly || f->atime == SFS_NOATIME || (f->nodiratime && S_ISDIR(ip->mode)))
+		return false;
+	if (f->atime == SFS_STRICTATIME)
+		return true;
+	struct timespec now;
+	inode_now(&now);
+	return ts_le(&ip->atime, &ip->mtime) || ts_le(&ip->atime, &ip->ctime) ||
+	       now.tv_sec - ip->atime.tv_sec >= RELATIME_MAX_AGE_S;
+}
+
+void fops_atime_update(struct sfs_fuse *f, uint64_t ino)
+{
+	struct lockset ls;
+	struct sfs_inode *ip;
+	int r = fops_lock_one(f, ino, LCL_EX, &ls, &ip);
+	if (r)
+		return; /* gone since the read: nothing to record */
+	if (ip->nlink > 0 || S_ISREG(ip->mode)) {
+		if (fops_atime_due(f, ip)) {
+			struct txn *t;
+			r = txn_begin(f->fs, inode_write_max_blocks(), &t);
+			if (!r) {
+				inode_now(&ip->atime);
+				r = fops_txn_finish(t, inode_write(f->fs, t, ip));
+			}
+		}
+	}
+	fops_unlock_one(f, &ls, ip);
+	if (r && r != -EROFS)
+		log_warn("fuse", "inode %llu: atime not updated: %s", (unsigned long long)ino,
+			 strerror(-r));
+}
+
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct sfs_fuse *f = userdata;
@@ -605,14 +649,16 @@ static const struct fuse_lowlevel_ops sfs_fuse_ops = {
 static void *notifier_main(void *arg);
 
 int sfs_fuse_start(struct sfs *fs, struct lcl *lcl, const char *mountpoint,
-		   const struct fmnt_opts *o, bool acl, struct sfs_fuse **out)
+		   const struct fmnt_opts *o, const struct sfs_fuse_opts *so, struct sfs_fuse **out)
 {
 	struct sfs_fuse *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
 	f->fs = fs;
 	f->lcl = lcl;
-	f->acl = acl;
+	f->acl = so->acl;
+	f->atime = so->atime;
+	f->nodiratime = so->nodiratime;
 	f->readonly = o->readonly;
 	f->root_ino = sfs_root_ino(fs);
 	pthread_mutex_init(&f->nodes_lock, NULL);

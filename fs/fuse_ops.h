@@ -62,6 +62,8 @@ struct sfs_fuse {
 	uint64_t root_ino;
 	bool acl; /* enforce POSIX ACLs */
 	bool readonly;
+	enum sfs_atime atime;
+	bool nodiratime;
 	pthread_mutex_t rename_mu; /* cross-directory renames (fuse_ops_rename.c) */
 	pthread_mutex_t nodes_lock;
 	struct fnode *nodes[FOPS_NODE_BUCKETS];
@@ -120,6 +122,12 @@ int fops_lock_one(struct sfs_fuse *f, uint64_t ino, enum lcl_mode mode, struct l
 		  struct sfs_inode **ip);
 /* Undo fops_lock_one: ls_unlock, then inode_put. */
 void fops_unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *ip);
+/* Whether reading ip now changes its atime (the mount's atime option);
+ * caller holds at least PR. fops_atime_update then takes EX on ino, checks
+ * again and writes the new atime in its own transaction (errors logged:
+ * the read that caused it has succeeded). */
+bool fops_atime_due(const struct sfs_fuse *f, const struct sfs_inode *ip);
+void fops_atime_update(struct sfs_fuse *f, uint64_t ino);
 
 /* The perm view of an inode (its access ACL read when ACLs are on: acl_buf
  * holds it, PERM_ACL_HDR + 8 * 32 bytes suffice for the common case; larger

@@ -280,12 +280,15 @@ void fops_readlink(fuse_req_t req, fuse_ino_t fino)
 		return;
 	}
 	r = S_ISLNK(ip->mode) ? symlink_read(f->fs, ip, buf, sizeof(buf), &len) : -EINVAL;
+	bool atime = !r && fops_atime_due(f, ip);
 	fops_unlock_one(f, &ls, ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
 	buf[len < sizeof(buf) ? len : sizeof(buf) - 1] = 0;
+	if (atime)
+		fops_atime_update(f, fops_ino(f, fino));
 	fuse_reply_readlink(req, buf);
 }
 
@@ -517,6 +520,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 	}
 	struct lockset ls;
 	struct sfs_inode *dir;
+	bool atime = false;
 	int r = fops_lock_one(f, ino, LCL_PR, &ls, &dir);
 	if (!r) {
 		if (!S_ISDIR(dir->mode))
@@ -525,6 +529,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 			r = dir_iterate(f->fs, dir, (uint64_t)off, collect_fn, &d);
 		if (r > 0)
 			r = 0;
+		/* A listing reads the directory once, from its start. */
+		atime = !r && off == 0 && fops_atime_due(f, dir);
 		fops_unlock_one(f, &ls, dir);
 	}
 	char *buf = r ? NULL : malloc(size);
@@ -578,6 +584,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 		pos += need;
 	}
 	free(d.v);
+	if (atime)
+		fops_atime_update(f, ino);
 	fuse_reply_buf(req, buf, pos);
 	free(buf);
 }

@@ -88,11 +88,16 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 	struct sfs_inode *ip;
 	int r = fops_lock_one(f, fops_ino(f, ino), LCL_PR, &ls, &ip);
 	size_t done = 0;
+	bool atime = false;
 	if (!r) {
 		r = S_ISDIR(ip->mode) ? -EISDIR
 				      : file_read(f->fs, ip, buf, size, (uint64_t)off, &done);
+		atime = !r && fops_atime_due(f, ip);
 		fops_unlock_one(f, &ls, ip);
 	}
+	/* Before the reply, so that a stat after the read sees it. */
+	if (atime)
+		fops_atime_update(f, fops_ino(f, ino));
 	if (r)
 		fuse_reply_err(req, -r);
 	else

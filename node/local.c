@@ -33,6 +33,8 @@ struct local_args {
 	bool acl;
 	bool debug;
 	bool nosuid, nodev, noexec;
+	enum sfs_atime atime;
+	bool nodiratime;
 	unsigned threads;
 };
 
@@ -70,14 +72,15 @@ static void usage(FILE *f)
 		"  mounts a sanfs device on this host alone (no cluster), then runs in the "
 		"background\n"
 		"  options: ro, rw, allow_other (default), noallow_other, acl (default), noacl,\n"
+		"           relatime (default), strictatime, noatime, nodiratime,\n"
 		"           debug, threads=N, nosuid, nodev, noexec\n");
 }
 
 /* Options mount(8) and fstab hand to every helper; they change nothing here. */
 static const char *const ignored_opts[] = {
-    "local",	"rw",	    "suid",	  "dev",      "exec",	    "atime", "noatime", "relatime",
-    "defaults", "auto",	    "noauto",	  "_netdev",  "nofail",	    "user",  "users",	"nouser",
-    "async",	"diratime", "nodiratime", "lazytime", "nolazytime", NULL,
+    "local", "rw",	 "suid",     "dev",	   "exec", "atime", "defaults",
+    "auto",  "noauto",	 "_netdev",  "nofail",	   "user", "users", "nouser",
+    "async", "diratime", "lazytime", "nolazytime", NULL,
 };
 
 static int parse_one_opt(struct local_args *a, const char *o)
@@ -95,6 +98,14 @@ static int parse_one_opt(struct local_args *a, const char *o)
 		a->acl = true;
 	else if (!strcmp(o, "noacl"))
 		a->acl = false;
+	else if (!strcmp(o, "relatime"))
+		a->atime = SFS_RELATIME;
+	else if (!strcmp(o, "strictatime"))
+		a->atime = SFS_STRICTATIME;
+	else if (!strcmp(o, "noatime"))
+		a->atime = SFS_NOATIME;
+	else if (!strcmp(o, "nodiratime"))
+		a->nodiratime = true;
 	else if (!strcmp(o, "debug"))
 		a->debug = true;
 	else if (!strcmp(o, "nosuid"))
@@ -353,7 +364,8 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	    .max_threads = a->threads,
 	    .signals = true,
 	};
-	r = sfs_fuse_start(fs, lcl, mp_real, &fo, a->acl, &f);
+	struct sfs_fuse_opts so = {.acl = a->acl, .atime = a->atime, .nodiratime = a->nodiratime};
+	r = sfs_fuse_start(fs, lcl, mp_real, &fo, &so, &f);
 	if (r) {
 		fail_line("cannot mount %s on %s: %s", a->device, a->mountpoint, strerror(-r));
 		sfs_close(fs);

@@ -90,3 +90,10 @@ expect_fail_one_line() {
 	printf '%s\n' "$err" | grep -Eq "$pat" || fail "$what: unexpected message: $err"
 	echo "ok: $what -> $err"
 }
+
+# closed_cleanly PIDFILE PID: the daemon PID removed its pid file on a clean
+# close. Another mount on this host may have got the same FUSE device number
+# since (they are reused at once) and written its own pid file there.
+closed_cleanly() {
+	[ "$(cat "$1" 2>/dev/null)" != "$2" ]
+}

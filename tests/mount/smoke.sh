@@ -49,7 +49,7 @@ pid=$(daemon_pid "$mp")
 pidfile=/run/sanfs/fuse-$(stat -c '%Hd:%Ld' "$mp").pid
 fusermount3 -u "$mp" || fail "fusermount3 -u"
 wait_gone "$pid" 60 || fail "daemon still running after fusermount3 -u"
-[ ! -e "$pidfile" ] || fail "daemon exited without a clean close after fusermount3 -u"
+closed_cleanly "$pidfile" "$pid" || fail "daemon exited without a clean close after fusermount3 -u"
 echo "ok: remount shows the data, fusermount3 -u"
 
 # 3. mount -t fuse.sanfs through the helper; SIGTERM unmounts cleanly
@@ -70,12 +70,21 @@ pidfile=/run/sanfs/fuse-$(stat -c '%Hd:%Ld' "$mp").pid
 kill -TERM "$pid"
 wait_gone "$pid" 60 || fail "daemon still running after SIGTERM"
 ! is_sanfs_mount "$mp" || fail "still mounted after SIGTERM"
-[ ! -e "$pidfile" ] || fail "no clean close after SIGTERM"
+closed_cleanly "$pidfile" "$pid" || fail "no clean close after SIGTERM"
 echo "ok: mount -t fuse.sanfs, SIGTERM"
 
 "$SANCTL" mount --local "$dev" "$mp" || fail "third mount"
 [ "$(cat "$mp/d/b")" = "$(printf 'hello\nmore')" ] || fail "data after SIGTERM unmount"
+"$SANCTL" umount "$mp" || fail "umount"
+
+# 4. -o noatime: a read leaves atime where it was (relatime would move it,
+# as atime is before mtime); the fstab options of a kernel mount pass.
+"$SANCTL" mount --local "$dev" "$mp" -o noatime,nodiratime,defaults || fail "mount -o noatime"
+touch -a -d @1000000000 "$mp/d/b"
+cat "$mp/d/b" >/dev/null
+[ "$(stat -c %X "$mp/d/b")" = 1000000000 ] || fail "noatime: a read moved atime"
 "$SANCTL" umount "$mp" || fail "final umount"
+echo "ok: noatime"
 if "$SANCTL" --help | grep -q '^  fsck'; then
 	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
 	echo "ok: fsck clean"
