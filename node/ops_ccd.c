@@ -215,16 +215,33 @@ static void peer_call_end(struct peer_call *pc, int status, json_t *reply)
 	uv_close((uv_handle_t *)&pc->timer, peer_call_free);
 }
 
+/* Whether id is still an active member (not failed, fenced or removed). */
 static bool peer_active(struct sanfsd *d, uint64_t id)
 {
 	struct cons_member m;
-	return !d->cons || cons_get_member(d->cons, id, &m) || m.state == CONS_MEMBER_ACTIVE;
+	return d->cons && cons_get_member(d->cons, id, &m) == 0 && m.state == CONS_MEMBER_ACTIVE;
+}
+
+/* The member left the active set before it answered: not waited for. */
+static void peer_gone(struct peer_call *pc)
+{
+	log_info("ccd", "node %llu left the active members during the update: not waited for",
+		 (unsigned long long)pc->id);
+	peer_call_end(pc, -ESRCH, NULL);
 }
 
 static void on_peer_retry(uv_timer_t *t)
 {
 	struct peer_call *pc = t->data;
-	int rc = pc->d->stopping ? -ECANCELED : peer_send(pc);
+	if (pc->d->stopping) {
+		peer_call_end(pc, -ECANCELED, NULL);
+		return;
+	}
+	if (!peer_active(pc->d, pc->id)) {
+		peer_gone(pc);
+		return;
+	}
+	int rc = peer_send(pc);
 	if (rc)
 		peer_call_end(pc, rc, NULL);
 }
@@ -234,11 +251,7 @@ static void on_peer_reply(void *data, int status, json_t *reply)
 	struct peer_call *pc = data;
 	if (status && status != -ECANCELED && !pc->d->stopping) {
 		if (!peer_active(pc->d, pc->id)) {
-			log_info("ccd",
-				 "node %llu left the active members during the update: "
-				 "not waited for",
-				 (unsigned long long)pc->id);
-			peer_call_end(pc, -ESRCH, NULL);
+			peer_gone(pc);
 			return;
 		}
 		if (status != -ETIMEDOUT && sanfsd_now_ms() < pc->deadline) {
