@@ -635,6 +635,14 @@ int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uin
 	return r;
 }
 
+static bool has_dup(struct fsck *ck)
+{
+	for (uint64_t i = 0; i < (ck->sb.blocks + 7) / 8; i++)
+		if (ck->dup[i])
+			return true;
+	return false;
+}
+
 int fsck_inodes(struct fsck *ck)
 {
 	if (!ck->rw)
@@ -647,15 +655,20 @@ int fsck_inodes(struct fsck *ck)
 	uint64_t mapbytes = (ck->sb.blocks + 7) / 8;
 	/* A repair can reveal more to repair (an emptied directory leaves its
 	 * entries' inodes unnamed): rounds until one repairs nothing, bounded. */
-	for (int round = 0; round < 4 && rc == 0; round++) {
+	for (int round = 0; round < 5 && rc == 0; round++) {
 		struct fsck_fixes fx = {0};
 		ck->mute = true;
 		rc = walk(ck, &fx);
 		ck->mute = false;
 		unsigned fixed = ck->r->fixed;
-		if (rc == 0 &&
-		    (fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop || fx.root_bad))
+		bool names =
+		    fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop || fx.root_bad;
+		if (rc == 0 && names)
 			rc = fsck_repair_names(ck, &fx);
+		/* Blocks referenced twice once the names stand (a repair of
+		 * names may clear one claimant): all claimants known. */
+		else if (rc == 0 && has_dup(ck))
+			rc = fsck_repair_dups(ck);
 		free(fx.drop);
 		free(fx.dents);
 		free(fx.lost);

@@ -88,6 +88,16 @@ int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uin
  * -ENOMEM. */
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
 
+/* Blocks the walk found referenced twice (ck->dup, after a complete walk with
+ * nothing left for fsck_repair_names): every inode is scanned again for the
+ * claims of those blocks; per block a metadata structure keeps it, or else
+ * the first claim in inode order; every other claim, file data, lets go of
+ * it: copied to new blocks when the keeper is file data, unmapped (a hole)
+ * when it is metadata (fs/INTERNALS.md "fsck and lost+found"). Each change
+ * is one FIXED line, through the engine; no space for a copy, or a block two
+ * metadata structures hold, is INFO and the problem stays. 0, or -ENOMEM. */
+int fsck_repair_dups(struct fsck *ck);
+
 /* Phase 4 (fsck_inode.c): check every inode in ck->inodes and mark what it
  * references; set ck->refs_complete when the walk is complete. */
 int fsck_inodes(struct fsck *ck);
