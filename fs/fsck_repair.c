@@ -3,8 +3,10 @@
  * engine can change, because it means editing directory trees:
  *  - entries naming a number that is not an inode, or an inode whose block is
  *    corrupt, are removed from their directory;
+ *  - a file's extent runs on filesystem metadata (superblocks, slots, an AG's
+ *    header and bitmaps) are unmapped from the file, the metadata untouched;
  *  - inodes that cannot be kept (block corrupt; a file whose extents cannot be
- *    read or name blocks outside the data area; a symlink whose target block
+ *    read or name blocks outside the device; a symlink whose target block
  *    is corrupt; never the root) leave the inode and block bitmaps; what hung
  *    off them is then referenced by nothing and phase 5 frees it, so only
  *    blocks no valid inode references are freed;
@@ -286,6 +288,48 @@ static void repair_unmount(struct fsck *ck, const char *what, struct lcl *lcl, s
 	lcl_destroy(lcl);
 }
 
+/* Unmap file blocks [lblk, lblk+n) of ip, one extent's run, without freeing
+ * the device blocks (metadata holds them): a hole that reads zeros. */
+static int unmap_run(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk, uint64_t n)
+{
+	struct txn *t;
+	int r = txn_begin(fs, extent_op_blocks(ip) + inode_write_max_blocks() + 4, &t);
+	if (r)
+		return r;
+	bool more;
+	r = extent_remove(fs, t, ip, lblk, n, 1, false, &more);
+	if (!r && more)
+		r = -EIO; /* the run lies inside one extent: never */
+	if (!r) {
+		ip->blocks -= ip->blocks >= 8 * n ? 8 * n : ip->blocks;
+		inode_now(&ip->ctime);
+		r = inode_write(fs, t, ip);
+	}
+	return finish(t, r);
+}
+
+/* A file's extent run on filesystem metadata (superblocks, slots, an AG's
+ * header and bitmaps) leaves the file; the metadata keeps its blocks. */
+static int unmap_meta(struct fsck *ck, struct sfs *fs, const struct fsck_unmap *u)
+{
+	struct sfs_inode *ip;
+	int r = inode_get(fs, u->ino, &ip);
+	if (r)
+		return r;
+	uint32_t nlink = ip->nlink;
+	r = unmap_run(fs, ip, u->lblk, u->n);
+	if (nlink == 0)
+		ip->nlink = 1; /* in core only: the next mount reclaims an orphan */
+	inode_put(fs, ip);
+	if (!r)
+		fsck_say(ck, FSCK_FIXED,
+			 "inode %" PRIu64 ": extent blocks %" PRIu64 "+%" PRIu64
+			 " (file block %" PRIu64
+			 ") are %s; unmapped from the file (it reads zeros there)",
+			 u->ino, u->pblk, u->n, u->lblk, u->what);
+	return r;
+}
+
 /* Through the engine: entries removed, lost inodes reconnected. *lf_new gets
  * the inode of a /lost+found created (0: none). */
 static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_new)
@@ -295,7 +339,15 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 	if (repair_mount(ck, "names", &lcl, &fs))
 		return;
 	int r = 0;
-	if (fx->root_bad) {
+	for (uint64_t i = 0; i < fx->nunmap && r != -EIO; i++) {
+		r = unmap_meta(ck, fs, &fx->unmap[i]);
+		if (r)
+			fsck_say(ck, FSCK_INFO,
+				 "inode %" PRIu64 ": extent blocks %" PRIu64 "+%" PRIu64
+				 " not unmapped: %s",
+				 fx->unmap[i].ino, fx->unmap[i].pblk, fx->unmap[i].n, strerror(-r));
+	}
+	if (fx->root_bad && r != -EIO) {
 		/* As mkfs makes it; what it named is reconnected below. */
 		r = mkfs_root_default(fs, sfs_root_ino(fs), NULL);
 		if (r)
@@ -392,7 +444,7 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 				 fx->xdrop[i]);
 	}
 	uint64_t lf_new = 0;
-	if (fx->ndents || fx->nlost || fx->root_bad)
+	if (fx->ndents || fx->nlost || fx->root_bad || fx->nunmap)
 		engine_repairs(ck, fx, &lf_new);
 	/* The corrupt inode blocks, once nothing names them. */
 	uint64_t kept = 0;
@@ -714,20 +766,7 @@ static int dup_copy(struct fsck *ck, struct sfs *fs, struct sfs_inode *ip, const
  * keeps them; the file reads zeros there (a hole). */
 static int dup_unmap(struct fsck *ck, struct sfs *fs, struct sfs_inode *ip, const struct dup_fix *f)
 {
-	struct txn *t;
-	int r = txn_begin(fs, extent_op_blocks(ip) + inode_write_max_blocks() + 4, &t);
-	if (r)
-		return r;
-	bool more;
-	r = extent_remove(fs, t, ip, f->lblk, f->n, 1, false, &more);
-	if (!r && more)
-		r = -EIO;
-	if (!r) {
-		ip->blocks -= ip->blocks >= 8 * f->n ? 8 * f->n : ip->blocks;
-		inode_now(&ip->ctime);
-		r = inode_write(fs, t, ip);
-	}
-	r = finish(t, r);
+	int r = unmap_run(fs, ip, f->lblk, f->n);
 	if (!r)
 		fsck_say(ck, FSCK_FIXED,
 			 "inode %" PRIu64 ": blocks %" PRIu64 "+%" PRIu64 " (file block %" PRIu64
