@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "fs/dir.h"
+#include "fs/extent.h"
 #include "fs/file.h"
 #include "fs/symlink.h"
 #include "fs/xattr.h"
@@ -1051,6 +1052,40 @@ static void patch_extent(uint64_t ino, unsigned i, uint64_t pblk)
 	timg_poke(img, ino, d);
 }
 
+/* Replace the inline extents of inode ino by v[0..n) (block resealed). */
+static void patch_extents(uint64_t ino, const struct sfs_extent *v, unsigned n)
+{
+	static uint8_t d[4096];
+	timg_peek(img, ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	ck_assert_ptr_nonnull(x.iext);
+	ck_assert_uint_le(n, INODE_INLINE_EXT);
+	memcpy(x.iext, v, n * sizeof(*v));
+	x.niext = (uint16_t)n;
+	inode_encode(&x, d);
+	inode_decoded_release(&x);
+	sfs_blk_reseal(d);
+	timg_poke(img, ino, d);
+}
+
+/* ino's bytes [off, off+len) are zeros. */
+static void tfs_check_zeros(struct tfs *x, uint64_t ino, uint64_t off, size_t len)
+{
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x->fs, ino, &ip), 0);
+	uint8_t *buf = malloc(len);
+	size_t done;
+	ck_assert_int_eq(file_read(x->fs, ip, buf, len, off, &done), 0);
+	ck_assert_uint_eq(done, len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg(buf[i] == 0, "inode %llu byte %llu", (unsigned long long)ino,
+			      (unsigned long long)(off + i));
+	free(buf);
+	inode_put(x->fs, ip);
+}
+
 /* ino's bytes [off, off+len) are those pattern wrote at the same offset. */
 static void tfs_check_range(struct tfs *x, uint64_t ino, uint64_t off, size_t len, unsigned pattern,
 			    uint64_t pat_off)
@@ -1196,6 +1231,61 @@ START_TEST(dup_data_split)
 }
 END_TEST
 
+/* The file that gives up a block keeps its extents in a B+tree: the copy
+ * goes through the tree like any extent change. */
+START_TEST(dup_data_tree)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 4096, 91);
+	uint64_t t = tfs_make(&x, x.root, "sparse", S_IFREG | 0644, 0, 0);
+	static uint8_t blk[4096];
+	for (unsigned i = 0; i < 50; i++) {
+		for (size_t k = 0; k < sizeof(blk); k++)
+			blk[k] = (uint8_t)((2 * i * 4096 + k) * 7 + 92);
+		tfs_write(&x, t, 2ull * i * 4096, blk, sizeof(blk));
+	}
+	/* Where the tree maps file block 20. */
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, t, &ip), 0);
+	struct sfs_extent e;
+	ck_assert_int_eq(extent_find(x.fs, ip, 20, &e), 0);
+	inode_put(x.fs, ip);
+	tfs_close(&x);
+	ck_assert_uint_eq(e.lblk, 20);
+	ck_assert_uint_ne(read_inode(t).fork.root, 0);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	patch_extent(a, 0, e.pblk);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+1 (file block 20) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)t, (unsigned long long)e.pblk,
+			  (unsigned long long)a));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, free0);
+	ck_assert_uint_ne(read_inode(t).fork.root, 0);
+	ck_assert_uint_eq(read_inode(t).blocks, 8 * 50 + 8 * read_inode(t).fork.nnodes);
+	tfs_open(&x);
+	for (unsigned i = 0; i < 50; i++)
+		tfs_check_range(&x, t, 2ull * i * 4096, 4096, 92, 2ull * i * 4096);
+	tfs_check_range(&x, a, 0, 4096, 92, 20 * 4096);
+	ck_assert_int_eq(inode_get(x.fs, t, &ip), 0);
+	struct sfs_extent e2;
+	ck_assert_int_eq(extent_find(x.fs, ip, 20, &e2), 0);
+	inode_put(x.fs, ip);
+	ck_assert_uint_eq(e2.lblk, 20);
+	ck_assert_uint_ne(e2.pblk, e.pblk);
+	memset(blk, 0x5A, sizeof(blk));
+	tfs_write(&x, a, 0, blk, sizeof(blk));
+	tfs_check_range(&x, t, 20 * 4096, 4096, 92, 20 * 4096);
+	tfs_close(&x);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+}
+END_TEST
+
 /* A file extent on a directory tree node, an extent tree node and an xattr
  * block: each metadata owner keeps its block, intact; the file's range is
  * unmapped (reads zeros, size kept) rather than given a copy of another
@@ -1254,18 +1344,9 @@ START_TEST(dup_data_on_metadata)
 		struct sfs_extent e = read_extent(f[i], 0);
 		ck_assert_uint_eq(e.len, 2);
 		/* Split the file's extent in two so only block 1 moves. */
-		static uint8_t ib[4096];
-		timg_peek(img, f[i], ib);
-		struct sfs_inode xi;
-		memset(&xi, 0, sizeof(xi));
-		ck_assert_int_eq(inode_block_decode(ib, sb.uuid, f[i], &xi), 0);
-		xi.iext[0].len = 1;
-		xi.iext[1] = (struct sfs_extent){.lblk = 1, .pblk = meta[i], .len = 1};
-		xi.niext = 2;
-		inode_encode(&xi, ib);
-		inode_decoded_release(&xi);
-		sfs_blk_reseal(ib);
-		timg_poke(img, f[i], ib);
+		struct sfs_extent v[2] = {{.lblk = 0, .pblk = e.pblk, .len = 1},
+					  {.lblk = 1, .pblk = meta[i], .len = 1}};
+		patch_extents(f[i], v, 2);
 	}
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
@@ -1303,14 +1384,83 @@ START_TEST(dup_data_on_metadata)
 	inode_put(x.fs, ip);
 	for (int i = 0; i < 3; i++) {
 		tfs_check_range(&x, f[i], 0, 4096, 68 + (unsigned)i, 0);
-		ck_assert_int_eq(inode_get(x.fs, f[i], &ip), 0);
-		size_t done;
-		ck_assert_int_eq(file_read(x.fs, ip, blk, 4096, 4096, &done), 0);
-		ck_assert_uint_eq(done, 4096);
-		for (size_t k = 0; k < 4096; k++)
-			ck_assert_uint_eq(blk[k], 0);
-		inode_put(x.fs, ip);
+		tfs_check_zeros(&x, f[i], 4096, 4096);
 	}
+	tfs_close(&x);
+}
+END_TEST
+
+/* File extents on filesystem metadata outside the inodes (an AG's header and
+ * bitmaps, a slot's journal): the runs on metadata are unmapped from the
+ * file, the metadata untouched; the file and its other blocks stay. */
+START_TEST(extent_on_fs_metadata)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "f", S_IFREG | 0644, 3 * 4096, 81);
+	uint64_t g = tfs_make(&x, x.root, "g", S_IFREG | 0644, 6 * 4096, 82);
+	uint64_t h = tfs_make(&x, x.root, "h", S_IFREG | 0644, 2 * 4096, 83);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	ck_assert_uint_ge(sb.ag_count, 3);
+	uint32_t meta = sfs_ag_meta_blocks(&sb);
+	uint64_t ag1 = sfs_ag_base(&sb, 1), ag2 = sfs_ag_base(&sb, 2);
+	uint64_t jr = sfs_slot_journal(&sb, 1); /* slot 1: nothing mounts it */
+	ck_assert_uint_ge(meta, 2);
+	/* f: all of AG 1's metadata; g: AG 2's last two metadata blocks and
+	 * the two data blocks after them, then two blocks of slot 1's journal. */
+	struct sfs_extent vf[1] = {{.lblk = 0, .pblk = ag1, .len = meta}};
+	struct sfs_extent vg[2] = {{.lblk = 0, .pblk = ag2 + meta - 2, .len = 4},
+				   {.lblk = 4, .pblk = jr, .len = 2}};
+	static uint8_t before[16][4096];
+	ck_assert_uint_le(meta + 2, 16);
+	for (uint32_t i = 0; i < meta; i++)
+		timg_peek(img, ag1 + i, before[i]);
+	for (uint32_t i = 0; i < 2; i++)
+		timg_peek(img, jr + i, before[meta + i]);
+	patch_extents(f, vf, 1);
+	patch_extents(g, vg, 2);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert(has_msg("2:inode %llu: extent blocks %llu+%u (file block 0) are AG 1's header "
+			  "and bitmaps\n",
+			  (unsigned long long)f, (unsigned long long)ag1, meta));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: extent blocks %llu+%u (file block 0) are AG 1's header "
+			  "and bitmaps; unmapped from the file (it reads zeros there)\n",
+			  (unsigned long long)f, (unsigned long long)ag1, meta));
+	ck_assert(has_msg("3:inode %llu: extent blocks %llu+2 (file block 0) are AG 2's header "
+			  "and bitmaps; unmapped",
+			  (unsigned long long)g, (unsigned long long)(ag2 + meta - 2)));
+	ck_assert(has_msg("3:inode %llu: extent blocks %llu+2 (file block 4) are filesystem "
+			  "metadata before the first AG (superblocks, slots, journals); unmapped",
+			  (unsigned long long)g, (unsigned long long)jr));
+	ck_assert_ptr_null(strstr(msgs, "cleared"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	/* f's 3 and g's 6 blocks freed; g holds AG 2's first two data blocks. */
+	ck_assert_uint_eq(r.free_blocks, free0 + 3 + 6 - 2);
+	static uint8_t now[4096];
+	for (uint32_t i = 0; i < meta; i++) {
+		timg_peek(img, ag1 + i, now);
+		ck_assert_mem_eq(now, before[i], sizeof(now));
+	}
+	for (uint32_t i = 0; i < 2; i++) {
+		timg_peek(img, jr + i, now);
+		ck_assert_mem_eq(now, before[meta + i], sizeof(now));
+	}
+	ck_assert_uint_eq(read_inode(f).blocks, 0);
+	ck_assert_uint_eq(read_inode(f).size, 3 * 4096);
+	ck_assert_uint_eq(read_inode(g).blocks, 16);
+	struct sfs_extent g0 = read_extent(g, 0);
+	ck_assert_uint_eq(g0.lblk, 2);
+	ck_assert_uint_eq(g0.pblk, ag2 + meta);
+	ck_assert_uint_eq(g0.len, 2);
+	tfs_open(&x);
+	tfs_check_zeros(&x, f, 0, 3 * 4096);
+	tfs_check_zeros(&x, g, 0, 6 * 4096);
+	tfs_check_data(&x, h, 2 * 4096, 83);
 	tfs_close(&x);
 }
 END_TEST
@@ -1464,8 +1614,10 @@ int main(void)
 	tcase_add_test(tc, cli_repair_lost_found);
 	tcase_add_test(tc, dup_data_cloned);
 	tcase_add_test(tc, dup_data_split);
+	tcase_add_test(tc, dup_data_tree);
 	tcase_add_test(tc, dup_data_on_metadata);
 	tcase_add_test(tc, dup_no_space);
+	tcase_add_test(tc, extent_on_fs_metadata);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
