@@ -1286,6 +1286,62 @@ START_TEST(dup_data_tree)
 }
 END_TEST
 
+/* One file naming its own block twice keeps it for its first extent and
+ * copies it for the second; a shared run longer than one copy handle
+ * (DUP_COPY_MAX, 256 blocks) is copied in pieces, one line each. */
+START_TEST(dup_within_one_file_and_long_run)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t s1 = tfs_make(&x, x.root, "self", S_IFREG | 0644, 2 * 4096, 93);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 300 * 4096, 94);
+	uint64_t b = tfs_make(&x, x.root, "b", S_IFREG | 0644, 300 * 4096, 95);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	struct sfs_extent es = read_extent(s1, 0), ea = read_extent(a, 0);
+	ck_assert_uint_eq(es.len, 2);
+	ck_assert_uint_eq(ea.len, 300);
+	struct sfs_extent vs[2] = {{.lblk = 0, .pblk = es.pblk, .len = 1},
+				   {.lblk = 1, .pblk = es.pblk, .len = 1}};
+	patch_extents(s1, vs, 2);
+	patch_extent(b, 0, ea.pblk);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+1 (file block 1) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)s1, (unsigned long long)es.pblk,
+			  (unsigned long long)s1));
+	ck_assert(has_msg("3:inode %llu: blocks %llu+256 (file block 0) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)b, (unsigned long long)ea.pblk,
+			  (unsigned long long)a));
+	ck_assert(has_msg("3:inode %llu: blocks %llu+44 (file block 256) shared with inode "
+			  "%llu; copied to ",
+			  (unsigned long long)b, (unsigned long long)(ea.pblk + 256),
+			  (unsigned long long)a));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, free0);
+	ck_assert_uint_eq(read_extent(s1, 0).pblk, es.pblk);
+	ck_assert_uint_ne(read_extent(s1, 1).pblk, es.pblk);
+	tfs_open(&x);
+	/* Both of self's blocks hold its first block's bytes. */
+	tfs_check_range(&x, s1, 0, 4096, 93, 0);
+	tfs_check_range(&x, s1, 4096, 4096, 93, 0);
+	tfs_check_data(&x, a, 300 * 4096, 94);
+	tfs_check_data(&x, b, 300 * 4096, 94);
+	static uint8_t z[4096];
+	memset(z, 0x3C, sizeof(z));
+	tfs_write(&x, b, 299 * 4096, z, sizeof(z));
+	tfs_write(&x, s1, 4096, z, sizeof(z));
+	tfs_check_data(&x, a, 300 * 4096, 94);
+	tfs_check_range(&x, s1, 0, 4096, 93, 0);
+	tfs_close(&x);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+}
+END_TEST
+
 /* A file extent on a directory tree node, an extent tree node and an xattr
  * block: each metadata owner keeps its block, intact; the file's range is
  * unmapped (reads zeros, size kept) rather than given a copy of another
@@ -1615,6 +1671,7 @@ int main(void)
 	tcase_add_test(tc, dup_data_cloned);
 	tcase_add_test(tc, dup_data_split);
 	tcase_add_test(tc, dup_data_tree);
+	tcase_add_test(tc, dup_within_one_file_and_long_run);
 	tcase_add_test(tc, dup_data_on_metadata);
 	tcase_add_test(tc, dup_no_space);
 	tcase_add_test(tc, extent_on_fs_metadata);
