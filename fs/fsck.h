@@ -23,7 +23,10 @@
  * referenced, leaked blocks freed, link counts and st_blocks, and names
  * (fs/INTERNALS.md "fsck and lost+found"): entries naming no valid inode
  * removed, corrupt inodes cleared, corrupt directory trees emptied, a corrupt
- * root made anew, inodes named by nothing reconnected in /lost+found. After a
+ * root made anew, inodes named by nothing reconnected in /lost+found; blocks
+ * referenced twice: a file sharing data with another gets a private copy, a
+ * file whose data lies on a metadata block (an inode's, or the superblocks,
+ * slots, AG headers and bitmaps) has that range unmapped. After a
  * run that exits FSCK_EXIT_REPAIRED a second run exits FSCK_EXIT_CLEAN.
  *
  * Never crashes on garbage: every block goes through the format decoders,

@@ -207,12 +207,57 @@ static bool fix_parent(struct fsck *ck, uint64_t ino, uint64_t parent)
 	return ck->rw && !ck->mute && fsck_inode_set(ck, ino, FSCK_IF_PARENT, parent) == 0;
 }
 
+/* Filesystem metadata at block b, when it is: the superblocks and slots
+ * before the first AG, an AG's header and bitmaps. NULL for the data area. */
+static const char *fs_meta_at(struct fsck *ck, uint64_t b, char *buf, size_t size)
+{
+	if (b < ck->sb.ag_start)
+		return "filesystem metadata before the first AG (superblocks, slots, journals)";
+	uint32_t ag = sfs_ag_of(&ck->sb, b);
+	if (ag == UINT32_MAX || b - sfs_ag_base(&ck->sb, ag) >= sfs_ag_meta_blocks(&ck->sb))
+		return NULL;
+	snprintf(buf, size, "AG %u's header and bitmaps", ag);
+	return buf;
+}
+
+/* An extent inside the device: its data-area runs are referenced; runs on
+ * filesystem metadata are reported, and the repair unmaps them from the file
+ * (the metadata keeps its blocks, fs/INTERNALS.md). */
+static int extent_runs(struct iwalk *w, const struct sfs_extent *e)
+{
+	struct fsck *ck = w->ck;
+	char b1[48], b2[48];
+	for (uint64_t i = 0, j; i < e->len; i = j) {
+		const char *what = fs_meta_at(ck, e->pblk + i, b1, sizeof(b1));
+		for (j = i + 1; j < e->len; j++) {
+			const char *next = fs_meta_at(ck, e->pblk + j, b2, sizeof(b2));
+			if (!what != !next || (what && strcmp(what, next) != 0))
+				break;
+		}
+		if (!what) {
+			if (fsck_ref(ck, e->pblk + i, j - i, "extent", w->ino))
+				w->bad = 1, w->badref = true;
+			continue;
+		}
+		fsck_say(ck, FSCK_ERROR,
+			 "inode %" PRIu64 ": extent blocks %" PRIu64 "+%" PRIu64
+			 " (file block %" PRIu64 ") are %s",
+			 w->ino, e->pblk + i, j - i, e->lblk + i, what);
+		w->bad = 1;
+		if (w->fx && fsck_fixes_unmap(w->fx, w->ino, e->lblk + i, e->pblk + i, j - i, what))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int on_extent(void *arg, const struct sfs_extent *e)
 {
 	struct iwalk *w = arg;
+	w->blocks += e->len;
+	if (e->pblk < w->ck->sb.blocks && e->len <= w->ck->sb.blocks - e->pblk)
+		return extent_runs(w, e);
 	if (fsck_ref(w->ck, e->pblk, e->len, "extent", w->ino))
 		w->bad = 1, w->badref = true;
-	w->blocks += e->len;
 	return 0;
 }
 
@@ -419,8 +464,8 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 					 .parent = S_ISDIR(ip.mode) ? ip.fork.aux : 0};
 		if (ino == ck->sb.root_ino && !S_ISDIR(ip.mode))
 			fsck_say(ck, FSCK_ERROR, "root inode %" PRIu64 " is not a directory", ino);
-		struct iwalk w = {.ck = ck, .ino = ino, .info = info};
-		uint64_t dirnodes = 0;
+		struct iwalk w = {.ck = ck, .ino = ino, .info = info, .fx = fx};
+		uint64_t dirnodes = 0, unmaps = fx ? fx->nunmap : 0;
 		if (fs) {
 			int rc;
 			if (S_ISDIR(ip.mode)) {
@@ -476,7 +521,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				w.bad = 1;
 			}
 			/* An inode that cannot be kept as it is: a file whose extents
-			 * cannot be read or name blocks outside the data area, a
+			 * cannot be read or name blocks outside the device, a
 			 * symlink whose target is lost. The repair clears it as it
 			 * does a corrupt inode block (a directory is emptied instead:
 			 * the inodes it named survive). */
@@ -491,6 +536,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 			if (clear && fx && ino != ck->sb.root_ino) {
 				info[i].ok = false;
 				info[i].corrupt = true;
+				fx->nunmap = unmaps; /* cleared whole: no run unmapped */
 				if (fsck_fixes_push(&fx->drop, &fx->ndrop, &fx->capdrop, ino)) {
 					inode_decoded_release(&ip);
 					free_info(ck, info);
@@ -625,6 +671,23 @@ int fsck_fixes_dent(struct fsck_fixes *fx, enum fsck_dent_fix fix, uint64_t dir,
 	return 0;
 }
 
+int fsck_fixes_unmap(struct fsck_fixes *fx, uint64_t ino, uint64_t lblk, uint64_t pblk, uint64_t n,
+		     const char *what)
+{
+	if (fx->nunmap == fx->capunmap) {
+		uint64_t c = fx->capunmap ? fx->capunmap * 2 : 16;
+		struct fsck_unmap *nv = realloc(fx->unmap, c * sizeof(*nv));
+		if (!nv)
+			return -ENOMEM;
+		fx->unmap = nv;
+		fx->capunmap = c;
+	}
+	struct fsck_unmap *u = &fx->unmap[fx->nunmap++];
+	*u = (struct fsck_unmap){.ino = ino, .lblk = lblk, .pblk = pblk, .n = n};
+	snprintf(u->what, sizeof(u->what), "%s", what);
+	return 0;
+}
+
 int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo)
 {
 	int r = fsck_fixes_dent(fx, FSCK_DENT_BADREC, dir, 0, "");
@@ -633,6 +696,14 @@ int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uin
 		fx->dents[fx->ndents - 1].key_lo = key_lo;
 	}
 	return r;
+}
+
+static bool has_dup(struct fsck *ck)
+{
+	for (uint64_t i = 0; i < (ck->sb.blocks + 7) / 8; i++)
+		if (ck->dup[i])
+			return true;
+	return false;
 }
 
 int fsck_inodes(struct fsck *ck)
@@ -647,20 +718,26 @@ int fsck_inodes(struct fsck *ck)
 	uint64_t mapbytes = (ck->sb.blocks + 7) / 8;
 	/* A repair can reveal more to repair (an emptied directory leaves its
 	 * entries' inodes unnamed): rounds until one repairs nothing, bounded. */
-	for (int round = 0; round < 4 && rc == 0; round++) {
+	for (int round = 0; round < 5 && rc == 0; round++) {
 		struct fsck_fixes fx = {0};
 		ck->mute = true;
 		rc = walk(ck, &fx);
 		ck->mute = false;
 		unsigned fixed = ck->r->fixed;
-		if (rc == 0 &&
-		    (fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop || fx.root_bad))
+		bool names = fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop ||
+			     fx.nunmap || fx.root_bad;
+		if (rc == 0 && names)
 			rc = fsck_repair_names(ck, &fx);
+		/* Blocks referenced twice once the names stand (a repair of
+		 * names may clear one claimant): all claimants known. */
+		else if (rc == 0 && has_dup(ck))
+			rc = fsck_repair_dups(ck);
 		free(fx.drop);
 		free(fx.dents);
 		free(fx.lost);
 		free(fx.reset);
 		free(fx.xdrop);
+		free(fx.unmap);
 		memset(ck->refs, 0, mapbytes);
 		memset(ck->dup, 0, mapbytes);
 		if (ck->r->fixed == fixed)

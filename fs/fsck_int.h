@@ -64,6 +64,11 @@ struct fsck_dent {
 	uint8_t fix, dtype;
 	char name[256];
 };
+/* A file's extent run on filesystem metadata: unmapped from the file. */
+struct fsck_unmap {
+	uint64_t ino, lblk, pblk, n;
+	char what[96]; /* the metadata, for the message */
+};
 struct fsck_fixes {
 	uint64_t *drop; /* corrupt inode blocks to clear */
 	uint64_t ndrop, capdrop;
@@ -75,11 +80,15 @@ struct fsck_fixes {
 	uint64_t nreset, capreset;
 	uint64_t *xdrop; /* inodes whose xattr block number is invalid */
 	uint64_t nxdrop, capxdrop;
+	struct fsck_unmap *unmap; /* extent runs on filesystem metadata */
+	uint64_t nunmap, capunmap;
 	bool root_bad; /* the root inode block is corrupt: made anew */
 };
 int fsck_fixes_push(uint64_t **v, uint64_t *n, uint64_t *cap, uint64_t x);
 int fsck_fixes_dent(struct fsck_fixes *fx, enum fsck_dent_fix fix, uint64_t dir, uint64_t ino,
 		    const char *name);
+int fsck_fixes_unmap(struct fsck_fixes *fx, uint64_t ino, uint64_t lblk, uint64_t pblk, uint64_t n,
+		     const char *what);
 int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo);
 /* Make the repairs of fx, reporting each (FIXED) or why not (INFO): entries
  * removed, corrupt inodes dropped from the bitmaps, corrupt directory trees
@@ -87,6 +96,16 @@ int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uin
  * (fs/INTERNALS.md "fsck and lost+found"). Updates ck->inodes. 0, or
  * -ENOMEM. */
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
+
+/* Blocks the walk found referenced twice (ck->dup, after a complete walk with
+ * nothing left for fsck_repair_names): every inode is scanned again for the
+ * claims of those blocks; per block a metadata structure keeps it, or else
+ * the first claim in inode order; every other claim, file data, lets go of
+ * it: copied to new blocks when the keeper is file data, unmapped (a hole)
+ * when it is metadata (fs/INTERNALS.md "fsck and lost+found"). Each change
+ * is one FIXED line, through the engine; no space for a copy, or a block two
+ * metadata structures hold, is INFO and the problem stays. 0, or -ENOMEM. */
+int fsck_repair_dups(struct fsck *ck);
 
 /* Phase 4 (fsck_inode.c): check every inode in ck->inodes and mark what it
  * references; set ck->refs_complete when the walk is complete. */

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 
 #include "fs/dir.h"
+#include "fs/extent.h"
 #include "fs/file.h"
 #include "fs/symlink.h"
 #include "fs/xattr.h"
@@ -1018,6 +1019,558 @@ START_TEST(structure_repairs)
 }
 END_TEST
 
+/* ---- blocks referenced twice ---- */
+
+/* Inline extent i of inode ino as the image holds it. */
+static struct sfs_extent read_extent(uint64_t ino, unsigned i)
+{
+	static uint8_t d[4096];
+	timg_peek(img, ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	ck_assert_uint_lt(i, x.niext);
+	struct sfs_extent e = x.iext[i];
+	inode_decoded_release(&x);
+	return e;
+}
+
+/* Point inline extent i of inode ino at device block pblk, behind the
+ * filesystem's back (block resealed). */
+static void patch_extent(uint64_t ino, unsigned i, uint64_t pblk)
+{
+	static uint8_t d[4096];
+	timg_peek(img, ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	ck_assert_uint_lt(i, x.niext);
+	x.iext[i].pblk = pblk;
+	inode_encode(&x, d);
+	inode_decoded_release(&x);
+	sfs_blk_reseal(d);
+	timg_poke(img, ino, d);
+}
+
+/* Replace the inline extents of inode ino by v[0..n) (block resealed). */
+static void patch_extents(uint64_t ino, const struct sfs_extent *v, unsigned n)
+{
+	static uint8_t d[4096];
+	timg_peek(img, ino, d);
+	struct sfs_inode x;
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(inode_block_decode(d, sb.uuid, ino, &x), 0);
+	ck_assert_ptr_nonnull(x.iext);
+	ck_assert_uint_le(n, INODE_INLINE_EXT);
+	memcpy(x.iext, v, n * sizeof(*v));
+	x.niext = (uint16_t)n;
+	inode_encode(&x, d);
+	inode_decoded_release(&x);
+	sfs_blk_reseal(d);
+	timg_poke(img, ino, d);
+}
+
+/* ino's bytes [off, off+len) are zeros. */
+static void tfs_check_zeros(struct tfs *x, uint64_t ino, uint64_t off, size_t len)
+{
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x->fs, ino, &ip), 0);
+	uint8_t *buf = malloc(len);
+	size_t done;
+	ck_assert_int_eq(file_read(x->fs, ip, buf, len, off, &done), 0);
+	ck_assert_uint_eq(done, len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg(buf[i] == 0, "inode %llu byte %llu", (unsigned long long)ino,
+			      (unsigned long long)(off + i));
+	free(buf);
+	inode_put(x->fs, ip);
+}
+
+/* ino's bytes [off, off+len) are those pattern wrote at the same offset. */
+static void tfs_check_range(struct tfs *x, uint64_t ino, uint64_t off, size_t len, unsigned pattern,
+			    uint64_t pat_off)
+{
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x->fs, ino, &ip), 0);
+	uint8_t *buf = malloc(len);
+	size_t done;
+	ck_assert_int_eq(file_read(x->fs, ip, buf, len, off, &done), 0);
+	ck_assert_uint_eq(done, len);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_msg(buf[i] == (uint8_t)((pat_off + i) * 7 + pattern),
+			      "inode %llu byte %llu", (unsigned long long)ino,
+			      (unsigned long long)(off + i));
+	free(buf);
+	inode_put(x->fs, ip);
+}
+
+static void tfs_write(struct tfs *x, uint64_t ino, uint64_t off, const void *p, size_t len)
+{
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x->fs, ino, &ip), 0);
+	size_t done;
+	ck_assert_int_eq(file_write(x->fs, ip, p, len, off, &done), 0);
+	ck_assert_uint_eq(done, len);
+	inode_put(x->fs, ip);
+}
+
+static bool has_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static bool has_msg(const char *fmt, ...)
+{
+	char want[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(want, sizeof(want), fmt, ap);
+	va_end(ap);
+	return strstr(msgs, want) != NULL;
+}
+
+/* Two more files pointed into the first's blocks: the first (lowest inode)
+ * keeps them, each other gets a private copy holding the shared content, and
+ * a write to one no longer shows in the others. */
+START_TEST(dup_data_cloned)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 3 * 4096, 61);
+	uint64_t b = tfs_make(&x, x.root, "b", S_IFREG | 0644, 3 * 4096, 62);
+	uint64_t c = tfs_make(&x, x.root, "c", S_IFREG | 0644, 3 * 4096, 63);
+	tfs_close(&x);
+	ck_assert(a < b && b < c);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	struct sfs_extent ea = read_extent(a, 0);
+	ck_assert_uint_eq(ea.len, 3);
+	patch_extent(b, 0, ea.pblk);
+	patch_extent(c, 0, ea.pblk);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert(has_msg("block %llu referenced twice", (unsigned long long)ea.pblk));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	struct sfs_extent eb = read_extent(b, 0), ec = read_extent(c, 0);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+3 (file block 0) shared with inode %llu; "
+			  "copied to %llu+3\n",
+			  (unsigned long long)b, (unsigned long long)ea.pblk, (unsigned long long)a,
+			  (unsigned long long)eb.pblk));
+	ck_assert(has_msg("3:inode %llu: blocks %llu+3 (file block 0) shared with inode %llu; "
+			  "copied to %llu+3\n",
+			  (unsigned long long)c, (unsigned long long)ea.pblk, (unsigned long long)a,
+			  (unsigned long long)ec.pblk));
+	/* b's and c's own blocks, referenced by nothing since the patch. */
+	ck_assert_ptr_nonnull(strstr(msgs, "referenced by nothing; freed"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	/* Six blocks freed, six copies taken. */
+	ck_assert_uint_eq(r.free_blocks, free0);
+	ck_assert_uint_eq(read_extent(a, 0).pblk, ea.pblk);
+	ck_assert_uint_eq(eb.len, 3);
+	ck_assert_uint_eq(ec.len, 3);
+	ck_assert(eb.pblk + 3 <= ea.pblk || eb.pblk >= ea.pblk + 3);
+	ck_assert(ec.pblk + 3 <= ea.pblk || ec.pblk >= ea.pblk + 3);
+	ck_assert(ec.pblk + 3 <= eb.pblk || ec.pblk >= eb.pblk + 3);
+	ck_assert_uint_eq(read_inode(b).blocks, 24);
+	tfs_open(&x);
+	tfs_check_data(&x, a, 3 * 4096, 61);
+	tfs_check_data(&x, b, 3 * 4096, 61);
+	tfs_check_data(&x, c, 3 * 4096, 61);
+	static uint8_t z[5000];
+	memset(z, 0xEE, sizeof(z));
+	tfs_write(&x, b, 1000, z, sizeof(z));
+	tfs_check_data(&x, a, 3 * 4096, 61);
+	tfs_check_data(&x, c, 3 * 4096, 61);
+	tfs_close(&x);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, free0);
+}
+END_TEST
+
+/* The keeper takes one block from the middle of a later file's extent: that
+ * extent is split around a copy of the block, the rest stays where it was. */
+START_TEST(dup_data_split)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 4096, 64);
+	uint64_t b = tfs_make(&x, x.root, "b", S_IFREG | 0644, 4 * 4096, 65);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	struct sfs_extent eb = read_extent(b, 0);
+	ck_assert_uint_eq(eb.len, 4);
+	patch_extent(a, 0, eb.pblk + 1);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+1 (file block 1) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)b, (unsigned long long)eb.pblk + 1,
+			  (unsigned long long)a));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, free0); /* a's own block freed, one copy */
+	ck_assert_uint_eq(read_extent(a, 0).pblk, eb.pblk + 1);
+	struct sfs_extent b0 = read_extent(b, 0), b1 = read_extent(b, 1), b2 = read_extent(b, 2);
+	ck_assert_uint_eq(b0.pblk, eb.pblk);
+	ck_assert_uint_eq(b0.len, 1);
+	ck_assert_uint_eq(b1.lblk, 1);
+	ck_assert_uint_eq(b1.len, 1);
+	ck_assert(b1.pblk < eb.pblk || b1.pblk >= eb.pblk + 4);
+	ck_assert_uint_eq(b2.lblk, 2);
+	ck_assert_uint_eq(b2.pblk, eb.pblk + 2);
+	ck_assert_uint_eq(b2.len, 2);
+	tfs_open(&x);
+	tfs_check_data(&x, b, 4 * 4096, 65);
+	/* a reads what b holds at that block. */
+	tfs_check_range(&x, a, 0, 4096, 65, 4096);
+	static uint8_t z[4096];
+	memset(z, 0x11, sizeof(z));
+	tfs_write(&x, a, 0, z, sizeof(z));
+	tfs_check_data(&x, b, 4 * 4096, 65);
+	tfs_close(&x);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+}
+END_TEST
+
+/* The file that gives up a block keeps its extents in a B+tree: the copy
+ * goes through the tree like any extent change. */
+START_TEST(dup_data_tree)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 4096, 91);
+	uint64_t t = tfs_make(&x, x.root, "sparse", S_IFREG | 0644, 0, 0);
+	static uint8_t blk[4096];
+	for (unsigned i = 0; i < 50; i++) {
+		for (size_t k = 0; k < sizeof(blk); k++)
+			blk[k] = (uint8_t)((2 * i * 4096 + k) * 7 + 92);
+		tfs_write(&x, t, 2ull * i * 4096, blk, sizeof(blk));
+	}
+	/* Where the tree maps file block 20. */
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, t, &ip), 0);
+	struct sfs_extent e;
+	ck_assert_int_eq(extent_find(x.fs, ip, 20, &e), 0);
+	inode_put(x.fs, ip);
+	tfs_close(&x);
+	ck_assert_uint_eq(e.lblk, 20);
+	ck_assert_uint_ne(read_inode(t).fork.root, 0);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	patch_extent(a, 0, e.pblk);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+1 (file block 20) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)t, (unsigned long long)e.pblk,
+			  (unsigned long long)a));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, free0);
+	ck_assert_uint_ne(read_inode(t).fork.root, 0);
+	ck_assert_uint_eq(read_inode(t).blocks, 8 * 50 + 8 * read_inode(t).fork.nnodes);
+	tfs_open(&x);
+	for (unsigned i = 0; i < 50; i++)
+		tfs_check_range(&x, t, 2ull * i * 4096, 4096, 92, 2ull * i * 4096);
+	tfs_check_range(&x, a, 0, 4096, 92, 20 * 4096);
+	ck_assert_int_eq(inode_get(x.fs, t, &ip), 0);
+	struct sfs_extent e2;
+	ck_assert_int_eq(extent_find(x.fs, ip, 20, &e2), 0);
+	inode_put(x.fs, ip);
+	ck_assert_uint_eq(e2.lblk, 20);
+	ck_assert_uint_ne(e2.pblk, e.pblk);
+	memset(blk, 0x5A, sizeof(blk));
+	tfs_write(&x, a, 0, blk, sizeof(blk));
+	tfs_check_range(&x, t, 20 * 4096, 4096, 92, 20 * 4096);
+	tfs_close(&x);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+}
+END_TEST
+
+/* One file naming its own block twice keeps it for its first extent and
+ * copies it for the second; a shared run longer than one copy handle
+ * (DUP_COPY_MAX, 256 blocks) is copied in pieces, one line each. */
+START_TEST(dup_within_one_file_and_long_run)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t s1 = tfs_make(&x, x.root, "self", S_IFREG | 0644, 2 * 4096, 93);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 300 * 4096, 94);
+	uint64_t b = tfs_make(&x, x.root, "b", S_IFREG | 0644, 300 * 4096, 95);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	struct sfs_extent es = read_extent(s1, 0), ea = read_extent(a, 0);
+	ck_assert_uint_eq(es.len, 2);
+	ck_assert_uint_eq(ea.len, 300);
+	struct sfs_extent vs[2] = {{.lblk = 0, .pblk = es.pblk, .len = 1},
+				   {.lblk = 1, .pblk = es.pblk, .len = 1}};
+	patch_extents(s1, vs, 2);
+	patch_extent(b, 0, ea.pblk);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+1 (file block 1) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)s1, (unsigned long long)es.pblk,
+			  (unsigned long long)s1));
+	ck_assert(has_msg("3:inode %llu: blocks %llu+256 (file block 0) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)b, (unsigned long long)ea.pblk,
+			  (unsigned long long)a));
+	ck_assert(has_msg("3:inode %llu: blocks %llu+44 (file block 256) shared with inode "
+			  "%llu; copied to ",
+			  (unsigned long long)b, (unsigned long long)(ea.pblk + 256),
+			  (unsigned long long)a));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, free0);
+	ck_assert_uint_eq(read_extent(s1, 0).pblk, es.pblk);
+	ck_assert_uint_ne(read_extent(s1, 1).pblk, es.pblk);
+	tfs_open(&x);
+	/* Both of self's blocks hold its first block's bytes. */
+	tfs_check_range(&x, s1, 0, 4096, 93, 0);
+	tfs_check_range(&x, s1, 4096, 4096, 93, 0);
+	tfs_check_data(&x, a, 300 * 4096, 94);
+	tfs_check_data(&x, b, 300 * 4096, 94);
+	static uint8_t z[4096];
+	memset(z, 0x3C, sizeof(z));
+	tfs_write(&x, b, 299 * 4096, z, sizeof(z));
+	tfs_write(&x, s1, 4096, z, sizeof(z));
+	tfs_check_data(&x, a, 300 * 4096, 94);
+	tfs_check_range(&x, s1, 0, 4096, 93, 0);
+	tfs_close(&x);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+}
+END_TEST
+
+/* A file extent on a directory tree node, an extent tree node and an xattr
+ * block: each metadata owner keeps its block, intact; the file's range is
+ * unmapped (reads zeros, size kept) rather than given a copy of another
+ * inode's metadata (fs/INTERNALS.md). */
+START_TEST(dup_data_on_metadata)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t d = tfs_make(&x, x.root, "d", S_IFDIR | 0755, 0, 0);
+	struct sfs_inode *dip;
+	ck_assert_int_eq(inode_get(x.fs, d, &dip), 0);
+	uint64_t in_d[8];
+	for (int i = 0; i < 8; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "n%d", i);
+		in_d[i] = tfs_make(&x, dip, nm, S_IFREG | 0644, 0, 0);
+	}
+	inode_put(x.fs, dip);
+	/* 50 one-block extents apart: an extent tree. */
+	uint64_t t = tfs_make(&x, x.root, "sparse", S_IFREG | 0644, 0, 0);
+	static uint8_t blk[4096];
+	for (unsigned i = 0; i < 50; i++) {
+		for (size_t k = 0; k < sizeof(blk); k++)
+			blk[k] = (uint8_t)((2 * i * 4096 + k) * 7 + 66);
+		tfs_write(&x, t, 2ull * i * 4096, blk, sizeof(blk));
+	}
+	uint64_t xf = tfs_make(&x, x.root, "xa", S_IFREG | 0644, 100, 67);
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, xf, &ip), 0);
+	static char big[3000];
+	memset(big, 'v', sizeof(big));
+	ck_assert_int_eq(xattr_set(x.fs, ip, "user.big", big, sizeof(big), 0), 0);
+	uint64_t xblk = ip->xattr_blk;
+	inode_put(x.fs, ip);
+	uint64_t f[3];
+	for (int i = 0; i < 3; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "f%d", i);
+		f[i] = tfs_make(&x, x.root, nm, S_IFREG | 0644, 2 * 4096, 68 + (unsigned)i);
+	}
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	uint64_t dnode = read_inode(d).fork.root, tnode = read_inode(t).fork.root;
+	ck_assert_uint_ne(dnode, 0);
+	ck_assert_uint_ne(tnode, 0);
+	ck_assert_uint_ne(xblk, 0);
+	/* Each f's second block onto one metadata block: the first stays. */
+	uint64_t meta[3] = {dnode, tnode, xblk};
+	const char *what[3] = {"directory tree node", "extent tree node", "xattr block"};
+	uint64_t owner[3] = {d, t, xf};
+	static uint8_t before[3][4096];
+	for (int i = 0; i < 3; i++) {
+		timg_peek(img, meta[i], before[i]);
+		struct sfs_extent e = read_extent(f[i], 0);
+		ck_assert_uint_eq(e.len, 2);
+		/* Split the file's extent in two so only block 1 moves. */
+		struct sfs_extent v[2] = {{.lblk = 0, .pblk = e.pblk, .len = 1},
+					  {.lblk = 1, .pblk = meta[i], .len = 1}};
+		patch_extents(f[i], v, 2);
+	}
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert(has_msg("3:inode %llu: blocks %llu+1 (file block 1) are the %s of inode "
+				  "%llu, which keeps them; unmapped from the file (it reads zeros "
+				  "there)\n",
+				  (unsigned long long)f[i], (unsigned long long)meta[i], what[i],
+				  (unsigned long long)owner[i]));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	/* Each f's own second block freed; nothing allocated. */
+	ck_assert_uint_eq(r.free_blocks, free0 + 3);
+	static uint8_t now[4096];
+	for (int i = 0; i < 3; i++) {
+		timg_peek(img, meta[i], now);
+		ck_assert_mem_eq(now, before[i], sizeof(now));
+		ck_assert_uint_eq(read_inode(f[i]).blocks, 8);
+		ck_assert_uint_eq(read_inode(f[i]).size, 2 * 4096);
+	}
+	tfs_open(&x);
+	for (int i = 0; i < 8; i++) {
+		char nm[16];
+		snprintf(nm, sizeof(nm), "n%d", i);
+		ck_assert_uint_eq(lookup(&x, d, nm), in_d[i]);
+	}
+	for (unsigned i = 0; i < 50; i++)
+		tfs_check_range(&x, t, 2ull * i * 4096, 4096, 66, 2ull * i * 4096);
+	ck_assert_int_eq(inode_get(x.fs, xf, &ip), 0);
+	static char got[3000];
+	size_t len;
+	ck_assert_int_eq(xattr_get(x.fs, ip, "user.big", got, sizeof(got), &len), 0);
+	ck_assert_uint_eq(len, sizeof(big));
+	ck_assert_mem_eq(got, big, sizeof(big));
+	inode_put(x.fs, ip);
+	for (int i = 0; i < 3; i++) {
+		tfs_check_range(&x, f[i], 0, 4096, 68 + (unsigned)i, 0);
+		tfs_check_zeros(&x, f[i], 4096, 4096);
+	}
+	tfs_close(&x);
+}
+END_TEST
+
+/* File extents on filesystem metadata outside the inodes (an AG's header and
+ * bitmaps, a slot's journal): the runs on metadata are unmapped from the
+ * file, the metadata untouched; the file and its other blocks stay. */
+START_TEST(extent_on_fs_metadata)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t f = tfs_make(&x, x.root, "f", S_IFREG | 0644, 3 * 4096, 81);
+	uint64_t g = tfs_make(&x, x.root, "g", S_IFREG | 0644, 6 * 4096, 82);
+	uint64_t h = tfs_make(&x, x.root, "h", S_IFREG | 0644, 2 * 4096, 83);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
+	ck_assert_uint_ge(sb.ag_count, 3);
+	uint32_t meta = sfs_ag_meta_blocks(&sb);
+	uint64_t ag1 = sfs_ag_base(&sb, 1), ag2 = sfs_ag_base(&sb, 2);
+	uint64_t jr = sfs_slot_journal(&sb, 1); /* slot 1: nothing mounts it */
+	ck_assert_uint_ge(meta, 2);
+	/* f: all of AG 1's metadata; g: AG 2's last two metadata blocks and
+	 * the two data blocks after them, then two blocks of slot 1's journal. */
+	struct sfs_extent vf[1] = {{.lblk = 0, .pblk = ag1, .len = meta}};
+	struct sfs_extent vg[2] = {{.lblk = 0, .pblk = ag2 + meta - 2, .len = 4},
+				   {.lblk = 4, .pblk = jr, .len = 2}};
+	static uint8_t before[16][4096];
+	ck_assert_uint_le(meta + 2, 16);
+	for (uint32_t i = 0; i < meta; i++)
+		timg_peek(img, ag1 + i, before[i]);
+	for (uint32_t i = 0; i < 2; i++)
+		timg_peek(img, jr + i, before[meta + i]);
+	patch_extents(f, vf, 1);
+	patch_extents(g, vg, 2);
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert(has_msg("2:inode %llu: extent blocks %llu+%u (file block 0) are AG 1's header "
+			  "and bitmaps\n",
+			  (unsigned long long)f, (unsigned long long)ag1, meta));
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_uint_eq(r.errors, 0);
+	ck_assert(has_msg("3:inode %llu: extent blocks %llu+%u (file block 0) are AG 1's header "
+			  "and bitmaps; unmapped from the file (it reads zeros there)\n",
+			  (unsigned long long)f, (unsigned long long)ag1, meta));
+	ck_assert(has_msg("3:inode %llu: extent blocks %llu+2 (file block 0) are AG 2's header "
+			  "and bitmaps; unmapped",
+			  (unsigned long long)g, (unsigned long long)(ag2 + meta - 2)));
+	ck_assert(has_msg("3:inode %llu: extent blocks %llu+2 (file block 4) are filesystem "
+			  "metadata before the first AG (superblocks, slots, journals); unmapped",
+			  (unsigned long long)g, (unsigned long long)jr));
+	ck_assert_ptr_null(strstr(msgs, "cleared"));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	/* f's 3 and g's 6 blocks freed; g holds AG 2's first two data blocks. */
+	ck_assert_uint_eq(r.free_blocks, free0 + 3 + 6 - 2);
+	static uint8_t now[4096];
+	for (uint32_t i = 0; i < meta; i++) {
+		timg_peek(img, ag1 + i, now);
+		ck_assert_mem_eq(now, before[i], sizeof(now));
+	}
+	for (uint32_t i = 0; i < 2; i++) {
+		timg_peek(img, jr + i, now);
+		ck_assert_mem_eq(now, before[meta + i], sizeof(now));
+	}
+	ck_assert_uint_eq(read_inode(f).blocks, 0);
+	ck_assert_uint_eq(read_inode(f).size, 3 * 4096);
+	ck_assert_uint_eq(read_inode(g).blocks, 16);
+	struct sfs_extent g0 = read_extent(g, 0);
+	ck_assert_uint_eq(g0.lblk, 2);
+	ck_assert_uint_eq(g0.pblk, ag2 + meta);
+	ck_assert_uint_eq(g0.len, 2);
+	tfs_open(&x);
+	tfs_check_zeros(&x, f, 0, 3 * 4096);
+	tfs_check_zeros(&x, g, 0, 6 * 4096);
+	tfs_check_data(&x, h, 2 * 4096, 83);
+	tfs_close(&x);
+}
+END_TEST
+
+/* No space for the copy: an INFO line, the error stays (exit 4). That run
+ * frees the blocks the patch leaked, so the next repair has room. */
+START_TEST(dup_no_space)
+{
+	struct tfs x;
+	tfs_open(&x);
+	uint64_t a = tfs_make(&x, x.root, "a", S_IFREG | 0644, 2 * 4096, 71);
+	uint64_t b = tfs_make(&x, x.root, "b", S_IFREG | 0644, 2 * 4096, 72);
+	uint64_t fill = tfs_make(&x, x.root, "fill", S_IFREG | 0644, 0, 0);
+	struct sfs_inode *ip;
+	ck_assert_int_eq(inode_get(x.fs, fill, &ip), 0);
+	uint64_t off = 0, chunk = 4096;
+	while (chunk) {
+		int rc = file_fallocate(x.fs, ip, 0, off, chunk * 4096);
+		if (rc == 0)
+			off += chunk * 4096;
+		else {
+			ck_assert_int_eq(rc, -ENOSPC);
+			chunk /= 2;
+		}
+	}
+	inode_put(x.fs, ip);
+	tfs_close(&x);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, 0);
+	struct sfs_extent ea = read_extent(a, 0);
+	patch_extent(b, 0, ea.pblk);
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_ERRORS);
+	ck_assert(has_msg("0:inode %llu: blocks %llu+2 shared with inode %llu not copied: no "
+			  "space left for the copy\n",
+			  (unsigned long long)b, (unsigned long long)ea.pblk,
+			  (unsigned long long)a));
+	ck_assert(has_msg("2:block %llu referenced twice", (unsigned long long)ea.pblk));
+	ck_assert_uint_eq(read_extent(b, 0).pblk, ea.pblk);
+	ck_assert_uint_eq(r.free_blocks, 2); /* b's own blocks, leaked by the patch */
+	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert(has_msg("3:inode %llu: blocks %llu+2 (file block 0) shared with inode %llu; "
+			  "copied to ",
+			  (unsigned long long)b, (unsigned long long)ea.pblk,
+			  (unsigned long long)a));
+	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.free_blocks, 0);
+	tfs_open(&x);
+	tfs_check_data(&x, a, 2 * 4096, 71);
+	tfs_check_data(&x, b, 2 * 4096, 71);
+	tfs_close(&x);
+}
+END_TEST
+
 /* sanctl fsck as users run it (SANCTL names the built binary, meson sets
  * it): exit codes, one line per change, JSON, a clear one-line error on
  * garbage. */
@@ -1115,6 +1668,13 @@ int main(void)
 	tcase_add_test(tc, side_blocks_and_records);
 	tcase_add_test(tc, structure_repairs);
 	tcase_add_test(tc, cli_repair_lost_found);
+	tcase_add_test(tc, dup_data_cloned);
+	tcase_add_test(tc, dup_data_split);
+	tcase_add_test(tc, dup_data_tree);
+	tcase_add_test(tc, dup_within_one_file_and_long_run);
+	tcase_add_test(tc, dup_data_on_metadata);
+	tcase_add_test(tc, dup_no_space);
+	tcase_add_test(tc, extent_on_fs_metadata);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
