@@ -107,6 +107,24 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
  * metadata structures hold, is INFO and the problem stays. 0, or -ENOMEM. */
 int fsck_repair_dups(struct fsck *ck);
 
+/* Helpers of the engine repairs (fsck_repair.c), shared with fsck_dup.c. */
+struct txn;
+struct lcl;
+struct sfs;
+struct sfs_inode;
+/* The engine mounted read-write for repairs: local mode, slot 0, the inode
+ * part's ops without orphan reclaim (fsck reports orphans, it does not
+ * finish them). what names the repairs in the INFO line of a failure. 0, or
+ * -1 when it could not be mounted (reported). */
+int fsck_repair_mount(struct fsck *ck, const char *what, struct lcl **lcl, struct sfs **fs);
+void fsck_repair_unmount(struct fsck *ck, const char *what, struct lcl *lcl, struct sfs *fs);
+/* Finish a handle: commit it, or abort it when r (which stops the journal:
+ * the caller makes no further change then). */
+int fsck_txn_finish(struct txn *t, int r);
+/* Unmap file blocks [lblk, lblk+n) of ip, one extent's run, without freeing
+ * the device blocks (metadata holds them): a hole that reads zeros. */
+int fsck_unmap_run(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk, uint64_t n);
+
 /* Phase 4 (fsck_inode.c): check every inode in ck->inodes and mark what it
  * references; set ck->refs_complete when the walk is complete. */
 int fsck_inodes(struct fsck *ck);
