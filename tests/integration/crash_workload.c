@@ -3,7 +3,8 @@
  *   crash_workload run DIR LOG ROUND [SECONDS]
  *       THREADS (4) threads write files under DIR until killed (or SECONDS
  *       pass, or an operation fails, e.g. once the daemon is dead). Every
- *       operation made durable by fsync, fdatasync, O_SYNC/O_DSYNC or an fsync
+ *       operation made durable by fsync, fdatasync, O_SYNC/O_DSYNC (half of the
+ *       appends and O_SYNC/O_DSYNC writes through O_DIRECT) or an fsync
  *       of the directory is appended to LOG (one line, O_APPEND) only after
  *       the call that made it durable returned. Intents of unlinks and renames
  *       are logged before the call, so the checker knows which outcomes a crash
@@ -115,6 +116,28 @@ static int write_all(int fd, const unsigned char *b, size_t len, off_t off)
 	return 0;
 }
 
+/* Open path for writing with flags, through O_DIRECT when direct is set,
+ * and write len bytes at off. sanfs takes unaligned O_DIRECT I/O; a
+ * filesystem that refuses it (EINVAL) gets the same write without O_DIRECT.
+ * Returns the descriptor, or -1 with errno set. */
+static int open_write(const char *path, int flags, int direct, const unsigned char *b, size_t len,
+		      off_t off)
+{
+	int fd = open(path, flags | (direct ? O_DIRECT : 0));
+	if (fd < 0 && direct && errno == EINVAL)
+		return open_write(path, flags, 0, b, len, off);
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, b, len, off) == 0)
+		return fd;
+	int e = errno;
+	close(fd);
+	if (direct && e == EINVAL)
+		return open_write(path, flags, 0, b, len, off);
+	errno = e;
+	return -1;
+}
+
 struct file {
 	char id[64];
 	size_t len; /* bytes written so far (acknowledged or not) */
@@ -175,10 +198,9 @@ static void *worker(void *arg)
 			if (f->len + add > MAX_FILE)
 				continue;
 			pattern(buf, add, id_hash(f->id), f->len);
-			int fd = open(path, O_WRONLY);
+			/* Half of them through O_DIRECT (FOPEN_DIRECT_IO on sanfs). */
+			int fd = open_write(path, O_WRONLY, op % 2, buf, add, (off_t)f->len);
 			if (fd < 0)
-				return quit("open", f->id);
-			if (write_all(fd, buf, add, (off_t)f->len))
 				return quit("append", f->id);
 			f->len += add;
 			if (fdatasync(fd) < 0)
@@ -188,15 +210,20 @@ static void *worker(void *arg)
 		} else if (op < 70) {
 			/* O_SYNC or O_DSYNC overwrite inside the file. */
 			snprintf(path, sizeof(path), "%s/%s%s", dir, f->moved ? "m_" : "", f->id);
+			/* It may run past the end: the new size must then be
+			 * durable when the write returns, too. */
 			size_t off = mix(r) % f->len, len = 1 + mix(r + 1) % 16384;
-			if (off + len > f->len)
-				len = f->len - off;
+			if (off + len > MAX_FILE)
+				len = MAX_FILE - off;
 			pattern(buf, len, id_hash(f->id), off);
-			int fd = open(path, O_WRONLY | (op < 60 ? O_SYNC : O_DSYNC));
+			/* Half through O_DIRECT: sanfs then makes them durable in
+			 * the write itself (no FSYNC from the kernel). */
+			int fd = open_write(path, O_WRONLY | (op < 60 ? O_SYNC : O_DSYNC), op % 2,
+					    buf, len, (off_t)off);
 			if (fd < 0)
-				return quit("open", f->id);
-			if (write_all(fd, buf, len, (off_t)off))
 				return quit("sync write", f->id);
+			if (off + len > f->len)
+				f->len = off + len;
 			close(fd);
 			logline("R %s %zu %zu\n", f->id, off, len);
 		} else if (op < 80 && !f->moved) {
