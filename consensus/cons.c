@@ -419,10 +419,22 @@ static char *path_join(const char *a, const char *b)
 
 /* ---- lifetime ---------------------------------------------------------- */
 
-static void cons_free(struct cons *c)
+/* libraft 0.15 may run its io close callback (raft.c ioCloseCb) twice:
+ * uvMaybeFireCloseCb has no guard, and a segment writer it stopped
+ * tracking (uvAliveSegmentFinalize takes the segment off its queue before
+ * the writer has closed) calls it again when it closes after the rest. The
+ * second run frees raft->address and closes the log and configuration
+ * again (a double free), then calls the close callback again. raft_closed
+ * makes that second run harmless, and the raft and uv memory it touches
+ * (inside struct cons, and the uv behind c->io) is never freed once a
+ * raft has closed: such members rest here, reachable, for the life of the
+ * process. sanfsd closes its member once, at exit; the tests close a few
+ * dozen per process. */
+static pthread_mutex_t graveyard_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cons *graveyard;
+
+static void cons_free_parts(struct cons *c)
 {
-	if (c->io_inited)
-		raft_uv_close(&c->io);
 	atr_transport_free(&c->transport);
 	store_close(c->store);
 	pthread_mutex_destroy(&c->lock);
@@ -430,6 +442,21 @@ static void cons_free(struct cons *c)
 	free(c->raft_dir);
 	free(c->lmdb_dir);
 	memset(&c->cfg.key, 0, sizeof(c->cfg.key));
+}
+
+static void cons_free(struct cons *c)
+{
+	if (c->raft_closed) {
+		cons_free_parts(c);
+		pthread_mutex_lock(&graveyard_lock);
+		c->grave_next = graveyard;
+		graveyard = c;
+		pthread_mutex_unlock(&graveyard_lock);
+		return;
+	}
+	if (c->io_inited)
+		raft_uv_close(&c->io);
+	cons_free_parts(c);
 	free(c);
 }
 
@@ -586,6 +613,13 @@ static void handle_closed(uv_handle_t *h)
 static void raft_closed(struct raft *r)
 {
 	struct cons *c = r->data;
+	/* A second run of libraft's io close callback (see graveyard) frees
+	 * and closes these again, and calls no callback. */
+	r->close_cb = NULL;
+	r->address = NULL;
+	memset(&r->log, 0, sizeof(r->log));
+	memset(&r->configuration, 0, sizeof(r->configuration));
+	c->raft_closed = true;
 	c->handles_open--;
 	maybe_freed(c);
 }

@@ -29,6 +29,8 @@ struct cons {
 	struct raft_uv_transport transport;
 	struct raft_fsm fsm;
 	bool io_inited, raft_inited, started, closing, failed_reported;
+	bool raft_closed;	 /* raft_close's callback ran: see cons.c graveyard */
+	struct cons *grave_next; /* in the graveyard */
 
 	uv_check_t check; /* detects leader/term/config/applied changes */
 	uv_async_t async; /* wakes the loop for worker requests */
