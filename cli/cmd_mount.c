@@ -120,8 +120,8 @@ int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)
 		return 2;
 	}
 	if (!local) {
-		fprintf(stderr, "sanctl mount: cluster mounts go through a running sanfsd; use "
-				"--local for a single-host mount\n");
+		fprintf(stderr, "sanctl mount: mounting one filesystem from several nodes is not "
+				"available yet; use --local for a single-host mount\n");
 		return 1;
 	}
 	char sanfsd[PATH_MAX];
