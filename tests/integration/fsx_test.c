@@ -108,6 +108,16 @@ static void model_resize(size_t n)
 	msize = n;
 }
 
+/* len bytes written at off: the model grows as a file does. */
+static void model_write(size_t off, const unsigned char *buf, size_t len)
+{
+	if (off > msize)
+		model_resize(off);
+	memcpy(model + off, buf, len);
+	if (off + len > msize)
+		msize = off + len;
+}
+
 static void fill(unsigned char *p, size_t len)
 {
 	unsigned char b = (unsigned char)(op_no * 31 + 7);
@@ -125,11 +135,7 @@ static void do_write(void)
 	logop("write %zu +%zu", off, len);
 	if (T_OK(pwrite(fd, buf, len, (off_t)off)) != (long long)len)
 		FSX_FAIL("short write");
-	if (off > msize)
-		model_resize(off);
-	memcpy(model + off, buf, len);
-	if (off + len > msize)
-		msize = off + len;
+	model_write(off, buf, len);
 	free(buf);
 }
 
@@ -170,11 +176,7 @@ static void do_direct(bool write)
 		logop("direct write %zu +%zu", off, len);
 		if (T_OK(pwrite(dfd, buf, len, (off_t)off)) != (long long)len)
 			FSX_FAIL("short direct write");
-		if (off > msize)
-			model_resize(off);
-		memcpy(model + off, buf, len);
-		if (off + len > msize)
-			msize = off + len;
+		model_write(off, buf, len);
 	} else if (msize) {
 		off = rnd_below((msize + BLK - 1) / BLK) * BLK;
 		logop("direct read %zu +%zu", off, len);
@@ -302,11 +304,8 @@ static void do_copy(bool from_other)
 	}
 	if (done != avail)
 		FSX_FAIL("copy_file_range copied %zu of %zu before the source's end", done, avail);
-	if (doff > msize && done)
-		model_resize(doff);
-	memcpy(model + doff, tmp, done);
-	if (done && doff + done > msize)
-		msize = doff + done;
+	if (done)
+		model_write(doff, tmp, done);
 	free(tmp);
 }
 
