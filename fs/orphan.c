@@ -1,6 +1,8 @@
 /* orphan: the slot's orphan list (orphan.h). Each orphan block holds a
  * count and that many inode numbers, packed; adding fills the first block
- * with room, deleting moves the block's last entry into the hole. */
+ * with room, deleting moves the block's last entry into the hole. When
+ * every block is full, further orphans are kept in memory only (over[]):
+ * nothing fails, but those are reclaimed after a crash by fsck alone. */
 #include "fs/orphan.h"
 
 #include <errno.h>
@@ -15,7 +17,41 @@
 
 struct sfs_orphan {
 	pthread_mutex_t mu;
+	uint64_t *over; /* listed in memory only: the blocks were full */
+	size_t nover, capover;
+	bool warned;
 };
+
+static ssize_t over_find(struct sfs_orphan *o, uint64_t ino)
+{
+	for (size_t i = 0; i < o->nover; i++)
+		if (o->over[i] == ino)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* The blocks are full: remember ino in memory (o->mu held). */
+static int over_add(struct sfs *fs, struct sfs_orphan *o, uint64_t ino)
+{
+	if (o->nover == o->capover) {
+		size_t cap = o->capover ? 2 * o->capover : 256;
+		uint64_t *v = realloc(o->over, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		o->over = v;
+		o->capover = cap;
+	}
+	o->over[o->nover++] = ino;
+	if (!o->warned) {
+		o->warned = true;
+		log_warn("fs",
+			 "orphan list of slot %u is full (%u inodes): further files unlinked "
+			 "while open are freed at their last close as usual, but after a crash "
+			 "only `sanctl fsck --repair` finds them (in /lost+found)",
+			 fs->slot, fs->sb.orphan_blocks * (unsigned)SFS_ORPHAN_PER_BLOCK);
+	}
+	return 0;
+}
 
 static uint64_t orphan_blkno(struct sfs *fs, unsigned i)
 {
@@ -72,7 +108,7 @@ int orphan_add(struct sfs *fs, struct txn *t, uint64_t ino)
 	unsigned bi;
 	uint32_t si;
 	int rc = find(fs, ino, &bi, &si);
-	if (rc == 0) {
+	if (rc == 0 || (rc == -ENOENT && over_find(o, ino) >= 0)) {
 		rc = -EEXIST;
 		goto out;
 	}
@@ -99,7 +135,7 @@ int orphan_add(struct sfs *fs, struct txn *t, uint64_t ino)
 		bc_put(b);
 	}
 	if (rc == -ENOSPC)
-		log_error("fs", "orphan list of slot %u is full", fs->slot);
+		rc = over_add(fs, o, ino);
 out:
 	pthread_mutex_unlock(&o->mu);
 	return rc;
@@ -126,6 +162,12 @@ int orphan_del(struct sfs *fs, struct txn *t, uint64_t ino)
 				le32_put(b->data + SFS_ORPHAN_OFF_COUNT, n - 1);
 			}
 			bc_put(b);
+		}
+	} else if (rc == -ENOENT) {
+		ssize_t k = over_find(o, ino);
+		if (k >= 0) {
+			o->over[k] = o->over[--o->nover];
+			rc = 0;
 		}
 	}
 	pthread_mutex_unlock(&o->mu);
@@ -191,6 +233,7 @@ void orphan_teardown(struct sfs *fs)
 {
 	if (fs->orphan) {
 		pthread_mutex_destroy(&fs->orphan->mu);
+		free(fs->orphan->over);
 		free(fs->orphan);
 		fs->orphan = NULL;
 	}

@@ -9,8 +9,13 @@
  * while mounted; a mutex orders local callers. orphan_add joins one orphan
  * block to t (ORPHAN_MAX_BLOCKS).
  *
- * Errors: -ENOSPC when the list is full, -EEXIST / -ENOENT for an inode that
- * is / is not listed, -EIO. */
+ * When every orphan block is full, orphan_add keeps the inode in memory only
+ * (logged once): the inode is freed at its last close as any other, but a
+ * crash before that leaves it to fsck, which reconnects it to /lost+found.
+ * Failing instead would fail an unlink half-way through its handle.
+ *
+ * Errors: -EEXIST / -ENOENT for an inode that is / is not listed, -ENOMEM,
+ * -EIO. */
 #ifndef SANFS_FS_ORPHAN_H
 #define SANFS_FS_ORPHAN_H
 

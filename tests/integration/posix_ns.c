@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -599,6 +600,51 @@ static void t_forget(void)
 	T_ERR(lstat("f0", &st), ENOENT);
 }
 
+/* Thousands of files unlinked while open (more than sanfs's on-disk orphan
+ * list holds): every unlink succeeds, each file stays readable through its
+ * descriptor, and the space comes back at the last close. */
+static void t_many_unlinked_open(void)
+{
+	enum { N = 2600 };
+	struct rlimit rl = {N + 64, N + 64};
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		t_skip("cannot raise RLIMIT_NOFILE to %d: %s", N + 64, strerror(errno));
+	static int fds[N];
+	char name[32];
+	struct statvfs a, b;
+	T_OK(statvfs(".", &a));
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		fds[i] = T_OK(open(name, O_RDWR | O_CREAT, 0644));
+		T_EQ(pwrite(fds[i], name, strlen(name), 8192), (ssize_t)strlen(name));
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(name, sizeof(name), "u%d", i);
+		T_OK(unlink(name));
+	}
+	for (int i = 0; i < N; i += 97) {
+		char got[32];
+		snprintf(name, sizeof(name), "u%d", i);
+		T_EQ(pread(fds[i], got, sizeof(got), 8192), (ssize_t)strlen(name));
+		T_MEMEQ(got, name, strlen(name));
+	}
+	/* The filesystem still takes changes. */
+	t_write_file("after", "ok", 2, 0644);
+	for (int i = 0; i < N; i++)
+		T_OK(close(fds[i]));
+	T_OK(unlink("after"));
+	/* Space may come back asynchronously: give it a few seconds. */
+	for (int k = 0; k < 50; k++) {
+		sync();
+		T_OK(statvfs(".", &b));
+		if (b.f_ffree >= a.f_ffree)
+			break;
+		usleep(100000);
+	}
+	T_ASSERT(b.f_ffree >= a.f_ffree || a.f_files == 0, "free inodes back: %llu < %llu",
+		 (unsigned long long)b.f_ffree, (unsigned long long)a.f_ffree);
+}
+
 static const struct t_case cases[] = {
     {"create_open", t_create_open, 0},
     {"mkdir_rmdir", t_mkdir_rmdir, 0},
@@ -611,6 +657,7 @@ static const struct t_case cases[] = {
     {"rename", t_rename, 0},
     {"rename_flags", t_rename_flags, 0},
     {"unlink_open", t_unlink_open, 0},
+    {"many_unlinked_open", t_many_unlinked_open, 0},
     {"forget", t_forget, 0},
     {NULL, NULL, 0},
 };
