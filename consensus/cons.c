@@ -582,8 +582,11 @@ int cons_start(struct cons *c)
 				  "ALERT: raft log under %s is corrupt (%s); auto-recovery is off: "
 				  "restore this member's state from a healthy member",
 				  c->raft_dir, raft_errmsg(&c->raft));
-		else
+		else if (raft_errmsg(&c->raft)[0])
 			log_error(SUB, "raft start: %s", raft_errmsg(&c->raft));
+		else /* libraft says nothing when its I/O start fails */
+			log_error(SUB, "raft start: error %d (%s) starting I/O: is %s in use?", rv,
+				  raft_strerror(rv), c->address);
 		return cons_raft_errno(rv);
 	}
 	c->started = true;
