@@ -41,6 +41,7 @@ static void as_nobody_mode(void *arg)
 	T_ERR(open("readonly", O_WRONLY), EACCES);
 	T_ERR(open("readonly", O_RDWR), EACCES);
 	T_ERR(open("readonly", O_WRONLY | O_TRUNC), EACCES);
+	T_ERR(open("readonly", O_RDONLY | O_TRUNC), EACCES);
 	int fd = T_OK(open("readonly", O_RDONLY));
 	T_OK(close(fd));
 	T_ERR(truncate("readonly", 0), EACCES);
@@ -122,6 +123,7 @@ static void t_mode_bits(void)
 	t_as_user(NOBODY, NOBODY, as_nobody_mode, NULL);
 	/* Nothing changed. */
 	T_EQ(t_lstat("readonly").st_mode & 07777, 0644);
+	T_EQ(t_lstat("readonly").st_size, 1);
 	T_EQ(t_lstat("readonly").st_uid, 0);
 	T_EQ(t_lstat("writable").st_mtim.tv_sec > 2000, 1);
 	T_EQ(t_lstat("closed/file").st_nlink, 1);
