@@ -445,7 +445,9 @@ static int prealloc(struct sfs *fs, struct sfs_inode *ip, uint64_t lb0, uint64_t
 		if (!broken) {
 			if (pos >= lb1 && new_size > ip->size)
 				ip->size = new_size;
-			touch(ip, false);
+			/* As ext4: fallocate changes mtime too, also with
+			 * KEEP_SIZE and when nothing needed allocating. */
+			touch(ip, true);
 			r = inode_write(fs, t, ip);
 			if (r)
 				broken = true, err = r;

@@ -59,6 +59,13 @@ int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
 		goto fail;
 	if (o->readonly && add_opt(&opts, "ro"))
 		goto fail;
+	/* Without default_permissions the kernel asks the filesystem only in
+	 * lookup, open of a regular file and access(): a path through a cached
+	 * dentry skips the search check of its directories and a FIFO or device
+	 * opens without any check. With ACLs on the kernel turns it on by
+	 * itself (FUSE_POSIX_ACL); noacl must not lose it. */
+	if (add_opt(&opts, "default_permissions"))
+		goto fail;
 	/* libfuse mounts nosuid,nodev unless told otherwise; a local mount by
 	 * root serves device files and set-id programs like any filesystem. */
 	if (add_opt(&opts, o->nosuid ? "nosuid" : "suid"))

@@ -20,10 +20,10 @@ static int open_perm(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcre
 	int mask = acc == O_RDONLY ? PERM_R : acc == O_WRONLY ? PERM_W : PERM_R | PERM_W;
 	if (S_ISDIR(ip->mode) && acc != O_RDONLY)
 		return -EISDIR;
-	if ((mask & PERM_W) && f->readonly)
-		return -EROFS;
 	if (flags & O_TRUNC)
 		mask |= PERM_W;
+	if ((mask & PERM_W) && f->readonly)
+		return -EROFS;
 	return fops_may(f, ip, c, mask);
 }
 
@@ -33,8 +33,10 @@ void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fcred c;
 	fops_cred(req, &c);
 	/* FUSE_CAP_ATOMIC_O_TRUNC: the truncation of O_TRUNC happens here,
-	 * under the same EX lock as the permission check. */
-	bool trunc = (fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY;
+	 * under the same EX lock as the permission check. O_RDONLY|O_TRUNC is
+	 * undefined in POSIX; Linux (ext4) truncates when the caller may
+	 * write, and so does sanfs. */
+	bool trunc = fi->flags & O_TRUNC;
 	struct lockset ls;
 	struct sfs_inode *ip;
 	int r = fops_lock_one(f, fops_ino(f, ino), trunc ? LCL_EX : LCL_PR, &ls, &ip);

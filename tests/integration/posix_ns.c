@@ -54,6 +54,13 @@ static void t_create_open(void)
 	T_OK(fstat(fd, &st));
 	T_EQ(st.st_size, 0);
 	T_OK(close(fd));
+	/* ...also with O_RDONLY (undefined in POSIX; Linux truncates). */
+	t_write_file("f", "hello", 5, 0640);
+	fd = T_OK(open("f", O_RDONLY | O_TRUNC));
+	T_OK(fstat(fd, &st));
+	T_EQ(st.st_size, 0);
+	T_OK(close(fd));
+	T_EQ(t_lstat("f").st_size, 0);
 	T_ERR(open("missing", O_RDONLY), ENOENT);
 	T_ERR(open("nodir/x", O_RDWR | O_CREAT, 0644), ENOENT);
 	T_ERR(open("f/x", O_RDWR | O_CREAT, 0644), ENOTDIR);

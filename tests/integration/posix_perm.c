@@ -41,6 +41,7 @@ static void as_nobody_mode(void *arg)
 	T_ERR(open("readonly", O_WRONLY), EACCES);
 	T_ERR(open("readonly", O_RDWR), EACCES);
 	T_ERR(open("readonly", O_WRONLY | O_TRUNC), EACCES);
+	T_ERR(open("readonly", O_RDONLY | O_TRUNC), EACCES);
 	int fd = T_OK(open("readonly", O_RDONLY));
 	T_OK(close(fd));
 	T_ERR(truncate("readonly", 0), EACCES);
@@ -65,6 +66,10 @@ static void as_nobody_mode(void *arg)
 	T_ERR(open("nosearch/file", O_RDONLY), EACCES);
 	T_ERR(open("noread", O_RDONLY | O_DIRECTORY), EACCES);
 	T_OK(stat("noread/file", &st)); /* x without r: lookup works */
+	/* A FIFO is opened by the kernel, not the filesystem: its mode bits
+	 * still apply. */
+	T_ERR(open("fifo", O_RDONLY | O_NONBLOCK), EACCES);
+	T_ERR(open("fifo", O_RDWR), EACCES);
 	/* Ownership changes. */
 	T_ERR(chmod("readonly", 0777), EPERM);
 	T_ERR(chown("readonly", NOBODY, NOBODY), EPERM);
@@ -110,9 +115,15 @@ static void t_mode_bits(void)
 	t_write_file("nosearch/file", "n", 1, 0666);
 	T_OK(mkdir("noread", 0711));
 	t_write_file("noread/file", "n", 1, 0666);
+	T_OK(mknod("fifo", S_IFIFO | 0600, 0));
+	/* Looked up by root just before: nobody's search of nosearch must be
+	 * refused although the kernel has the entry cached. */
+	struct stat st;
+	T_OK(stat("nosearch/file", &st));
 	t_as_user(NOBODY, NOBODY, as_nobody_mode, NULL);
 	/* Nothing changed. */
 	T_EQ(t_lstat("readonly").st_mode & 07777, 0644);
+	T_EQ(t_lstat("readonly").st_size, 1);
 	T_EQ(t_lstat("readonly").st_uid, 0);
 	T_EQ(t_lstat("writable").st_mtim.tv_sec > 2000, 1);
 	T_EQ(t_lstat("closed/file").st_nlink, 1);
