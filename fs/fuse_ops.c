@@ -365,10 +365,12 @@ bool fops_atime_due(const struct sfs_fuse *f, const struct sfs_inode *ip)
 		return false;
 	if (f->atime == SFS_STRICTATIME)
 		return true;
+	if (ts_le(&ip->atime, &ip->mtime) || ts_le(&ip->atime, &ip->ctime))
+		return true;
+	/* Every read gets here once atime is current: read the clock last. */
 	struct timespec now;
 	inode_now(&now);
-	return ts_le(&ip->atime, &ip->mtime) || ts_le(&ip->atime, &ip->ctime) ||
-	       now.tv_sec - ip->atime.tv_sec >= RELATIME_MAX_AGE_S;
+	return now.tv_sec - ip->atime.tv_sec >= RELATIME_MAX_AGE_S;
 }
 
 void fops_atime_update(struct sfs_fuse *f, uint64_t ino)
@@ -378,14 +380,15 @@ void fops_atime_update(struct sfs_fuse *f, uint64_t ino)
 	int r = fops_lock_one(f, ino, LCL_EX, &ls, &ip);
 	if (r)
 		return; /* gone since the read: nothing to record */
-	if (ip->nlink > 0 || S_ISREG(ip->mode)) {
-		if (fops_atime_due(f, ip)) {
-			struct txn *t;
-			r = txn_begin(f->fs, inode_write_max_blocks(), &t);
-			if (!r) {
-				inode_now(&ip->atime);
-				r = fops_txn_finish(t, inode_write(f->fs, t, ip));
-			}
+	/* A removed directory is not written for its atime (an open file
+	 * unlinked is: it still holds data). */
+	bool dead_dir = S_ISDIR(ip->mode) && ip->nlink == 0;
+	if (!dead_dir && fops_atime_due(f, ip)) {
+		struct txn *t;
+		r = txn_begin(f->fs, inode_write_max_blocks(), &t);
+		if (!r) {
+			inode_now(&ip->atime);
+			r = fops_txn_finish(t, inode_write(f->fs, t, ip));
 		}
 	}
 	fops_unlock_one(f, &ls, ip);
