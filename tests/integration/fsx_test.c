@@ -43,10 +43,7 @@ static char oplog[LOG_N][160];
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return t_xorshift(&rng);
 }
 
 static size_t rnd_below(size_t n)

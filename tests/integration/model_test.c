@@ -63,10 +63,7 @@ static char root_dir[PATH_MAX];
 
 static uint64_t rnd(void)
 {
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return rng;
+	return t_xorshift(&rng);
 }
 
 static unsigned rn(unsigned n)

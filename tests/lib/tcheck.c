@@ -219,6 +219,15 @@ struct stat t_lstat_at(const char *file, int line, const char *path)
 	return st;
 }
 
+uint64_t t_xorshift(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
 void t_fill(void *buf, size_t len, uint64_t seed)
 {
 	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;

@@ -121,8 +121,11 @@ struct stat t_lstat_at(const char *file, int line, const char *path);
 /* Helpers for file contents. */
 void t_write_file(const char *path, const void *buf, size_t len, int mode);
 size_t t_read_file(const char *path, void *buf, size_t cap); /* whole file; fails if > cap */
-void t_fill(void *buf, size_t len, uint64_t seed);	     /* deterministic pseudo-random bytes */
-int t_rm_rf(const char *path);				     /* 0 or -errno */
-double t_now(void);					     /* monotonic seconds */
+/* One step of a xorshift64 generator whose state is *state (never 0): the
+ * randomized tests' seeded, reproducible choices. */
+uint64_t t_xorshift(uint64_t *state);
+void t_fill(void *buf, size_t len, uint64_t seed); /* deterministic pseudo-random bytes */
+int t_rm_rf(const char *path);			   /* 0 or -errno */
+double t_now(void);				   /* monotonic seconds */
 
 #endif
