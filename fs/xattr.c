@@ -251,7 +251,7 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 		if (area_add(&bk, ns, s, sl, value, size))
 			bchanged = true;
 		else
-			r = -E2BIG;
+			r = -ENOSPC; /* no room in the inode or its block (as ext4) */
 	}
 	if (r) {
 		if (b)
@@ -288,8 +288,6 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 				if (r)
 					alloc_free(fs, t, newblk, 1);
 			}
-			if (r == -ENOSPC)
-				r = -E2BIG; /* no room: as the kernel says it */
 		}
 		if (r == 0)
 			r = txn_add(t, b);

@@ -9,7 +9,8 @@
  *
  * Errors (as getxattr(2) and friends): -ENODATA absent, -ERANGE buffer too
  * small or name longer than XATTR_NAME_MAX (255), -E2BIG value longer than
- * XATTR_SIZE_MAX (65536) or no room left for it, -EEXIST / -ENODATA for
+ * XATTR_SIZE_MAX (65536), -ENOSPC no room left for it in the inode or its
+ * xattr block (or no block free), -EEXIST / -ENODATA for
  * XATTR_CREATE / XATTR_REPLACE, -EINVAL empty name or unknown flags.
  *
  * Locking: the caller holds the inode's LCL lock, PR for get/list, EX for
