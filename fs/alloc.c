@@ -25,6 +25,7 @@ struct sfs_alloc {
 	size_t nbusy, capbusy;
 	uint64_t cursor; /* where this slot's next allocation without a goal starts */
 	uint32_t home_ag;
+	uint32_t reserve_ag; /* blocks each AG keeps for alloc_meta (see alloc.h) */
 	/* Local exclusion per AG under the LCL lock (also when fs->lcl is NULL:
 	 * offline tools and tests). */
 	pthread_mutex_t *ag_mu;
@@ -171,6 +172,24 @@ static size_t busy_snapshot(struct sfs_alloc *al, uint64_t lo, uint64_t hi, stru
 	return *out ? n : 0;
 }
 
+/* Blocks of the busy extents inside [lo, hi). */
+static uint64_t busy_blocks(struct sfs_alloc *al, uint64_t lo, uint64_t hi)
+{
+	uint64_t n = 0;
+	pthread_mutex_lock(&al->mu);
+	for (size_t i = 0; i < al->nbusy; i++) {
+		uint64_t s = al->busy[i].start, e = s + al->busy[i].len;
+		if (s < lo)
+			s = lo;
+		if (e > hi)
+			e = hi;
+		if (s < e)
+			n += e - s;
+	}
+	pthread_mutex_unlock(&al->mu);
+	return n;
+}
+
 /* Record [start, start+len) as freed by transaction tid: no allocation hands
  * it out before tid commits. The caller still holds the AG's EX lock, so no
  * allocator sees the cleared bits without this record. -ENOMEM: the free
@@ -277,13 +296,21 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 }
 
 static int alloc_in_ag(struct sfs *fs, struct txn *t, uint32_t ag, uint32_t from, uint32_t want,
-		       uint32_t min, bool inode, uint64_t *start, uint32_t *got)
+		       uint32_t min, bool inode, bool reserve, uint64_t *start, uint32_t *got)
 {
 	struct agctx c;
 	int rc = ag_open(fs, ag, LCL_EX, &c);
 	if (rc)
 		return rc;
-	if (c.a.free_blocks < min) {
+	uint64_t avail = c.a.free_blocks;
+	if (!reserve) { /* leave the reserve, counting only committed frees */
+		uint64_t base = sfs_ag_base(&fs->sb, ag);
+		uint64_t keep = fs->alloc->reserve_ag + busy_blocks(fs->alloc, base, base + c.a.nblocks);
+		avail = avail > keep ? avail - keep : 0;
+		if (want > avail)
+			want = (uint32_t)avail;
+	}
+	if (avail < min || want == 0) {
 		ag_close(&c);
 		return -ENOSPC;
 	}
@@ -313,7 +340,7 @@ static int alloc_in_ag(struct sfs *fs, struct txn *t, uint32_t ag, uint32_t from
 }
 
 static int do_alloc(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
-		    bool inode, uint64_t *start, uint32_t *got)
+		    bool inode, bool reserve, uint64_t *start, uint32_t *got)
 {
 	struct sfs_alloc *al = fs->alloc;
 	if (fs->readonly)
@@ -345,7 +372,7 @@ static int do_alloc(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want,
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t ag = (first + i) % n;
 			uint32_t from = i == 0 ? (uint32_t)(goal - sfs_ag_base(&fs->sb, ag)) : 0;
-			rc = alloc_in_ag(fs, t, ag, from, want, m, inode, start, got);
+			rc = alloc_in_ag(fs, t, ag, from, want, m, inode, reserve, start, got);
 			if (rc != -ENOSPC)
 				break;
 		}
@@ -361,13 +388,19 @@ static int do_alloc(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want,
 int alloc_blocks(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
 		 uint64_t *start, uint32_t *got)
 {
-	return do_alloc(fs, t, goal, want, min, false, start, got);
+	return do_alloc(fs, t, goal, want, min, false, false, start, got);
+}
+
+int alloc_meta(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+	       uint64_t *start, uint32_t *got)
+{
+	return do_alloc(fs, t, goal, want, min, false, txn_touched(t), start, got);
 }
 
 int alloc_inode(struct sfs *fs, struct txn *t, uint64_t near_ino, uint64_t *ino)
 {
 	uint32_t got;
-	return do_alloc(fs, t, near_ino, 1, 1, true, ino, &got);
+	return do_alloc(fs, t, near_ino, 1, 1, true, false, ino, &got);
 }
 
 /* Free [start, start+len) inside one AG. */
@@ -476,6 +509,11 @@ int alloc_is_inode(struct sfs *fs, uint64_t ino)
 	return rc ? rc : isino;
 }
 
+uint64_t alloc_reserve_blocks(struct sfs *fs)
+{
+	return (uint64_t)fs->alloc->reserve_ag * fs->sb.ag_count;
+}
+
 int sfs_statfs(struct sfs *fs, struct statvfs *st)
 {
 	uint64_t free_blocks = 0, inodes = 0;
@@ -488,6 +526,9 @@ int sfs_statfs(struct sfs *fs, struct statvfs *st)
 		inodes += c.a.inodes;
 		ag_close(&c);
 	}
+	/* The reserve is not free space a user can have. */
+	uint64_t keep = alloc_reserve_blocks(fs);
+	free_blocks = free_blocks > keep ? free_blocks - keep : 0;
 	memset(st, 0, sizeof(*st));
 	st->f_bsize = SFS_BLOCK_SIZE;
 	st->f_frsize = SFS_BLOCK_SIZE;
@@ -519,6 +560,10 @@ int alloc_setup(struct sfs *fs)
 	for (uint32_t i = 0; i < fs->sb.ag_count; i++)
 		pthread_mutex_init(&al->ag_mu[i], NULL);
 	al->home_ag = fs->slot % fs->sb.ag_count;
+	uint64_t total = fs->sb.blocks / 64;
+	if (total > 4096)
+		total = 4096;
+	al->reserve_ag = (uint32_t)(total / fs->sb.ag_count);
 	al->cursor = sfs_ag_base(&fs->sb, al->home_ag);
 	/* The slot's window block keeps the cursor across mounts. */
 	uint64_t la = sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_LALLOC;

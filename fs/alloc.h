@@ -20,6 +20,16 @@
  * Every call joins the AG header and the touched bitmap blocks to t: count at
  * most ALLOC_MAX_BLOCKS per call in txn_begin bounds.
  *
+ * Reserve: each AG keeps back a few blocks (in all about 1/64 of the
+ * filesystem, at most 4096 blocks) so that a handle that has already changed
+ * something never meets ENOSPC half-way (which would abort the journal).
+ * alloc_blocks and alloc_inode leave the reserve alone (and do not count
+ * blocks freed by uncommitted transactions): they are a handle's first change,
+ * or their caller undoes its work cleanly on ENOSPC (file data). alloc_meta
+ * (directory, extent and symlink blocks) takes from the reserve once its
+ * handle has changed something, and is an ordinary allocation before that.
+ * statfs does not count the reserve as free.
+ *
  * Errors: -ENOSPC when nothing fits (min not met), -EINVAL for a range that
  * is not allocated or outside the AG area (logged: a caller bug or corruption),
  * -EIO. */
@@ -39,9 +49,13 @@ struct txn;
 
 int alloc_blocks(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
 		 uint64_t *start, uint32_t *got);
+int alloc_meta(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+	       uint64_t *start, uint32_t *got);
 int alloc_free(struct sfs *fs, struct txn *t, uint64_t start, uint32_t len);
 int alloc_inode(struct sfs *fs, struct txn *t, uint64_t near_ino, uint64_t *ino);
 int alloc_inode_free(struct sfs *fs, struct txn *t, uint64_t ino);
+/* Blocks kept back for alloc_meta in all AGs together (see above). */
+uint64_t alloc_reserve_blocks(struct sfs *fs);
 /* 1 if ino is an allocated inode block, 0 if not, -errno. */
 int alloc_is_inode(struct sfs *fs, uint64_t ino);
 

@@ -126,6 +126,11 @@ uint64_t txn_tid(const struct txn *t)
 	return t->t->tid;
 }
 
+bool txn_touched(const struct txn *t)
+{
+	return t->touched;
+}
+
 /* Under the lock: a revoke of blkno in the running transaction no longer
  * holds once the block is journaled again in it. */
 static void cancel_revoke(struct jtxn *t, uint64_t blkno)

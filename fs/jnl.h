@@ -76,6 +76,8 @@ int txn_end(struct txn *t, uint64_t *tid_out);
 void txn_abort(struct txn *t);
 /* The transaction a handle belongs to. */
 uint64_t txn_tid(const struct txn *t);
+/* Whether the handle has added a buffer: a failure from now on is half-way. */
+bool txn_touched(const struct txn *t);
 
 /* Ordered data: the file code calls this after each in-place data write has
  * completed. The next commit then flushes the device before it writes its

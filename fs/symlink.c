@@ -35,7 +35,7 @@ int symlink_set(struct sfs *fs, struct txn *t, struct sfs_inode *ip, const char 
 		uint64_t blk;
 		uint32_t got;
 		struct buf *b;
-		int r = alloc_blocks(fs, t, ip->ino + 1, 1, 1, &blk, &got);
+		int r = alloc_meta(fs, t, ip->ino + 1, 1, 1, &blk, &got);
 		if (r) {
 			free(sym);
 			return r;

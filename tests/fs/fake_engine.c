@@ -314,6 +314,13 @@ int alloc_blocks(struct sfs *sfs, struct txn *t, uint64_t goal, uint32_t want, u
 	return -ENOSPC;
 }
 
+/* The fake has no reserve: metadata blocks come from the same pool. */
+int alloc_meta(struct sfs *sfs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+	       uint64_t *start, uint32_t *got)
+{
+	return alloc_blocks(sfs, t, goal, want, min, start, got);
+}
+
 int alloc_free(struct sfs *sfs, struct txn *t, uint64_t start, uint32_t len)
 {
 	struct fake *fs = F(sfs);

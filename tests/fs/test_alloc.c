@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "fs/alloc.h"
+#include "fs/bcache.h"
 #include "fs/fsck.h"
 #include "fs/jnl.h"
 #include "fs/mkfs.h"
@@ -155,7 +156,31 @@ START_TEST(fill_partial_enospc_statfs)
 	ck_assert_int_eq(txn_begin(fs, 4, &t), 0);
 	uint64_t ino;
 	ck_assert_int_eq(alloc_inode(fs, t, 0, &ino), -ENOSPC);
+	/* The reserve: metadata blocks for a handle that has not changed
+	 * anything yet are refused too (it can still fail cleanly) ... */
+	uint64_t s;
+	uint32_t got;
+	ck_assert_int_eq(alloc_meta(fs, t, 0, 1, 1, &s, &got), -ENOSPC);
 	ck_assert_int_eq(txn_end(t, NULL), 0);
+	/* ... and granted once it has: it must not fail half-way. */
+	uint64_t reserve = alloc_reserve_blocks(fs), taken = 0;
+	ck_assert_uint_gt(reserve, 0);
+	ck_assert_int_eq(txn_begin(fs, 64, &t), 0);
+	struct buf *b;
+	ck_assert_int_eq(bc_read(fs, sfs_slot_base(&fs->sb, 0) + SFS_SLOT_LALLOC, SFS_BT_LALLOC,
+				 sfs_owner_slot(0), &b),
+			 0);
+	ck_assert_int_eq(txn_add(t, b), 0);
+	bc_put(b);
+	static uint64_t meta[8192];
+	while (taken < 8192 && alloc_meta(fs, t, 0, 1, 1, &s, &got) == 0)
+		meta[taken++] = s;
+	ck_assert_uint_eq(taken, reserve);
+	for (uint64_t i = 0; i < taken; i++)
+		ck_assert_int_eq(alloc_free(fs, t, meta[i], 1), 0);
+	ck_assert_int_eq(txn_end(t, NULL), 0);
+	ck_assert_int_eq(sfs_statfs(fs, &st), 0);
+	ck_assert_uint_eq(st.f_bfree, 0);
 	ck_assert_int_eq(sfs_close(fs), 0);
 	ck_assert_int_eq(fsck_errors(), 0);
 	/* Persisted. */

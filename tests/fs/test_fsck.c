@@ -1546,7 +1546,11 @@ START_TEST(dup_no_space)
 	tfs_close(&x);
 	struct fsck_result r;
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
-	ck_assert_uint_eq(r.free_blocks, 0);
+	/* What is left is the allocator's reserve, which the repair (like any
+	 * file data) does not take. */
+	uint64_t reserve = r.free_blocks;
+	ck_assert_uint_gt(reserve, 0);
+	ck_assert_uint_lt(reserve, 200);
 	struct sfs_extent ea = read_extent(a, 0);
 	patch_extent(b, 0, ea.pblk);
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_ERRORS);
@@ -1556,14 +1560,14 @@ START_TEST(dup_no_space)
 			  (unsigned long long)a));
 	ck_assert(has_msg("2:block %llu referenced twice", (unsigned long long)ea.pblk));
 	ck_assert_uint_eq(read_extent(b, 0).pblk, ea.pblk);
-	ck_assert_uint_eq(r.free_blocks, 2); /* b's own blocks, leaked by the patch */
+	ck_assert_uint_eq(r.free_blocks, reserve + 2); /* b's own blocks, leaked by the patch */
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert(has_msg("3:inode %llu: blocks %llu+2 (file block 0) shared with inode %llu; "
 			  "copied to ",
 			  (unsigned long long)b, (unsigned long long)ea.pblk,
 			  (unsigned long long)a));
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
-	ck_assert_uint_eq(r.free_blocks, 0);
+	ck_assert_uint_eq(r.free_blocks, reserve);
 	tfs_open(&x);
 	tfs_check_data(&x, a, 2 * 4096, 71);
 	tfs_check_data(&x, b, 2 * 4096, 71);
