@@ -85,7 +85,8 @@ static void mount_usage(FILE *f)
 		   "       sanctl [--state DIR] mount LABEL|DEVICE MOUNTPOINT [-o OPTS]\n"
 		   "  --local   mount on this host alone, no cluster (sanfsd --local)\n"
 		   "  -o OPTS   ro, rw, noallow_other, noacl, relatime (default), strictatime,\n"
-		   "            noatime, nodiratime, debug, threads=N, nosuid, nodev, noexec\n");
+		   "            noatime, nodiratime, readahead=KB, debug, threads=N, nosuid,\n"
+		   "            nodev, noexec\n");
 }
 
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)

@@ -2,9 +2,12 @@
 #include "fs/fuse_mount.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include "common/log.h"
 
@@ -110,6 +113,64 @@ fail:
 	fuse_opt_free_args(&args);
 	free(m);
 	return r;
+}
+
+struct ra_job {
+	char *mountpoint;
+	char devno[32];
+	unsigned kb;
+};
+
+static void *ra_main(void *arg)
+{
+	struct ra_job *j = arg;
+	struct stat st;
+	char dev[32], path[96];
+	if (stat(j->mountpoint, &st) != 0) {
+		log_warn("fuse", "read-ahead of %s not set: %s", j->mountpoint, strerror(errno));
+		goto out;
+	}
+	snprintf(dev, sizeof(dev), "%u:%u", major(st.st_dev), minor(st.st_dev));
+	if (strcmp(dev, j->devno) != 0)
+		goto out; /* unmounted meanwhile: not ours any more */
+	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", j->devno);
+	FILE *f = fopen(path, "w");
+	if (!f || fprintf(f, "%u\n", j->kb) < 0 || fclose(f) != 0) {
+		log_warn("fuse", "read-ahead of %s not set (%s): %s", j->mountpoint, path,
+			 strerror(errno));
+		if (f)
+			fclose(f);
+		goto out;
+	}
+	log_info("fuse", "read-ahead of %s: %u KiB", j->mountpoint, j->kb);
+out:
+	free(j->mountpoint);
+	free(j);
+	return NULL;
+}
+
+void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb)
+{
+	struct ra_job *j = calloc(1, sizeof(*j));
+	if (!j || !(j->mountpoint = strdup(mountpoint)) || strlen(devno) >= sizeof(j->devno)) {
+		if (j)
+			free(j->mountpoint);
+		free(j);
+		return;
+	}
+	strcpy(j->devno, devno);
+	j->kb = kb;
+	pthread_attr_t at;
+	pthread_t t;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&t, &at, ra_main, j);
+	pthread_attr_destroy(&at);
+	if (r) {
+		log_warn("fuse", "read-ahead of %s not set: %s", mountpoint, strerror(r));
+		free(j->mountpoint);
+		free(j);
+	}
 }
 
 int fmnt_loop(struct fmnt *m)

@@ -56,6 +56,15 @@ int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
  * Runs on the calling thread plus worker threads. */
 int fmnt_loop(struct fmnt *m);
 
+/* Sequential reads: the kernel reads ahead at most 128 KiB on a FUSE mount
+ * unless told otherwise, one request at a time; a larger window keeps several
+ * 1 MiB reads in flight (cold sequential reads 2-3x faster here). Sets
+ * /sys/class/bdi/DEVNO/read_ahead_kb to kb from a background thread once the
+ * kernel has finished the FUSE handshake (a stat of mountpoint returns;
+ * the handshake would reset it), and only if mountpoint's st_dev still is
+ * devno ("MAJ:MIN" from mountinfo). Failures are logged, not fatal. */
+void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb);
+
 /* Make fmnt_loop return (any thread). */
 void fmnt_exit(struct fmnt *m);
 

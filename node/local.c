@@ -36,6 +36,7 @@ struct local_args {
 	enum sfs_atime atime;
 	bool nodiratime;
 	unsigned threads;
+	unsigned readahead_kb; /* 0: the kernel's default */
 };
 
 static const char *prefix(void)
@@ -73,7 +74,7 @@ static void usage(FILE *f)
 		"background\n"
 		"  options: ro, rw, allow_other (default), noallow_other, acl (default), noacl,\n"
 		"           relatime (default), strictatime, noatime, nodiratime,\n"
-		"           debug, threads=N, nosuid, nodev, noexec\n");
+		"           readahead=KB (default 4096), debug, threads=N, nosuid, nodev, noexec\n");
 }
 
 /* Options mount(8) and fstab hand to every helper; they change nothing here. */
@@ -122,6 +123,14 @@ static int parse_one_opt(struct local_args *a, const char *o)
 			return -EINVAL;
 		}
 		a->threads = (unsigned)n;
+	} else if (!strncmp(o, "readahead=", 10)) {
+		char *end;
+		unsigned long n = strtoul(o + 10, &end, 10);
+		if (!o[10] || *end || n > 65536) {
+			fail_line("bad option '%s' (readahead=0..65536, KiB)", o);
+			return -EINVAL;
+		}
+		a->readahead_kb = (unsigned)n;
 	} else if (!strcmp(o, "sync")) {
 		fail_line("option 'sync' is not supported (use fsync or O_SYNC)");
 		return -EINVAL;
@@ -148,7 +157,7 @@ static int parse_opts(struct local_args *a, const char *list)
 /* 0, or 2 (usage) after printing the line. */
 static int parse_args(struct local_args *a, int argc, char **argv)
 {
-	*a = (struct local_args){.allow_other = true, .acl = true};
+	*a = (struct local_args){.allow_other = true, .acl = true, .readahead_kb = 4096};
 	const char *pos[2];
 	int npos = 0;
 	for (int i = 1; i < argc; i++) {
@@ -276,7 +285,8 @@ static int check_paths(struct local_args *a, char *dev_real, char *mp_real)
 /* The pid file is named after the mount's device number, read from
  * mountinfo: a stat of the mount point would ask the daemon itself, which is
  * not serving yet. */
-static int pidfile_path(const char *mp_real, char *out, size_t len)
+/* The pid file's path, and devno ("MAJ:MIN" of the mount, 64 bytes). */
+static int pidfile_path(const char *mp_real, char *out, size_t len, char *devno_out)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	if (!f)
@@ -291,6 +301,7 @@ static int pidfile_path(const char *mp_real, char *out, size_t len)
 			continue;
 		if (!strcmp(mp, mp_real) && !strcmp(fstype, "fuse.sanfs")) {
 			snprintf(out, len, "%s/fuse-%s.pid", SANFS_RUN_DIR, devno);
+			memcpy(devno_out, devno, sizeof(devno));
 			r = 0; /* the last (topmost) mount wins */
 		}
 	}
@@ -373,9 +384,12 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 		return 1;
 	}
 	char pidfile[PATH_MAX + 64] = "";
-	if (pidfile_path(mp_real, pidfile, sizeof(pidfile)) == 0)
+	char devno[64];
+	if (pidfile_path(mp_real, pidfile, sizeof(pidfile), devno) == 0) {
 		pidfile_write(pidfile);
-	else
+		if (a->readahead_kb)
+			fmnt_set_readahead(mp_real, devno, a->readahead_kb);
+	} else
 		log_warn("local", "%s not found in mountinfo: no pid file", mp_real);
 	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
 

@@ -18,7 +18,8 @@
  *
  * Options (-o, comma separated): local, ro, rw, allow_other (default),
  * noallow_other, acl (default), noacl, debug (FUSE request trace), threads=N,
- * nosuid, nodev, noexec; and the generic ones mount(8) passes (suid, dev,
+ * readahead=KB (sequential read-ahead window, default 4096; 0 keeps the
+ * kernel's 128), nosuid, nodev, noexec; and the generic ones mount(8) passes (suid, dev,
  * exec, atime, noatime, relatime, defaults, auto, noauto, _netdev, nofail,
  * user, users, nouser, sync, async). Anything else is refused.
  *

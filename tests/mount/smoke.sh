@@ -85,6 +85,31 @@ cat "$mp/d/b" >/dev/null
 [ "$(stat -c %X "$mp/d/b")" = 1000000000 ] || fail "noatime: a read moved atime"
 "$SANCTL" umount "$mp" || fail "final umount"
 echo "ok: noatime"
+
+# 5. Read-ahead: 4 MiB by default, readahead=KB sets it, 0 keeps the
+# kernel's 128 KiB; set once the FUSE handshake is done (it would reset it).
+ra_of() {
+	local f="/sys/class/bdi/$(mountpoint -d "$mp")/read_ahead_kb" i
+	for i in $(seq 50); do
+		[ "$(cat "$f")" = "$1" ] && return 0
+		sleep 0.1
+	done
+	echo "read_ahead_kb $(cat "$f"), expected $1" >&2
+	return 1
+}
+"$SANCTL" mount --local "$dev" "$mp" || fail "mount (read-ahead)"
+ra_of 4096 || fail "default read-ahead"
+"$SANCTL" umount "$mp" || fail "umount (read-ahead)"
+"$SANCTL" mount --local "$dev" "$mp" -o readahead=0 || fail "mount -o readahead=0"
+sleep 0.5
+ra_of 128 || fail "readahead=0"
+"$SANCTL" umount "$mp" || fail "umount (readahead=0)"
+"$SANCTL" mount --local "$dev" "$mp" -o readahead=512 || fail "mount -o readahead=512"
+ra_of 512 || fail "readahead=512"
+"$SANCTL" umount "$mp" || fail "umount (readahead=512)"
+out=$("$SANCTL" mount --local "$dev" "$mp" -o readahead=lots 2>&1) && fail "readahead=lots accepted"
+echo "$out" | grep -q "bad option 'readahead=lots'" || fail "readahead=lots: $out"
+echo "ok: read-ahead"
 if "$SANCTL" --help | grep -q '^  fsck'; then
 	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
 	echo "ok: fsck clean"
