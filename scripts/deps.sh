@@ -10,12 +10,13 @@
 #   tests:  check fuse3 (fusermount3) e2fsprogs util-linux (losetup) iproute2 (netns) jq attr acl python3
 #           xfsprogs btrfs-progs dosfstools fdisk genisoimage cryptsetup-bin (foreign signatures
 #           that mkfs must refuse, made for real in the blockdev tests)
+#           stress-ng (its filesystem stressors, an outside exerciser, run on a mount)
 #   bench:  fio fuse2fs etcd-server etcd-client
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
       libfuse3-dev libraft-dev libuv1-dev liblmdb-dev libsodium-dev libacl1-dev libjansson-dev
       check fuse3 e2fsprogs util-linux iproute2 jq attr acl python3 psmisc procps
-      xfsprogs btrfs-progs dosfstools fdisk genisoimage cryptsetup-bin
+      xfsprogs btrfs-progs dosfstools fdisk genisoimage cryptsetup-bin stress-ng
       fio fuse2fs etcd-server etcd-client)
 missing=()
 for p in "${pkgs[@]}"; do

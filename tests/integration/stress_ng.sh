@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# stress_ng.sh: stress-ng's filesystem stressors (Debian's stress-ng, an
+# exerciser we did not write) one after another on a sanfs mount, with
+# --verify: every stressor must pass, the daemon must log no error (a journal
+# abort above all), the unmount must be clean and fsck must find nothing.
+#
+# Left out: stressors that test the kernel or need features a FUSE mount has
+# not (bind-mount, binderfs, procfs, verity, fanotify, ioprio; fiemap and
+# inode-flags skip themselves on FUSE).
+#
+# Environment: STRESS_SECS per stressor (default 3).
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib/target.sh
+. "$here/../lib/target.sh"
+command -v stress-ng >/dev/null || { echo "stress_ng: needs stress-ng (scripts/deps.sh)"; exit 77; }
+secs=${STRESS_SECS:-3}
+target_setup sanfs
+trap target_teardown EXIT
+dlog=/var/log/sanfs/local-$(basename "$TARGET_DEV").log
+lines0=$(wc -l <"$dlog" 2>/dev/null || echo 0)
+fail() {
+	echo "stress_ng: FAIL: $*" >&2
+	[ -f "$dlog" ] && { echo "--- daemon log since the mount:" >&2; tail -n +"$((lines0 + 1))" "$dlog" | tail -n 30 >&2; }
+	exit 1
+}
+out=$(mktemp /var/tmp/sanfs-stress-ng.XXXXXX)
+trap 'rm -f "$out"; target_teardown' EXIT
+echo "stress_ng: $(stress-ng --version), ${secs}s per stressor"
+# The stressors chdir into the mount: run from there.
+(cd "$TARGET_MNT" && stress-ng --class filesystem --sequential 1 --timeout "${secs}s" \
+	--temp-path "$TARGET_MNT" --verify --metrics-brief \
+	-x bind-mount,binderfs,procfs,verity,fanotify,ioprio >"$out" 2>&1)
+rc=$?
+grep -E "metrc:.*[0-9]+ +[0-9.]+ +[0-9.]+ +[0-9.]+ +[0-9.]+" "$out" | sed 's/^.*metrc: \[[0-9]*\] //' | head -60
+if [ $rc != 0 ] || grep -qE "fail:|error:" "$out"; then
+	grep -E "fail:|error:" "$out" | head -20 >&2
+	fail "stress-ng exited $rc"
+fi
+tail -n +"$((lines0 + 1))" "$dlog" | grep -E " ERROR | aborted" && fail "errors in the daemon log"
+target_umount || fail "clean unmount failed"
+res=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck: $res"
+echo "$res" | tail -n 1
+echo "stress_ng: passed"
