@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # enospc_test.sh WORKLOAD: a full filesystem under concurrent writers,
 # namespace changes and fallocate (enospc_workload), then a clean unmount and
-# `sanctl fsck` with nothing to repair.
+# `sanctl fsck` with nothing to repair; then once more with a kill -9 of
+# sanfsd in the middle, a replay, and fsck clean again.
 #
 # Found by stress-ng on a small filesystem: a create whose directory needed a
 # new block after its inode was allocated met ENOSPC half-way and aborted the
@@ -31,3 +32,25 @@ grep -q "aborted" <(tail -n +"$((lines0 + 1))" "$dlog") && fail "the journal abo
 target_umount || fail "clean unmount failed"
 out=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck: $out"
 echo "$out" | tail -n 1
+
+# Then a crash while full: kill -9 of sanfsd half-way through another run,
+# replay at the next mount, clean unmount, fsck clean.
+target_mount || fail "mount for the crash round"
+dpid=$(target_daemon_pid)
+[ -n "$dpid" ] || fail "no sanfsd serves $TARGET_MNT"
+"$workload" "$TARGET_MNT" 12 >/dev/null 2>&1 &
+wpid=$!
+sleep 7
+kill -9 "$dpid"
+kill -9 "$wpid" 2>/dev/null
+pkill -9 -P "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+fusermount3 -u -z "$TARGET_MNT" 2>/dev/null || umount -l "$TARGET_MNT" 2>/dev/null
+for _ in $(seq 1 50); do
+	kill -0 "$dpid" 2>/dev/null || break
+	sleep 0.1
+done
+target_mount || fail "mount (replay) after kill -9 on a full filesystem"
+target_umount || fail "clean unmount after the replay"
+out=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck after the replay: $out"
+echo "after kill -9 and replay: $(echo "$out" | tail -n 1)"
