@@ -364,17 +364,24 @@ static int do_alloc(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want,
 	}
 	uint32_t n = fs->sb.ag_count;
 	int rc = -ENOSPC;
-	/* Two rounds: first only runs of the full size, then anything >= min. */
-	for (int round = 0; round < 2 && rc == -ENOSPC; round++) {
-		uint32_t m = round == 0 ? want : min;
-		if (round == 1 && min == want)
-			break;
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t ag = (first + i) % n;
-			uint32_t from = i == 0 ? (uint32_t)(goal - sfs_ag_base(&fs->sb, ag)) : 0;
-			rc = alloc_in_ag(fs, t, ag, from, want, m, inode, reserve, start, got);
-			if (rc != -ENOSPC)
+	/* Two rounds: first only runs of the full size, then anything >= min;
+	 * the reserve only when nothing else is left anywhere (else metadata
+	 * aimed at a full AG would eat that AG's reserve while others have
+	 * room). */
+	for (int pass = 0; pass < (reserve ? 2 : 1) && rc == -ENOSPC; pass++) {
+		for (int round = 0; round < 2 && rc == -ENOSPC; round++) {
+			uint32_t m = round == 0 ? want : min;
+			if (round == 1 && min == want)
 				break;
+			for (uint32_t i = 0; i < n; i++) {
+				uint32_t ag = (first + i) % n;
+				uint32_t from =
+				    i == 0 ? (uint32_t)(goal - sfs_ag_base(&fs->sb, ag)) : 0;
+				rc = alloc_in_ag(fs, t, ag, from, want, m, inode, pass == 1, start,
+						 got);
+				if (rc != -ENOSPC)
+					break;
+			}
 		}
 	}
 	if (!rc) {
@@ -395,6 +402,12 @@ int alloc_meta(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint
 	       uint64_t *start, uint32_t *got)
 {
 	return do_alloc(fs, t, goal, want, min, false, txn_touched(t), start, got);
+}
+
+int alloc_reserved(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+		   uint64_t *start, uint32_t *got)
+{
+	return do_alloc(fs, t, goal, want, min, false, true, start, got);
 }
 
 int alloc_inode(struct sfs *fs, struct txn *t, uint64_t near_ino, uint64_t *ino)
@@ -509,6 +522,19 @@ int alloc_is_inode(struct sfs *fs, uint64_t ino)
 	return rc ? rc : isino;
 }
 
+uint32_t alloc_reserve_per_ag(const struct sfs_super *sb)
+{
+	uint64_t total = sb->blocks / 64;
+	if (total > 4096)
+		total = 4096;
+	uint32_t per = (uint32_t)(total / sb->ag_count);
+	/* Many AGs (a large filesystem): still enough for a few handles. */
+	uint32_t floor = sfs_ag_size(sb, 0) / 64;
+	if (floor > 16)
+		floor = 16;
+	return per > floor ? per : floor;
+}
+
 uint64_t alloc_reserve_blocks(struct sfs *fs)
 {
 	return (uint64_t)fs->alloc->reserve_ag * fs->sb.ag_count;
@@ -522,13 +548,13 @@ int sfs_statfs(struct sfs *fs, struct statvfs *st)
 		int rc = ag_open(fs, ag, LCL_PR, &c);
 		if (rc)
 			return rc;
-		free_blocks += c.a.free_blocks;
+		/* As the allocator counts: the reserve is not free space a
+		 * user can have. */
+		if (c.a.free_blocks > fs->alloc->reserve_ag)
+			free_blocks += c.a.free_blocks - fs->alloc->reserve_ag;
 		inodes += c.a.inodes;
 		ag_close(&c);
 	}
-	/* The reserve is not free space a user can have. */
-	uint64_t keep = alloc_reserve_blocks(fs);
-	free_blocks = free_blocks > keep ? free_blocks - keep : 0;
 	memset(st, 0, sizeof(*st));
 	st->f_bsize = SFS_BLOCK_SIZE;
 	st->f_frsize = SFS_BLOCK_SIZE;
@@ -560,10 +586,7 @@ int alloc_setup(struct sfs *fs)
 	for (uint32_t i = 0; i < fs->sb.ag_count; i++)
 		pthread_mutex_init(&al->ag_mu[i], NULL);
 	al->home_ag = fs->slot % fs->sb.ag_count;
-	uint64_t total = fs->sb.blocks / 64;
-	if (total > 4096)
-		total = 4096;
-	al->reserve_ag = (uint32_t)(total / fs->sb.ag_count);
+	al->reserve_ag = alloc_reserve_per_ag(&fs->sb);
 	al->cursor = sfs_ag_base(&fs->sb, al->home_ag);
 	/* The slot's window block keeps the cursor across mounts. */
 	uint64_t la = sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_LALLOC;

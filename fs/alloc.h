@@ -21,14 +21,17 @@
  * most ALLOC_MAX_BLOCKS per call in txn_begin bounds.
  *
  * Reserve: each AG keeps back a few blocks (in all about 1/64 of the
- * filesystem, at most 4096 blocks) so that a handle that has already changed
- * something never meets ENOSPC half-way (which would abort the journal).
- * alloc_blocks and alloc_inode leave the reserve alone (and do not count
- * blocks freed by uncommitted transactions): they are a handle's first change,
- * or their caller undoes its work cleanly on ENOSPC (file data). alloc_meta
- * (directory, extent and symlink blocks) takes from the reserve once its
- * handle has changed something, and is an ordinary allocation before that.
- * statfs does not count the reserve as free.
+ * filesystem, at most 4096 blocks, but at least 16 per AG of 1024 blocks or
+ * more) so that a handle that has already changed something never meets
+ * ENOSPC half-way (which would abort the journal). alloc_blocks and
+ * alloc_inode leave the reserve alone (and do not count blocks freed by
+ * uncommitted transactions): they are a handle's first change, or their
+ * caller undoes its work cleanly on ENOSPC (file data). alloc_meta (directory
+ * and symlink blocks) takes from the reserve once its handle has changed
+ * something, and is an ordinary allocation before that; alloc_reserved
+ * (extent tree blocks: splitting an extent for a punch or for a write into
+ * fallocated space must not fail, as in ext4) always may. Both try every AG
+ * outside its reserve first. statfs does not count the reserve as free.
  *
  * Errors: -ENOSPC when nothing fits (min not met), -EINVAL for a range that
  * is not allocated or outside the AG area (logged: a caller bug or corruption),
@@ -51,10 +54,14 @@ int alloc_blocks(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, ui
 		 uint64_t *start, uint32_t *got);
 int alloc_meta(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
 	       uint64_t *start, uint32_t *got);
+int alloc_reserved(struct sfs *fs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+		   uint64_t *start, uint32_t *got);
 int alloc_free(struct sfs *fs, struct txn *t, uint64_t start, uint32_t len);
 int alloc_inode(struct sfs *fs, struct txn *t, uint64_t near_ino, uint64_t *ino);
 int alloc_inode_free(struct sfs *fs, struct txn *t, uint64_t ino);
-/* Blocks kept back for alloc_meta in all AGs together (see above). */
+/* Blocks kept back in each AG, and in all AGs together (see above). */
+struct sfs_super;
+uint32_t alloc_reserve_per_ag(const struct sfs_super *sb);
 uint64_t alloc_reserve_blocks(struct sfs *fs);
 /* 1 if ino is an allocated inode block, 0 if not, -errno. */
 int alloc_is_inode(struct sfs *fs, uint64_t ino);

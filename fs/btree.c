@@ -249,7 +249,9 @@ int bt_alloc_nodes(struct btree *bt, struct txn *t, uint64_t goal, unsigned coun
 	while (have < count) {
 		uint64_t start;
 		uint32_t got;
-		int rc = alloc_meta(bt->fs, t, goal, count - have, 1, &start, &got);
+		int rc = bt->reserved
+			     ? alloc_reserved(bt->fs, t, goal, count - have, 1, &start, &got)
+			     : alloc_meta(bt->fs, t, goal, count - have, 1, &start, &got);
 		if (rc == 0 && (got == 0 || got > count - have))
 			rc = -EIO;
 		if (rc < 0) {

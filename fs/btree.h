@@ -77,6 +77,8 @@ struct btree {
 	struct sfs *fs;
 	struct sfs_fork *fork;
 	uint64_t ino;
+	bool reserved; /* new nodes may come from the allocator's reserve at once
+			* (alloc_reserved; else alloc_meta): extent trees */
 };
 
 static inline void btree_open(struct btree *bt, struct sfs *fs, struct sfs_fork *fork, uint64_t ino)
@@ -84,6 +86,7 @@ static inline void btree_open(struct btree *bt, struct sfs *fs, struct sfs_fork 
 	bt->fs = fs;
 	bt->fork = fork;
 	bt->ino = ino;
+	bt->reserved = false;
 }
 
 /* The lock resource (block owner) of the nodes of inode ino's trees. */

@@ -80,6 +80,16 @@ static int tree_rec(struct sfs_inode *ip, const struct btree_key *k, const uint8
 }
 
 /* Greatest extent start <= lblk. */
+
+/* An inode's extent tree: its new nodes may come from the allocator's
+ * reserve (a punch or a write into fallocated space must not fail half-way
+ * for want of a tree block). */
+static void ext_bt(struct btree *bt, struct sfs *fs, struct sfs_inode *ip)
+{
+	btree_open(bt, fs, &ip->fork, ip->ino);
+	bt->reserved = true;
+}
+
 static int st_le(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk, struct sfs_extent *e)
 {
 	if (in_tree(ip)) {
@@ -87,7 +97,7 @@ static int st_le(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk, struct sfs
 		struct btree_key k = {lblk, 0}, f;
 		uint8_t v[EXTENT_VAL_SIZE];
 		size_t len;
-		btree_open(&bt, fs, &ip->fork, ip->ino);
+		ext_bt(&bt, fs, ip);
 		int r = btree_lookup_le(&bt, &k, &f, v, sizeof(v), &len);
 		return tree_rec(ip, &f, v, len, r, e);
 	}
@@ -107,7 +117,7 @@ static int st_ge(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk, struct sfs
 		struct btree_key k = {lblk, 0}, f;
 		uint8_t v[EXTENT_VAL_SIZE];
 		size_t len;
-		btree_open(&bt, fs, &ip->fork, ip->ino);
+		ext_bt(&bt, fs, ip);
 		int r = btree_lookup_ge(&bt, &k, &f, v, sizeof(v), &len);
 		return tree_rec(ip, &f, v, len, r, e);
 	}
@@ -132,7 +142,7 @@ static int tree_insert(struct sfs *fs, struct txn *t, struct sfs_inode *ip,
 	uint8_t v[EXTENT_VAL_SIZE];
 	uint32_t before = ip->fork.nnodes;
 	extent_val_encode(e, v);
-	btree_open(&bt, fs, &ip->fork, ip->ino);
+	ext_bt(&bt, fs, ip);
 	int r = btree_insert(&bt, t, &k, v, sizeof(v));
 	count_nodes(ip, before);
 	return r;
@@ -189,7 +199,7 @@ static int st_del(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint64_t 
 		struct btree bt;
 		struct btree_key k = {lblk, 0};
 		uint32_t before = ip->fork.nnodes;
-		btree_open(&bt, fs, &ip->fork, ip->ino);
+		ext_bt(&bt, fs, ip);
 		int r = btree_delete(&bt, t, &k, NULL, 0, NULL);
 		count_nodes(ip, before);
 		if (r == 0 && ip->fork.nrecs == 0 && ip->fork.root == 0)
@@ -214,7 +224,7 @@ static int st_upd(struct sfs *fs, struct txn *t, struct sfs_inode *ip, const str
 		uint8_t v[EXTENT_VAL_SIZE];
 		uint32_t before = ip->fork.nnodes;
 		extent_val_encode(e, v);
-		btree_open(&bt, fs, &ip->fork, ip->ino);
+		ext_bt(&bt, fs, ip);
 		int r = btree_update(&bt, t, &k, v, sizeof(v));
 		count_nodes(ip, before);
 		return r;
@@ -225,6 +235,16 @@ static int st_upd(struct sfs *fs, struct txn *t, struct sfs_inode *ip, const str
 			return 0;
 		}
 	return -ENOENT;
+}
+
+/* Before a change that first edits inline extents in memory and then adds
+ * up to extra more: move them to a tree now if they might not fit, so that
+ * a failure (no block for the tree) leaves the inode as it was. */
+static int make_room(struct sfs *fs, struct txn *t, struct sfs_inode *ip, unsigned extra)
+{
+	if (in_tree(ip) || ip->niext + extra <= INODE_INLINE_EXT)
+		return 0;
+	return to_tree(fs, t, ip);
 }
 
 /* ---- operations ---- */
@@ -336,6 +356,8 @@ int extent_remove(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint64_t 
 		uint64_t a = x.lblk > lblk ? x.lblk : lblk;
 		uint64_t b = xe < end ? xe : end;
 		struct sfs_extent tail = {b, x.pblk + (b - x.lblk), (uint32_t)(xe - b), x.flags};
+		if (xe > end && (r = make_room(fs, t, ip, 1)) != 0)
+			return r;
 		if (x.lblk >= lblk) {
 			r = st_del(fs, t, ip, x.lblk);
 		} else {
@@ -380,6 +402,9 @@ int extent_mark_written(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uin
 		}
 		uint64_t a = x.lblk > pos ? x.lblk : pos;
 		uint64_t b = xe < end ? xe : end;
+		r = make_room(fs, t, ip, 2);
+		if (r)
+			return r;
 		r = st_del(fs, t, ip, x.lblk);
 		struct sfs_extent left = {x.lblk, x.pblk, (uint32_t)(a - x.lblk), x.flags};
 		struct sfs_extent mid = {a, x.pblk + (a - x.lblk), (uint32_t)(b - a), 0};
@@ -440,7 +465,7 @@ int extent_iterate(struct sfs *fs, struct sfs_inode *ip, uint64_t lblk, extent_f
 	struct iter_ctx c = {ip, fn, arg, lblk};
 	struct btree bt;
 	struct btree_key k = {from, 0};
-	btree_open(&bt, fs, &ip->fork, ip->ino);
+	ext_bt(&bt, fs, ip);
 	return btree_iterate(&bt, &k, iter_rec, &c);
 }
 
@@ -525,7 +550,7 @@ int extent_try_inline(struct sfs *fs, struct txn *t, struct sfs_inode *ip)
 	struct collect c = {ex, 0, INODE_INLINE_EXT / 2, ip->ino};
 	struct btree bt;
 	struct btree_key k = {0, 0};
-	btree_open(&bt, fs, &ip->fork, ip->ino);
+	ext_bt(&bt, fs, ip);
 	int r = btree_iterate(&bt, &k, collect_rec, &c);
 	if (r)
 		return r;

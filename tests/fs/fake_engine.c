@@ -321,6 +321,12 @@ int alloc_meta(struct sfs *sfs, struct txn *t, uint64_t goal, uint32_t want, uin
 	return alloc_blocks(sfs, t, goal, want, min, start, got);
 }
 
+int alloc_reserved(struct sfs *sfs, struct txn *t, uint64_t goal, uint32_t want, uint32_t min,
+		   uint64_t *start, uint32_t *got)
+{
+	return alloc_blocks(sfs, t, goal, want, min, start, got);
+}
+
 int alloc_free(struct sfs *sfs, struct txn *t, uint64_t start, uint32_t len)
 {
 	struct fake *fs = F(sfs);

@@ -191,6 +191,31 @@ START_TEST(fill_partial_enospc_statfs)
 }
 END_TEST
 
+/* The reserve per AG: 1/64 of the filesystem up to 4096 blocks in all,
+ * but never less than 16 blocks in an AG of 1024 blocks or more (a 16 TiB
+ * filesystem of 16384 AGs would otherwise keep nothing back). */
+START_TEST(reserve_geometry)
+{
+	struct sfs_super sb = {0};
+	sb.ag_start = 100;
+	sb.ag_blocks = 262144;
+	sb.ag_count = 4;
+	sb.blocks = sb.ag_start + 4ull * sb.ag_blocks;
+	ck_assert_uint_eq(alloc_reserve_per_ag(&sb), 1024); /* 4096 / 4 */
+	sb.ag_count = 16384;
+	sb.blocks = sb.ag_start + 16384ull * sb.ag_blocks;
+	ck_assert_uint_eq(alloc_reserve_per_ag(&sb), 16);
+	sb.ag_blocks = 512; /* tiny AGs: 1/64 of one */
+	sb.ag_count = 8;
+	sb.blocks = sb.ag_start + 8ull * sb.ag_blocks;
+	ck_assert_uint_eq(alloc_reserve_per_ag(&sb), 8);
+	sb.ag_count = 1;
+	sb.ag_blocks = 65536;
+	sb.blocks = sb.ag_start + sb.ag_blocks;
+	ck_assert_uint_eq(alloc_reserve_per_ag(&sb), (sb.blocks / 64));
+}
+END_TEST
+
 struct par {
 	struct sfs *fs;
 	uint64_t starts[200];
@@ -315,6 +340,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, runs_goals_and_slots);
 	tcase_add_test(tc, fill_partial_enospc_statfs);
+	tcase_add_test(tc, reserve_geometry);
 	tcase_add_test(tc, parallel_no_overlap);
 	tcase_add_test(tc, orphans_listed_and_reclaimed);
 	suite_add_tcase(s, tc);

@@ -74,8 +74,9 @@ START_TEST(mkfs_open_close)
 	ck_assert_uint_eq(st.f_blocks, sb.blocks);
 	uint64_t meta = sb.ag_start + (uint64_t)sb.ag_count * sfs_ag_meta_blocks(&sb) + 1;
 	/* The allocator's reserve (fs/alloc.h) is not free space for users. */
-	uint64_t reserve = sb.blocks / 64 < 4096 ? sb.blocks / 64 : 4096;
-	reserve -= reserve % sb.ag_count;
+	uint64_t per = (sb.blocks / 64 < 4096 ? sb.blocks / 64 : 4096) / sb.ag_count;
+	uint64_t floor = sfs_ag_size(&sb, 0) / 64 < 16 ? sfs_ag_size(&sb, 0) / 64 : 16;
+	uint64_t reserve = (per > floor ? per : floor) * sb.ag_count;
 	ck_assert_uint_eq(alloc_reserve_blocks(fs), reserve);
 	ck_assert_uint_eq(st.f_bfree, sb.blocks - meta - reserve);
 	ck_assert_int_eq(alloc_is_inode(fs, sb.root_ino), 1);
