@@ -25,7 +25,7 @@ struct sfs_alloc {
 	size_t nbusy, capbusy;
 	uint64_t cursor; /* where this slot's next allocation without a goal starts */
 	uint32_t home_ag;
-	uint32_t reserve_ag; /* blocks each AG keeps for alloc_meta (see alloc.h) */
+	uint32_t reserve_ag; /* blocks each AG keeps back (alloc.h "Reserve") */
 	/* Local exclusion per AG under the LCL lock (also when fs->lcl is NULL:
 	 * offline tools and tests). */
 	pthread_mutex_t *ag_mu;

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # stress_ng.sh: stress-ng's filesystem stressors (Debian's stress-ng, an
 # exerciser we did not write) one after another on a sanfs mount, with
-# --verify: every stressor must pass, the daemon must log no error (a journal
-# abort above all), the unmount must be clean and fsck must find nothing.
+# --verify, then all of them at once (two of each): every stressor must pass,
+# the daemon must log no error (a journal abort above all), the unmount must
+# be clean and fsck must find nothing.
 #
 # Left out: stressors that test the kernel or need features a FUSE mount has
 # not (bind-mount, binderfs, procfs, verity, fanotify, ioprio; fiemap and
 # inode-flags skip themselves on FUSE).
 #
-# Environment: STRESS_SECS per stressor (default 3).
+# Environment: STRESS_SECS per stressor (default 3), STRESS_PAR_SECS for the
+# run of all at once (default 30).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib/target.sh
@@ -37,6 +39,17 @@ if [ $rc != 0 ] || grep -qE "fail:|error:" "$out"; then
 	grep -E "fail:|error:" "$out" | head -20 >&2
 	fail "stress-ng exited $rc"
 fi
+# Then all of them at once, two of each, against each other.
+psecs=${STRESS_PAR_SECS:-30}
+(cd "$TARGET_MNT" && stress-ng --class filesystem --all 2 --timeout "${psecs}s" \
+	--temp-path "$TARGET_MNT" --verify \
+	-x bind-mount,binderfs,procfs,verity,fanotify,ioprio >"$out" 2>&1)
+rc=$?
+if [ $rc != 0 ] || grep -qE "fail:|error:" "$out"; then
+	grep -E "fail:|error:" "$out" | head -20 >&2
+	fail "stress-ng (all at once) exited $rc"
+fi
+echo "all stressors at once, two of each, ${psecs}s: passed"
 tail -n +"$((lines0 + 1))" "$dlog" | grep -E " ERROR | aborted" && fail "errors in the daemon log"
 target_umount || fail "clean unmount failed"
 res=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck: $res"
