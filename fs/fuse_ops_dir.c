@@ -420,11 +420,21 @@ void fops_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const char
 		r = e == 0 ? -EEXIST : (e == -ENOENT ? 0 : e);
 	}
 	struct txn *t = NULL;
-	if (!r)
+	for (int attempt = 0; !r; attempt++) {
 		r = txn_begin(f->fs, 2 * inode_write_max_blocks() + dir_max_blocks_per_op(), &t);
-	struct fuse_entry_param e;
-	if (!r) {
+		if (r)
+			break;
 		r = dir_add(f->fs, t, dir, newname, strlen(newname), ip->ino, mode_dtype(ip->mode));
+		if (r != -ENOSPC || attempt > 0 || txn_touched(t))
+			break;
+		/* Nothing changed: blocks freed by transactions not yet
+		 * committed become free when they commit (as in create). */
+		txn_abort(t);
+		t = NULL;
+		r = jnl_sync(f->fs);
+	}
+	struct fuse_entry_param e;
+	if (t) {
 		if (!r) {
 			ip->nlink++;
 			fops_touch(ip, false, true);

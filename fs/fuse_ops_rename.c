@@ -288,13 +288,15 @@ static int rn_apply(struct sfs_fuse *f, struct rn *x, const char *name, const ch
 			r = dir_set_parent(f->fs, t, x->s, x->ndir);
 		}
 	}
-	struct timespec now;
-	inode_now(&now);
-	x->od->mtime = x->od->ctime = now;
-	x->nd->mtime = x->nd->ctime = now;
-	x->s->ctime = now;
-	if (x->d)
-		x->d->ctime = now;
+	if (!r) { /* a failed rename leaves the times alone */
+		struct timespec now;
+		inode_now(&now);
+		x->od->mtime = x->od->ctime = now;
+		x->nd->mtime = x->nd->ctime = now;
+		x->s->ctime = now;
+		if (x->d)
+			x->d->ctime = now;
+	}
 	if (!r)
 		r = inode_write(f->fs, t, x->od);
 	if (!r && moved)
@@ -365,6 +367,11 @@ void fops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 	if (r)
 		goto rel;
 	r = rn_apply(f, &x, name, newname, flags);
+	/* ENOSPC there changed nothing (else the journal aborted and the sync
+	 * fails): blocks freed by transactions not yet committed become free
+	 * when they commit (as in create). */
+	if (r == -ENOSPC && jnl_sync(f->fs) == 0)
+		r = rn_apply(f, &x, name, newname, flags);
 rel:
 	rn_release(f, &x);
 out:

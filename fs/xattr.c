@@ -251,7 +251,7 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 		if (area_add(&bk, ns, s, sl, value, size))
 			bchanged = true;
 		else
-			r = -ENOSPC; /* no room in the inode or its block (as ext4) */
+			r = -EOVERFLOW; /* no room in the inode or its block: see xattr_set */
 	}
 	if (r) {
 		if (b)
@@ -327,7 +327,13 @@ int xattr_set(struct sfs *fs, struct sfs_inode *ip, const char *name, const void
 	      size_t size, int flags)
 {
 	static const char empty;
-	return xattr_change(fs, ip, name, value ? value : &empty, size, flags);
+	int r = xattr_change(fs, ip, name, value ? value : &empty, size, flags);
+	/* No free block may only mean "not yet": blocks freed by transactions
+	 * not yet committed are not handed out (fs/alloc.h). Commit and try
+	 * once more, as file writes and creates do. */
+	if (r == -ENOSPC && jnl_sync(fs) == 0)
+		r = xattr_change(fs, ip, name, value ? value : &empty, size, flags);
+	return r == -EOVERFLOW ? -ENOSPC : r; /* no room for it: as ext4 answers */
 }
 
 int xattr_remove(struct sfs *fs, struct sfs_inode *ip, const char *name)
