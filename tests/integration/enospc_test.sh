@@ -33,9 +33,13 @@ target_umount || fail "clean unmount failed"
 out=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck: $out"
 echo "$out" | tail -n 1
 
+# Space that was just freed serves the next changes (commit on demand).
+target_mount || fail "mount for the after-free round"
+"$workload" "$TARGET_MNT" after-free || fail "operations right after a free"
+rm -rf "${TARGET_MNT:?}"/*
+
 # Then a crash while full: kill -9 of sanfsd half-way through another run,
 # replay at the next mount, clean unmount, fsck clean.
-target_mount || fail "mount for the crash round"
 dpid=$(target_daemon_pid)
 [ -n "$dpid" ] || fail "no sanfsd serves $TARGET_MNT"
 "$workload" "$TARGET_MNT" 12 >/dev/null 2>&1 &

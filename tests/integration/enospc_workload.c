@@ -12,9 +12,15 @@
  *   allocator (1) fallocate and punch-hole on a file, truncates it.
  * Every call may fail with ENOSPC (or, for names, EEXIST/ENOENT/ENOTEMPTY
  * where the worker's own bookkeeping allows it); anything else, EIO above
- * all (a journal aborted half-way through a handle), fails the run. At the
- * end the parent empties DIR and checks the filesystem still takes a file.
- * Exit 0 when every worker passed. */
+ * all (a journal aborted half-way through a handle), fails the run; a
+ * rename that fails must leave the directories' mtimes alone. At the end
+ * the parent empties DIR and checks the filesystem still takes a file.
+ * Exit 0 when every worker passed.
+ *
+ * enospc_workload DIR after-free: fill DIR's filesystem, free 1 MiB with a
+ * truncate and at once set a 3,500-byte xattr (needs a block); again, then
+ * 2,000 links into one directory; again, then mkdir and 2,000 renames into
+ * another: all must succeed (the freed blocks are committed on demand). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -23,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -153,7 +160,30 @@ static void namer(void)
 		case 2: r = mkdir(a, 0755); break;
 		case 3: r = symlink(target, a); break;
 		case 4: r = link(a, b); break;
-		case 5: r = rename(a, b); break;
+		case 5: {
+			/* A rename that fails changes no directory's times
+			 * (only this worker changes d0-d3). */
+			char da[8], db[8];
+			snprintf(da, sizeof(da), "%.2s", a);
+			snprintf(db, sizeof(db), "%.2s", b);
+			struct stat sa0, sb0, sa1, sb1;
+			if (stat(da, &sa0) || stat(db, &sb0))
+				die("stat", errno);
+			r = rename(a, b);
+			if (r < 0 && errno == ENOSPC) {
+				if (stat(da, &sa1) || stat(db, &sb1))
+					die("stat", errno);
+				if (sa1.st_mtim.tv_sec != sa0.st_mtim.tv_sec ||
+				    sa1.st_mtim.tv_nsec != sa0.st_mtim.tv_nsec ||
+				    sb1.st_mtim.tv_sec != sb0.st_mtim.tv_sec ||
+				    sb1.st_mtim.tv_nsec != sb0.st_mtim.tv_nsec)
+					die("rename failed with ENOSPC but changed a directory's "
+					    "mtime",
+					    EINVAL);
+				errno = ENOSPC;
+			}
+			break;
+		}
 		case 6: r = setxattr(a, "user.k", val, sizeof(val), 0); break;
 		case 7: r = unlink(a); break;
 		case 8: r = rmdir(a); break;
@@ -198,6 +228,64 @@ static void allocator(void)
 	printf("%s: %ld operations, %ld ENOSPC\n", who, ops, nospc);
 }
 
+/* Right after space comes back (a big file removed, its blocks not yet
+ * committed free), operations that need a new block must still get one:
+ * sanfs commits and tries again rather than answer ENOSPC. */
+static int after_free(void)
+{
+	who = "after-free";
+	char buf[CHUNK];
+	memset(buf, 'f', sizeof(buf));
+	int fd = open("x", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	int fd2 = open("big", O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	if (fd < 0 || fd2 < 0 || mkdir("dir", 0755))
+		die("setup", errno);
+	close(fd);
+	for (int round = 0; round < 3; round++) {
+		ssize_t w;
+		while ((w = write(fd2, buf, sizeof(buf))) > 0)
+			;
+		if (w < 0 && errno != ENOSPC)
+			die("fill", errno);
+		/* Free a little: a transaction small enough to stay uncommitted
+		 * for a while, so its blocks are not handed out yet. */
+		off_t end = lseek(fd2, 0, SEEK_END);
+		if (end < 1 << 20 || ftruncate(fd2, end - (1 << 20)))
+			die("ftruncate", errno);
+		char name[128];
+		switch (round) {
+		case 0: /* an xattr that needs its own block */
+			if (setxattr("x", "user.big", buf, 3500, 0))
+				die("setxattr right after a free", errno);
+			break;
+		case 1: /* links that grow a directory */
+			for (int i = 0; i < 2000; i++) {
+				snprintf(name, sizeof(name),
+					 "dir/l%05d-a-long-name-to-fill-directory-blocks-fast", i);
+				if (link("x", name))
+					die("link right after a free", errno);
+			}
+			break;
+		default: /* renames that grow another directory */
+			if (mkdir("dir2", 0755))
+				die("mkdir right after a free", errno);
+			for (int i = 0; i < 2000; i++) {
+				char to[128];
+				snprintf(name, sizeof(name),
+					 "dir/l%05d-a-long-name-to-fill-directory-blocks-fast", i);
+				snprintf(to, sizeof(to),
+					 "dir2/r%05d-a-long-name-to-fill-directory-blocks-fast", i);
+				if (rename(name, to))
+					die("rename right after a free", errno);
+			}
+			break;
+		}
+	}
+	close(fd2);
+	printf("after-free: setxattr, 2000 links, 2000 renames right after freeing: ok\n");
+	return 0;
+}
+
 static int rm_tree(const char *dir)
 {
 	char cmd[512];
@@ -208,11 +296,23 @@ static int rm_tree(const char *dir)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: enospc_workload DIR SECONDS\n");
+		fprintf(stderr, "usage: enospc_workload DIR SECONDS|after-free\n");
 		return 2;
 	}
 	if (chdir(argv[1]))
 		die(argv[1], errno);
+	/* It fills the filesystem: never a large one (a mount point that is
+	 * not mounted, say, on the host's root filesystem). */
+	struct statvfs sv;
+	if (statvfs(".", &sv))
+		die("statvfs", errno);
+	if ((unsigned long long)sv.f_blocks * sv.f_frsize > (1ull << 30)) {
+		fprintf(stderr, "enospc_workload: %s holds %llu MiB: refusing to fill more than 1 GiB\n",
+			argv[1], (unsigned long long)sv.f_blocks * sv.f_frsize >> 20);
+		return 2;
+	}
+	if (!strcmp(argv[2], "after-free"))
+		return after_free();
 	deadline = time(NULL) + atoi(argv[2]);
 	static const char *names[] = {"writer 1", "writer 2", "writer 3", "namer", "allocator"};
 	pid_t pids[5];
