@@ -305,7 +305,8 @@ static int alloc_in_ag(struct sfs *fs, struct txn *t, uint32_t ag, uint32_t from
 	uint64_t avail = c.a.free_blocks;
 	if (!reserve) { /* leave the reserve, counting only committed frees */
 		uint64_t base = sfs_ag_base(&fs->sb, ag);
-		uint64_t keep = fs->alloc->reserve_ag + busy_blocks(fs->alloc, base, base + c.a.nblocks);
+		uint64_t keep =
+		    fs->alloc->reserve_ag + busy_blocks(fs->alloc, base, base + c.a.nblocks);
 		avail = avail > keep ? avail - keep : 0;
 		if (want > avail)
 			want = (uint32_t)avail;

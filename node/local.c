@@ -74,7 +74,8 @@ static void usage(FILE *f)
 		"background\n"
 		"  options: ro, rw, allow_other (default), noallow_other, acl (default), noacl,\n"
 		"           relatime (default), strictatime, noatime, nodiratime,\n"
-		"           readahead=KB (default 4096), debug, threads=N, nosuid, nodev, noexec\n");
+		"           readahead=KB (default 4096), debug, threads=N, nosuid, nodev,\n"
+		"           noexec\n");
 }
 
 /* Options mount(8) and fstab hand to every helper; they change nothing here. */

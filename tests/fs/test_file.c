@@ -331,9 +331,8 @@ START_TEST(split_inline_extents_when_full)
 	ck_assert_uint_eq(extent_count(ip), 42);
 	ck_assert_uint_eq(extent_count(jp), 42);
 	struct sfs_inode *fill = fill_up(buf);
-	ck_assert_int_eq(file_fallocate(T.fs, ip, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					4096, 4096),
-			 0);
+	ck_assert_int_eq(
+	    file_fallocate(T.fs, ip, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 4096), 0);
 	ck_assert_uint_eq(extent_count(ip), 43);
 	uint8_t blk[4096];
 	rd(ip, blk, 4096, 0, 4096);

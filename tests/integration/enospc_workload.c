@@ -36,7 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNK 65536
+#define CHUNK	   65536
 #define MAX_CHUNKS 32768 /* 2 GiB: more than any test filesystem */
 
 static time_t deadline;
@@ -106,9 +106,9 @@ static void writer(int id)
 				uint64_t at = c * CHUNK + (uint64_t)i;
 				if ((size_t)i < wrote[c] && (size_t)i + 8 > wrote[c])
 					continue; /* a word cut by a short write */
-				uint64_t want = (size_t)i < wrote[c] ? word((uint64_t)id,
-									  (uint64_t)rounds, at)
-								     : 0;
+				uint64_t want = (size_t)i < wrote[c]
+						    ? word((uint64_t)id, (uint64_t)rounds, at)
+						    : 0;
 				if (rb[i / 8] != want) {
 					fprintf(stderr,
 						"enospc_workload: %s round %ld: offset %llu reads "
@@ -157,9 +157,15 @@ static void namer(void)
 				close(fd);
 			break;
 		}
-		case 2: r = mkdir(a, 0755); break;
-		case 3: r = symlink(target, a); break;
-		case 4: r = link(a, b); break;
+		case 2:
+			r = mkdir(a, 0755);
+			break;
+		case 3:
+			r = symlink(target, a);
+			break;
+		case 4:
+			r = link(a, b);
+			break;
 		case 5: {
 			/* A rename that fails changes no directory's times
 			 * (only this worker changes d0-d3). */
@@ -184,18 +190,26 @@ static void namer(void)
 			}
 			break;
 		}
-		case 6: r = setxattr(a, "user.k", val, sizeof(val), 0); break;
-		case 7: r = unlink(a); break;
-		case 8: r = rmdir(a); break;
-		default: r = renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE); break;
+		case 6:
+			r = setxattr(a, "user.k", val, sizeof(val), 0);
+			break;
+		case 7:
+			r = unlink(a);
+			break;
+		case 8:
+			r = rmdir(a);
+			break;
+		default:
+			r = renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE);
+			break;
 		}
 		if (r < 0 && errno == ENOSPC)
 			nospc++;
 		/* rmdir of a file, unlink of a directory, xattr through a
 		 * symlink (its target is no name):
 		 * the bookkeeping is loose on purpose; only these are allowed. */
-		static const int loose[] = {EEXIST, ENOENT, ENOTEMPTY, ENOTDIR, EISDIR,
-					    EPERM, EMLINK, ENODATA, ENAMETOOLONG, 0};
+		static const int loose[] = {EEXIST, ENOENT, ENOTEMPTY, ENOTDIR,	     EISDIR,
+					    EPERM,  EMLINK, ENODATA,   ENAMETOOLONG, 0};
 		expect(r, op == 6 ? "setxattr" : "namespace op", loose);
 		ops++;
 	}
@@ -215,9 +229,15 @@ static void allocator(void)
 		long r;
 		switch (rand_r(&seed) % 4) {
 		case 0:
-		case 1: r = fallocate(fd, 0, off, len); break;
-		case 2: r = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len); break;
-		default: r = ftruncate(fd, off); break;
+		case 1:
+			r = fallocate(fd, 0, off, len);
+			break;
+		case 2:
+			r = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+			break;
+		default:
+			r = ftruncate(fd, off);
+			break;
 		}
 		if (r < 0 && errno == ENOSPC)
 			nospc++;
@@ -307,7 +327,8 @@ int main(int argc, char **argv)
 	if (statvfs(".", &sv))
 		die("statvfs", errno);
 	if ((unsigned long long)sv.f_blocks * sv.f_frsize > (1ull << 30)) {
-		fprintf(stderr, "enospc_workload: %s holds %llu MiB: refusing to fill more than 1 GiB\n",
+		fprintf(stderr,
+			"enospc_workload: %s holds %llu MiB: refusing to fill more than 1 GiB\n",
 			argv[1], (unsigned long long)sv.f_blocks * sv.f_frsize >> 20);
 		return 2;
 	}
