@@ -152,42 +152,37 @@ static uint64_t busy_end(const struct busy *v, size_t n, uint64_t blk)
 	return 0;
 }
 
-/* Copy the busy extents overlapping [lo, hi) (the caller holds the AG, so
- * no new ones appear there meanwhile). *out is malloc'ed or NULL. */
-static size_t busy_snapshot(struct sfs_alloc *al, uint64_t lo, uint64_t hi, struct busy **out)
+/* The busy extents overlapping [lo, hi) (the caller holds the AG, so no new
+ * ones appear there meanwhile), and how many of their blocks lie inside. */
+struct busy_view {
+	struct busy *v; /* malloc'ed, or NULL when n == 0 */
+	size_t n;
+	uint64_t blocks;
+};
+
+/* 0, or -ENOMEM (then nothing may be allocated: busy blocks could be
+ * handed out). */
+static int busy_snapshot(struct sfs_alloc *al, uint64_t lo, uint64_t hi, struct busy_view *bv)
 {
-	*out = NULL;
+	*bv = (struct busy_view){0};
 	pthread_mutex_lock(&al->mu);
 	size_t n = 0;
 	for (size_t i = 0; i < al->nbusy; i++)
 		if (al->busy[i].start < hi && al->busy[i].start + al->busy[i].len > lo)
 			n++;
-	if (n && (*out = malloc(n * sizeof(**out))) != NULL) {
-		size_t k = 0;
-		for (size_t i = 0; i < al->nbusy; i++)
-			if (al->busy[i].start < hi && al->busy[i].start + al->busy[i].len > lo)
-				(*out)[k++] = al->busy[i];
+	if (n && !(bv->v = malloc(n * sizeof(*bv->v)))) {
+		pthread_mutex_unlock(&al->mu);
+		return -ENOMEM;
 	}
-	pthread_mutex_unlock(&al->mu);
-	return *out ? n : 0;
-}
-
-/* Blocks of the busy extents inside [lo, hi). */
-static uint64_t busy_blocks(struct sfs_alloc *al, uint64_t lo, uint64_t hi)
-{
-	uint64_t n = 0;
-	pthread_mutex_lock(&al->mu);
-	for (size_t i = 0; i < al->nbusy; i++) {
+	for (size_t i = 0; i < al->nbusy && bv->n < n; i++) {
 		uint64_t s = al->busy[i].start, e = s + al->busy[i].len;
-		if (s < lo)
-			s = lo;
-		if (e > hi)
-			e = hi;
-		if (s < e)
-			n += e - s;
+		if (s >= hi || e <= lo)
+			continue;
+		bv->v[bv->n++] = al->busy[i];
+		bv->blocks += (e < hi ? e : hi) - (s > lo ? s : lo);
 	}
 	pthread_mutex_unlock(&al->mu);
-	return n;
+	return 0;
 }
 
 /* Record [start, start+len) as freed by transaction tid: no allocation hands
@@ -230,27 +225,24 @@ static void busy_commit_hook(struct sfs *fs, uint64_t tid)
 
 /* Find a free run in c: the first of at least want blocks at or after
  * from (wrapping), else the longest of at least min. Bits are AG offsets. */
-static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min, uint32_t *off,
-		     uint32_t *len)
+static int ag_search(struct agctx *c, const struct busy_view *busy, uint32_t from, uint32_t want,
+		     uint32_t min, uint32_t *off, uint32_t *len)
 {
-	struct sfs_alloc *al = c->fs->alloc;
 	uint32_t n = c->a.nblocks, meta = sfs_ag_meta_blocks(&c->fs->sb);
 	uint64_t base = sfs_ag_base(&c->fs->sb, c->ag);
 	uint32_t best_off = 0, best_len = 0;
 	if (from < meta || from >= n)
 		from = meta;
-	struct busy *bv;
-	size_t nb = busy_snapshot(al, base, base + n, &bv);
+	const struct busy *bv = busy->v;
+	size_t nb = busy->n;
 	for (int pass = 0; pass < 2; pass++) {
 		uint32_t lo = pass ? meta : from, hi = pass ? from : n;
 		uint32_t run_start = 0, run = 0;
 		for (uint32_t b = lo; b < hi; b++) {
 			uint8_t *bits;
 			int rc = ag_bm(c, 0, b, &bits, NULL);
-			if (rc) {
-				free(bv);
+			if (rc)
 				return rc;
-			}
 			uint32_t o = b % SFS_BM_BITS;
 			if (run == 0 && (o & 7) == 0 && bits[o >> 3] == 0xff && b + 8 <= hi) {
 				b += 7;
@@ -273,7 +265,6 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 				if (run >= want) {
 					*off = run_start;
 					*len = want;
-					free(bv);
 					return 0;
 				}
 			}
@@ -286,7 +277,6 @@ static int ag_search(struct agctx *c, uint32_t from, uint32_t want, uint32_t min
 			}
 		}
 	}
-	free(bv);
 	if (best_len >= min && best_len > 0) {
 		*off = best_off;
 		*len = best_len;
@@ -302,21 +292,23 @@ static int alloc_in_ag(struct sfs *fs, struct txn *t, uint32_t ag, uint32_t from
 	int rc = ag_open(fs, ag, LCL_EX, &c);
 	if (rc)
 		return rc;
+	uint64_t base = sfs_ag_base(&fs->sb, ag);
+	struct busy_view busy;
+	rc = busy_snapshot(fs->alloc, base, base + c.a.nblocks, &busy);
+	if (rc) {
+		ag_close(&c);
+		return rc;
+	}
 	uint64_t avail = c.a.free_blocks;
 	if (!reserve) { /* leave the reserve, counting only committed frees */
-		uint64_t base = sfs_ag_base(&fs->sb, ag);
-		uint64_t keep =
-		    fs->alloc->reserve_ag + busy_blocks(fs->alloc, base, base + c.a.nblocks);
+		uint64_t keep = fs->alloc->reserve_ag + busy.blocks;
 		avail = avail > keep ? avail - keep : 0;
 		if (want > avail)
 			want = (uint32_t)avail;
 	}
-	if (avail < min || want == 0) {
-		ag_close(&c);
-		return -ENOSPC;
-	}
 	uint32_t off, len;
-	rc = ag_search(&c, from, want, min, &off, &len);
+	rc = avail < min || want == 0 ? -ENOSPC : ag_search(&c, &busy, from, want, min, &off, &len);
+	free(busy.v);
 	if (!rc)
 		rc = ag_change(&c, t, 0, off, len, true);
 	if (!rc && inode)
