@@ -19,16 +19,16 @@ workload=${1:?usage: $0 ENOSPC_WORKLOAD}
 secs=${ENOSPC_SECS:-20}
 target_setup sanfs
 trap target_teardown EXIT
-dlog=/var/log/sanfs/local-$(basename "$TARGET_DEV").log
-lines0=$(wc -l <"$dlog" 2>/dev/null || echo 0)
+target_log_mark
 fail() {
 	echo "enospc_test: FAIL: $*" >&2
-	[ -f "$dlog" ] && { echo "--- daemon log since the mount:" >&2; tail -n +"$((lines0 + 1))" "$dlog" | tail -n 30 >&2; }
+	echo "--- daemon log since the mount:" >&2
+	target_log_since | tail -n 30 >&2
 	exit 1
 }
 echo "enospc_test: $TARGET_SIZE filesystem, ${secs}s"
 "$workload" "$TARGET_MNT" "$secs" || fail "the workload failed"
-grep -q "aborted" <(tail -n +"$((lines0 + 1))" "$dlog") && fail "the journal aborted"
+target_log_since | grep -q "aborted" && fail "the journal aborted"
 target_umount || fail "clean unmount failed"
 out=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck: $out"
 echo "$out" | tail -n 1

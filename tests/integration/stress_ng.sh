@@ -18,16 +18,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v stress-ng >/dev/null || { echo "stress_ng: needs stress-ng (scripts/deps.sh)"; exit 77; }
 secs=${STRESS_SECS:-3}
 target_setup sanfs
-trap target_teardown EXIT
-dlog=/var/log/sanfs/local-$(basename "$TARGET_DEV").log
-lines0=$(wc -l <"$dlog" 2>/dev/null || echo 0)
+out=$(mktemp /var/tmp/sanfs-stress-ng.XXXXXX) # stress-ng's output
+trap 'rm -f "$out"; target_teardown' EXIT
+target_log_mark
 fail() {
 	echo "stress_ng: FAIL: $*" >&2
-	[ -f "$dlog" ] && { echo "--- daemon log since the mount:" >&2; tail -n +"$((lines0 + 1))" "$dlog" | tail -n 30 >&2; }
+	echo "--- daemon log since the mount:" >&2
+	target_log_since | tail -n 30 >&2
 	exit 1
 }
-out=$(mktemp /var/tmp/sanfs-stress-ng.XXXXXX)
-trap 'rm -f "$out"; target_teardown' EXIT
 echo "stress_ng: $(stress-ng --version), ${secs}s per stressor"
 # The stressors chdir into the mount: run from there.
 (cd "$TARGET_MNT" && stress-ng --class filesystem --sequential 1 --timeout "${secs}s" \
@@ -50,7 +49,7 @@ if [ $rc != 0 ] || grep -qE "fail:|error:" "$out"; then
 	fail "stress-ng (all at once) exited $rc"
 fi
 echo "all stressors at once, two of each, ${psecs}s: passed"
-tail -n +"$((lines0 + 1))" "$dlog" | grep -E " ERROR | aborted" && fail "errors in the daemon log"
+target_log_since | grep -E " ERROR | aborted" && fail "errors in the daemon log"
 target_umount || fail "clean unmount failed"
 res=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) || fail "fsck: $res"
 echo "$res" | tail -n 1

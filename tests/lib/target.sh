@@ -111,6 +111,16 @@ target_format() {
 	esac
 }
 
+# The local sanfsd's log (node/local.c) from now on: target_log_mark
+# remembers where it ends, target_log_since prints what came after.
+target_log_mark() {
+	TARGET_LOG=/var/log/sanfs/local-$(basename "$TARGET_DEV").log
+	TARGET_LOG_MARK=$(wc -l <"$TARGET_LOG" 2>/dev/null || echo 0)
+}
+target_log_since() {
+	[ -f "${TARGET_LOG:-}" ] && tail -n +"$((TARGET_LOG_MARK + 1))" "$TARGET_LOG"
+}
+
 # Pid of the sanfsd serving TARGET_MNT (empty if none).
 target_daemon_pid() {
 	local p
