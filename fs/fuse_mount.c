@@ -135,11 +135,14 @@ static void *ra_main(void *arg)
 		goto out; /* unmounted meanwhile: not ours any more */
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", j->devno);
 	FILE *f = fopen(path, "w");
-	if (!f || fprintf(f, "%u\n", j->kb) < 0 || fclose(f) != 0) {
+	int bad = !f;
+	if (f) {
+		bad = fprintf(f, "%u\n", j->kb) < 0;
+		bad |= fclose(f) != 0; /* the write to sysfs happens here */
+	}
+	if (bad) {
 		log_warn("fuse", "read-ahead of %s not set (%s): %s", j->mountpoint, path,
 			 strerror(errno));
-		if (f)
-			fclose(f);
 		goto out;
 	}
 	log_info("fuse", "read-ahead of %s: %u KiB", j->mountpoint, j->kb);
