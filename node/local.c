@@ -85,6 +85,20 @@ static const char *const ignored_opts[] = {
     "async", "diratime", "lazytime", "nolazytime", NULL,
 };
 
+/* NAME=N with lo <= N <= hi (o + skip is N), into *out. */
+static int number_opt(const char *o, size_t skip, unsigned long lo, unsigned long hi,
+		      const char *unit, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(o + skip, &end, 10);
+	if (!o[skip] || *end || n < lo || n > hi) {
+		fail_line("bad option '%s' (%.*s%lu..%lu%s)", o, (int)skip, o, lo, hi, unit);
+		return -EINVAL;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int parse_one_opt(struct local_args *a, const char *o)
 {
 	for (const char *const *p = ignored_opts; *p; p++)
@@ -116,23 +130,11 @@ static int parse_one_opt(struct local_args *a, const char *o)
 		a->nodev = true;
 	else if (!strcmp(o, "noexec"))
 		a->noexec = true;
-	else if (!strncmp(o, "threads=", 8)) {
-		char *end;
-		unsigned long n = strtoul(o + 8, &end, 10);
-		if (!o[8] || *end || n < 1 || n > 1024) {
-			fail_line("bad option '%s' (threads=1..1024)", o);
-			return -EINVAL;
-		}
-		a->threads = (unsigned)n;
-	} else if (!strncmp(o, "readahead=", 10)) {
-		char *end;
-		unsigned long n = strtoul(o + 10, &end, 10);
-		if (!o[10] || *end || n > 65536) {
-			fail_line("bad option '%s' (readahead=0..65536, KiB)", o);
-			return -EINVAL;
-		}
-		a->readahead_kb = (unsigned)n;
-	} else if (!strcmp(o, "sync")) {
+	else if (!strncmp(o, "threads=", 8))
+		return number_opt(o, 8, 1, 1024, "", &a->threads);
+	else if (!strncmp(o, "readahead=", 10))
+		return number_opt(o, 10, 0, 65536, ", KiB", &a->readahead_kb);
+	else if (!strcmp(o, "sync")) {
 		fail_line("option 'sync' is not supported (use fsync or O_SYNC)");
 		return -EINVAL;
 	} else {
