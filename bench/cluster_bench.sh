@@ -51,7 +51,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 die() { echo "cluster_bench: $*" >&2; exit 1; }
-base=$((30000 + RANDOM % 20000))
+. "$(dirname "$0")/../tests/cluster/ports.sh"
+base=$(port_base) || die "no free port block"
 
 # --- sanfs: 3 nodes, Raft ports base+10/20/30 (control channel = port+1) ---
 echo "starting sanfs (3 nodes, state in $T/s*) ..." >&2

@@ -6,7 +6,8 @@ SANCTL=${SANCTL:?}
 SANFSD=${SANFSD:?}
 [ -x "$SANFSD" ] || { echo "SKIP: sanfsd not built (consensus/cons.c missing)"; exit 77; }
 T=$(mktemp -d /var/tmp/sanfs-cluster-XXXXXX)
-BASE=${BASE:-$((20000 + (RANDOM % 200) * 100))}
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
+BASE=${BASE:-$(port_base)} || exit 1
 declare -A PID
 cleanup() {
 	for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done
