@@ -119,6 +119,8 @@ struct ra_job {
 	char *mountpoint;
 	char devno[32];
 	unsigned kb;
+	void (*done)(void *);
+	void *arg;
 };
 
 static void *ra_main(void *arg)
@@ -147,33 +149,41 @@ static void *ra_main(void *arg)
 	}
 	log_info("fuse", "read-ahead of %s: %u KiB", j->mountpoint, j->kb);
 out:
+	if (j->done)
+		j->done(j->arg);
 	free(j->mountpoint);
 	free(j);
 	return NULL;
 }
 
-void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb)
+void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb,
+			void (*done)(void *), void *arg)
 {
 	struct ra_job *j = calloc(1, sizeof(*j));
 	if (!j || !(j->mountpoint = strdup(mountpoint)) || strlen(devno) >= sizeof(j->devno)) {
-		if (j)
-			free(j->mountpoint);
-		free(j);
-		return;
+		log_warn("fuse", "read-ahead of %s not set: %s", mountpoint,
+			 j && j->mountpoint ? "bad device number" : strerror(ENOMEM));
+		goto fail;
 	}
 	strcpy(j->devno, devno);
 	j->kb = kb;
+	j->done = done;
+	j->arg = arg;
 	pthread_attr_t at;
 	pthread_t t;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 	int r = pthread_create(&t, &at, ra_main, j);
 	pthread_attr_destroy(&at);
-	if (r) {
-		log_warn("fuse", "read-ahead of %s not set: %s", mountpoint, strerror(r));
+	if (r == 0)
+		return;
+	log_warn("fuse", "read-ahead of %s not set: %s", mountpoint, strerror(r));
+fail:
+	if (j)
 		free(j->mountpoint);
-		free(j);
-	}
+	free(j);
+	if (done)
+		done(arg);
 }
 
 int fmnt_loop(struct fmnt *m)

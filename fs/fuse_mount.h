@@ -62,8 +62,12 @@ int fmnt_loop(struct fmnt *m);
  * /sys/class/bdi/DEVNO/read_ahead_kb to kb from a background thread once the
  * kernel has finished the FUSE handshake (a stat of mountpoint returns;
  * the handshake would reset it), and only if mountpoint's st_dev still is
- * devno ("MAJ:MIN" from mountinfo). Failures are logged, not fatal. */
-void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb);
+ * devno ("MAJ:MIN" from mountinfo). Failures are logged, not fatal. Then, on
+ * that thread, calls done(arg) when done is not NULL: a file opened before
+ * the window is set keeps 128 KiB, so whoever reports the mount as ready
+ * waits for this. When the thread cannot start, done runs before the return. */
+void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb,
+			void (*done)(void *), void *arg);
 
 /* Make fmnt_loop return (any thread). */
 void fmnt_exit(struct fmnt *m);

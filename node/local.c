@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,18 @@ static const char *prefix(void)
 
 /* Where failures go: the pipe to the waiting parent, or stderr. */
 static int report_fd = -1;
+
+/* Tells the waiting parent, if any, that the mount is ready (arg: the pipe's
+ * fd, or -1). Runs once, on whichever thread finishes the mount last. */
+static void report_ready(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	if (fd < 0)
+		return;
+	ssize_t w = write(fd, "OK\n", 3);
+	(void)w;
+	close(fd);
+}
 
 static void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail_line(const char *fmt, ...)
@@ -388,20 +401,24 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	}
 	char pidfile[PATH_MAX + 64] = "";
 	char devno[64];
+	/* From here failures go to the log; the pipe carries only the "OK". */
+	int ready_fd = report_fd;
+	report_fd = -1;
 	if (pidfile_path(mp_real, pidfile, sizeof(pidfile), devno) == 0) {
 		pidfile_write(pidfile);
-		if (a->readahead_kb)
-			fmnt_set_readahead(mp_real, devno, a->readahead_kb);
+		if (a->readahead_kb) {
+			/* Mounted means mounted with its read-ahead window. */
+			fmnt_set_readahead(mp_real, devno, a->readahead_kb, report_ready,
+					   (void *)(intptr_t)ready_fd);
+			ready_fd = -1;
+		}
 	} else
 		log_warn("local", "%s not found in mountinfo: no pid file", mp_real);
 	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
+	report_ready((void *)(intptr_t)ready_fd);
 
-	/* Mounted: tell the waiting parent, then leave the terminal alone. */
-	if (report_fd >= 0) {
-		ssize_t w = write(report_fd, "OK\n", 3);
-		(void)w;
-		close(report_fd);
-		report_fd = -1;
+	/* Daemonized: leave the terminal alone. */
+	if (!a->foreground) {
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
 			dup2(null, STDIN_FILENO);
