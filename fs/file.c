@@ -128,6 +128,17 @@ int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint6
 		}
 		uint64_t skip = pos % BS;
 		uint64_t n = min64(end, (x.lblk + x.len) * BS) - pos;
+		uint8_t *dst = out + (pos - off);
+		if (skip == 0 && n >= BS && (uintptr_t)dst % BDEV_BUF_ALIGN == 0) {
+			/* Whole blocks straight into an aligned caller buffer:
+			 * no bounce copy (a FUSE read's reply buffer is). */
+			n = min64(n - n % BS, FILE_IO_CHUNK);
+			r = dev_read(fs, x.pblk + (lb - x.lblk), dst, n / BS);
+			if (r)
+				break;
+			pos += n;
+			continue;
+		}
 		if (skip + n > bbsz)
 			n = bbsz - skip;
 		r = dev_read(fs, x.pblk + (lb - x.lblk), bb, div_up(skip + n));

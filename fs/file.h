@@ -29,7 +29,9 @@ struct sfs_inode;
 
 #define FILE_IO_CHUNK (1u << 20) /* largest device request */
 
-/* Read up to len bytes at off; *done < len only at the end of the file. */
+/* Read up to len bytes at off; *done < len only at the end of the file.
+ * Whole blocks land in buf straight from the device where buf is
+ * BDEV_BUF_ALIGN-aligned at them (no bounce copy). */
 int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint64_t off,
 	      size_t *done);
 /* Write len bytes at off, allocating near the file's previous extent; grows

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -11,6 +13,7 @@
 #include "blockdev/bdev.h"
 #include "common/log.h"
 #include "fs/file.h"
+#include "fs/fuse_mount.h"
 #include "fs/fuse_ops.h"
 #include "fs/sfs.h"
 
@@ -77,11 +80,45 @@ void fops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		fops_unref(f, fops_ino(f, e.ino), 1);
 }
 
+/* Each FUSE worker thread keeps one aligned read buffer of the largest read
+ * the kernel sends: no allocation, page faults or bounce copy per read
+ * (file_read reads whole blocks straight into it). Freed when the thread
+ * ends. */
+static pthread_key_t rbuf_key;
+static bool rbuf_ok;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+
+static void rbuf_init(void)
+{
+	if (pthread_key_create(&rbuf_key, bdev_free) != 0)
+		log_warn("fuse", "no per-thread read buffers: a buffer per read");
+	else
+		rbuf_ok = true;
+}
+
+/* A buffer of at least size bytes; *own: the caller must bdev_free it. */
+static void *rbuf_get(size_t size, bool *own)
+{
+	pthread_once(&rbuf_once, rbuf_init);
+	*own = true;
+	if (!rbuf_ok || size > FMNT_MAX_WRITE)
+		return bdev_alloc(size ? size : 1);
+	void *b = pthread_getspecific(rbuf_key);
+	if (!b) {
+		b = bdev_alloc(FMNT_MAX_WRITE);
+		if (!b || pthread_setspecific(rbuf_key, b) != 0)
+			return b;
+	}
+	*own = false;
+	return b;
+}
+
 void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)fi;
 	struct sfs_fuse *f = fops_ctx(req);
-	char *buf = malloc(size ? size : 1);
+	bool own;
+	char *buf = rbuf_get(size, &own);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
@@ -104,7 +141,8 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 		fuse_reply_err(req, -r);
 	else
 		fuse_reply_buf(req, buf, done);
-	free(buf);
+	if (own)
+		bdev_free(buf);
 }
 
 /* FUSE_CAP_HANDLE_KILLPRIV: a write or truncate by anyone but root clears
