@@ -115,6 +115,13 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	dev->is_blockdev = isblk;
 	atomic_init(&dev->gate_err, 0);
 	atomic_init(&dev->inflight, 0);
+	atomic_init(&dev->lease_end, 0);
+	pthread_mutex_init(&dev->lease_mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&dev->lease_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	atomic_init(&dev->faults_armed, false);
 	pthread_mutex_init(&dev->fault_lock, NULL);
 	strcpy(dev->path, path);
@@ -136,6 +143,8 @@ void bdev_close(struct bdev *dev)
 	bdev_fault_clear(dev);
 	bdev_vol_free(dev);
 	pthread_mutex_destroy(&dev->fault_lock);
+	pthread_mutex_destroy(&dev->lease_mu);
+	pthread_cond_destroy(&dev->lease_cv);
 	close(dev->fd);
 	free(dev);
 }
@@ -155,11 +164,69 @@ unsigned bdev_align(const struct bdev *dev)
 	return dev->align;
 }
 
-/* Enter the gate: count the request as in flight, then look at the gate.
- * Both are sequentially consistent, so bdev_gate_drain either sees this
- * request counted or this request sees the gate closed. */
-static int gate_enter(struct bdev *dev)
+static uint64_t mono_ns(void)
 {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t bdev_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static bool lease_valid(struct bdev *dev)
+{
+	uint64_t end = atomic_load(&dev->lease_end);
+	return end == 0 || bdev_now_ns() < end;
+}
+
+/* An expired lease: wait for its renewal, the gate to close (its error) or
+ * lease_wait_ms (-EIO: the holder cannot renew it). */
+static int lease_wait(struct bdev *dev)
+{
+	pthread_mutex_lock(&dev->lease_mu);
+	uint64_t deadline = mono_ns() + dev->lease_wait_ms * 1000000ull;
+	int rc = 0;
+	for (;;) {
+		int gate = atomic_load(&dev->gate_err);
+		if (gate) {
+			rc = -gate;
+			break;
+		}
+		if (lease_valid(dev))
+			break;
+		uint64_t now = mono_ns();
+		if (now >= deadline) {
+			if (!dev->lease_expired_logged)
+				log_error(SUB, "%s: lease not renewed for %u ms: I/O fails",
+					  dev->path, dev->lease_wait_ms);
+			dev->lease_expired_logged = true;
+			rc = -EIO;
+			break;
+		}
+		struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ull),
+				      .tv_nsec = (long)(deadline % 1000000000ull)};
+		pthread_cond_timedwait(&dev->lease_cv, &dev->lease_mu, &ts);
+	}
+	pthread_mutex_unlock(&dev->lease_mu);
+	return rc;
+}
+
+/* Enter the gate: wait out an expired lease (unless past_lease), count the
+ * request as in flight, then look at the gate. The last two are
+ * sequentially consistent, so bdev_gate_drain either sees this request
+ * counted or this request sees the gate closed. */
+static int gate_enter(struct bdev *dev, unsigned ioflags)
+{
+	if (!(ioflags & BDEV_IO_PAST_LEASE) && !lease_valid(dev)) {
+		int rc = lease_wait(dev);
+		if (rc)
+			return rc;
+	}
 	atomic_fetch_add(&dev->inflight, 1);
 	int gate = atomic_load(&dev->gate_err);
 	if (gate) {
@@ -286,9 +353,9 @@ static int do_flush(struct bdev *dev)
 	return 0;
 }
 
-int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
+int bdev_read_io(struct bdev *dev, uint64_t off, void *buf, size_t len, unsigned ioflags)
 {
-	int rc = gate_enter(dev);
+	int rc = gate_enter(dev, ioflags);
 	if (rc < 0)
 		return rc;
 	rc = do_read(dev, off, buf, len);
@@ -296,11 +363,11 @@ int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	return rc;
 }
 
-int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+int bdev_write_io(struct bdev *dev, uint64_t off, const void *buf, size_t len, unsigned ioflags)
 {
 	if (dev->flags & BDEV_RDONLY)
 		return -EROFS;
-	int rc = gate_enter(dev);
+	int rc = gate_enter(dev, ioflags);
 	if (rc < 0)
 		return rc;
 	rc = do_write(dev, off, buf, len);
@@ -308,14 +375,29 @@ int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	return rc;
 }
 
-int bdev_flush(struct bdev *dev)
+int bdev_flush_io(struct bdev *dev, unsigned ioflags)
 {
-	int rc = gate_enter(dev);
+	int rc = gate_enter(dev, ioflags);
 	if (rc < 0)
 		return rc;
 	rc = do_flush(dev);
 	gate_exit(dev);
 	return rc;
+}
+
+int bdev_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
+{
+	return bdev_read_io(dev, off, buf, len, 0);
+}
+
+int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
+{
+	return bdev_write_io(dev, off, buf, len, 0);
+}
+
+int bdev_flush(struct bdev *dev)
+{
+	return bdev_flush_io(dev, 0);
 }
 
 int bdev_write_past_gate(struct bdev *dev, uint64_t off, const void *buf, size_t len)
@@ -353,6 +435,20 @@ void bdev_gate_close(struct bdev *dev, int err)
 		err = EIO;
 	if (atomic_exchange(&dev->gate_err, err) == 0)
 		log_warn(SUB, "%s: I/O gate closed (%s)", dev->path, strerror(err));
+	pthread_mutex_lock(&dev->lease_mu); /* requests waiting for the lease fail now */
+	pthread_cond_broadcast(&dev->lease_cv);
+	pthread_mutex_unlock(&dev->lease_mu);
+}
+
+void bdev_lease_renew(struct bdev *dev, uint64_t end_ns, unsigned wait_ms)
+{
+	pthread_mutex_lock(&dev->lease_mu);
+	atomic_store(&dev->lease_end, end_ns);
+	dev->lease_wait_ms = wait_ms;
+	if (end_ns == 0 || bdev_now_ns() < end_ns)
+		dev->lease_expired_logged = false;
+	pthread_cond_broadcast(&dev->lease_cv);
+	pthread_mutex_unlock(&dev->lease_mu);
 }
 
 void bdev_gate_open(struct bdev *dev)

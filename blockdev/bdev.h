@@ -84,6 +84,20 @@ void bdev_gate_open(struct bdev *dev);
 bool bdev_gate_is_open(const struct bdev *dev);
 int bdev_gate_drain(struct bdev *dev, unsigned timeout_ms);
 
+/* The lease (DESIGN §6: device I/O only "within its lease"). A bdev has no
+ * lease until the first bdev_lease_renew. From then on a request that starts
+ * at or after end_ns (bdev_now_ns: CLOCK_BOOTTIME, so time the host spent
+ * suspended counts) waits until the lease is renewed, the gate closes (then
+ * fails with the gate's error), or wait_ms passed (-EIO: whoever renews it
+ * is stuck or cut off from the device). The holder's own renewal I/O passes
+ * with bdev_hb_read/bdev_hb_write flag BDEV_HB_PAST_LEASE. end_ns 0 drops
+ * the lease. The check is made as the request starts: a request already
+ * past it is not recalled, so whoever takes a dead holder's place waits well
+ * past the end of any lease it may still hold (fs/sfs.c: 1 s lease, 2 s
+ * wait). */
+uint64_t bdev_now_ns(void);
+void bdev_lease_renew(struct bdev *dev, uint64_t end_ns, unsigned wait_ms);
+
 /* ---- Device label (block 0) ----
  *
  * Bytes 0..4095 of every sanfs device belong to blockdev: the label that
@@ -255,13 +269,15 @@ int bdev_hb_decode(const void *block, size_t len, uint64_t off, struct bdev_hb *
  * one O_DIRECT write, which other hosts sharing the device see at once;
  * with BDEV_HB_FLUSH it also flushes the device cache (use it for state
  * changes that must survive power loss: CLEAN, FENCED).
+ * BDEV_HB_PAST_LEASE (read and write): the lease holder renewing it.
  * BDEV_HB_PAST_GATE: write (and flush) even through a closed gate, so a
  * node that fenced itself can still say so (DESIGN §6: "it writes FENCED to
  * its heartbeat block"). Only for hb->state == BDEV_HB_FENCED (else
  * -EINVAL). */
-#define BDEV_HB_FLUSH	  1u
-#define BDEV_HB_PAST_GATE 2u
-int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb);
+#define BDEV_HB_FLUSH	   1u
+#define BDEV_HB_PAST_GATE  2u
+#define BDEV_HB_PAST_LEASE 4u /* not held up by an expired lease (bdev_lease_renew) */
+int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb, unsigned flags);
 int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsigned flags);
 /* true when a is newer than b: (incarnation, sequence) compared in order. */
 bool bdev_hb_newer(const struct bdev_hb *a, const struct bdev_hb *b);

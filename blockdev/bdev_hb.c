@@ -161,7 +161,12 @@ static int hb_check_off(struct bdev *dev, uint64_t off)
 	return 0;
 }
 
-int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb)
+static unsigned io_flags(unsigned hb_flags)
+{
+	return hb_flags & BDEV_HB_PAST_LEASE ? BDEV_IO_PAST_LEASE : 0;
+}
+
+int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb, unsigned flags)
 {
 	int rc = hb_check_off(dev, off);
 	if (rc < 0)
@@ -169,7 +174,7 @@ int bdev_hb_read(struct bdev *dev, uint64_t off, struct bdev_hb *hb)
 	uint8_t *b = bdev_alloc(BDEV_HB_BYTES);
 	if (!b)
 		return -ENOMEM;
-	rc = bdev_read(dev, off, b, BDEV_HB_BYTES);
+	rc = bdev_read_io(dev, off, b, BDEV_HB_BYTES, io_flags(flags));
 	if (rc == 0)
 		rc = bdev_hb_decode(b, BDEV_HB_BYTES, off, hb);
 	bdev_free(b);
@@ -193,9 +198,9 @@ int bdev_hb_write(struct bdev *dev, uint64_t off, const struct bdev_hb *hb, unsi
 		return rc;
 	}
 	if (rc == 0)
-		rc = bdev_write(dev, off, b, BDEV_HB_BYTES);
+		rc = bdev_write_io(dev, off, b, BDEV_HB_BYTES, io_flags(flags));
 	if (rc == 0 && (flags & BDEV_HB_FLUSH))
-		rc = bdev_flush(dev);
+		rc = bdev_flush_io(dev, io_flags(flags));
 	bdev_free(b);
 	return rc;
 }

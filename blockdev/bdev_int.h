@@ -21,6 +21,14 @@ struct bdev {
 	bool is_blockdev;    /* S_ISBLK */
 	atomic_int gate_err; /* 0: gate open; else the positive errno every I/O fails with */
 	atomic_int inflight; /* requests past the gate and not yet finished */
+	/* The lease (bdev_lease_renew): its end in bdev_now_ns time, 0 = no
+	 * lease; lease_mu/lease_cv (CLOCK_MONOTONIC) for the requests waiting
+	 * for a renewal, woken by a renewal and by bdev_gate_close. */
+	_Atomic uint64_t lease_end;
+	unsigned lease_wait_ms;
+	bool lease_expired_logged;
+	pthread_mutex_t lease_mu;
+	pthread_cond_t lease_cv;
 	/* Test-only fault injection (bdev_fault.c); faults_armed lets the hot
 	 * path skip the mutex when no fault was ever added. */
 	atomic_bool faults_armed;
@@ -34,6 +42,13 @@ struct bdev {
 	struct bdev_volatile *vol;
 	char path[4096];
 };
+
+/* The lease holder's own I/O (bdev_hb_read/write with BDEV_HB_PAST_LEASE):
+ * through the gate, but not held up by an expired lease. */
+#define BDEV_IO_PAST_LEASE 1u
+int bdev_read_io(struct bdev *dev, uint64_t off, void *buf, size_t len, unsigned ioflags);
+int bdev_write_io(struct bdev *dev, uint64_t off, const void *buf, size_t len, unsigned ioflags);
+int bdev_flush_io(struct bdev *dev, unsigned ioflags);
 
 /* Write and flush without passing the gate (faults still apply): only for
  * the FENCED notice of bdev_hb_write (BDEV_HB_PAST_GATE). */

@@ -234,7 +234,7 @@ static void check_slot(struct fsck *ck, unsigned s)
 	const char *why;
 	/* Heartbeat. */
 	struct bdev_hb hb;
-	int rc = bdev_hb_read(ck->dev, (base + SFS_SLOT_HB) * SFS_BLOCK_SIZE, &hb);
+	int rc = bdev_hb_read(ck->dev, (base + SFS_SLOT_HB) * SFS_BLOCK_SIZE, &hb, 0);
 	if (rc == -EBADMSG || rc == -ENOTSUP || (!rc && memcmp(hb.uuid, sb->uuid, 16) != 0)) {
 		bool ok = false;
 		if (ck->rw) {

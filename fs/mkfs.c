@@ -370,7 +370,7 @@ int mkfs_live_check(struct bdev *dev, char *what, size_t len)
 	bool any = false;
 	for (unsigned s = 0; s < sb.slot_count; s++) {
 		uint64_t off = (sfs_slot_base(&sb, s) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
-		if (bdev_hb_read(dev, off, &first[s]) == 0 && first[s].state == BDEV_HB_LIVE)
+		if (bdev_hb_read(dev, off, &first[s], 0) == 0 && first[s].state == BDEV_HB_LIVE)
 			any = true;
 		else
 			first[s].state = BDEV_HB_FREE;
@@ -384,7 +384,7 @@ int mkfs_live_check(struct bdev *dev, char *what, size_t len)
 				continue;
 			uint64_t off = (sfs_slot_base(&sb, s) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
 			struct bdev_hb now;
-			if (bdev_hb_read(dev, off, &now) == 0 && now.state == BDEV_HB_LIVE &&
+			if (bdev_hb_read(dev, off, &now, 0) == 0 && now.state == BDEV_HB_LIVE &&
 			    bdev_hb_newer(&now, &first[s])) {
 				snprintf(what, len, "slot %u is mounted on %s pid %u", s,
 					 now.hostname[0] ? now.hostname : "?", now.pid);

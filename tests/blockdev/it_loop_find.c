@@ -144,7 +144,7 @@ int main(void)
 	strcpy(hb.hostname, "it");
 	CHECK(bdev_hb_write(dev, 1 << 20, &hb, BDEV_HB_FLUSH) == 0, "hb write");
 	struct bdev_hb got;
-	CHECK(bdev_hb_read(other, 1 << 20, &got) == 0 && got.sequence == 5, "hb read");
+	CHECK(bdev_hb_read(other, 1 << 20, &got, 0) == 0 && got.sequence == 5, "hb read");
 	bdev_close(other);
 
 	/* The gate fences the block device too. */

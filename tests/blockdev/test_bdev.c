@@ -1,5 +1,5 @@
 /* Unit tests of blockdev/bdev.c: open, sizes, whole-range I/O, argument
- * checks, the I/O gate, flush, aligned allocation, concurrent I/O. */
+ * checks, the I/O gate and the lease, flush, aligned allocation, concurrent I/O. */
 #include <errno.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -206,6 +206,87 @@ START_TEST(concurrent_io)
 }
 END_TEST
 
+/* The lease: I/O that starts after its end waits for a renewal (or the gate,
+ * or the wait bound); the holder's heartbeat I/O passes. */
+struct lease_job {
+	struct bdev *dev;
+	unsigned delay_ms;
+	int what; /* 0: renew, 1: close the gate */
+};
+
+static void *lease_later(void *arg)
+{
+	struct lease_job *j = arg;
+	struct timespec ts = {0, (long)j->delay_ms * 1000000L};
+	nanosleep(&ts, NULL);
+	if (j->what == 0)
+		bdev_lease_renew(j->dev, bdev_now_ns() + 60000000000ull, 5000);
+	else
+		bdev_gate_close(j->dev, 0);
+	return NULL;
+}
+
+static uint64_t ms_since(uint64_t t0)
+{
+	return (bdev_now_ns() - t0) / 1000000ull;
+}
+
+START_TEST(lease_holds_io_until_renewed)
+{
+	char img[64];
+	tb_image(img, 1 * MiB);
+	struct bdev *dev;
+	ck_assert_int_eq(bdev_open(img, 0, &dev), 0);
+	uint8_t *b = bdev_alloc(4096);
+	struct bdev_hb hb = {
+	    .state = BDEV_HB_LIVE, .mode = BDEV_HB_LOCAL, .incarnation = 1, .sequence = 1};
+	/* No lease yet, then a lease in force: I/O at once. */
+	ck_assert_int_eq(bdev_write(dev, 0, b, 4096), 0);
+	bdev_lease_renew(dev, bdev_now_ns() + 60000000000ull, 5000);
+	ck_assert_int_eq(bdev_read(dev, 0, b, 4096), 0);
+
+	/* Expired: a read waits for the renewal 300 ms later. */
+	bdev_lease_renew(dev, bdev_now_ns() - 1, 5000);
+	ck_assert_int_eq(bdev_hb_write(dev, 8192, &hb, BDEV_HB_PAST_LEASE | BDEV_HB_FLUSH), 0);
+	ck_assert_int_eq(bdev_hb_read(dev, 8192, &hb, BDEV_HB_PAST_LEASE), 0);
+	pthread_t t;
+	struct lease_job j = {dev, 300, 0};
+	ck_assert_int_eq(pthread_create(&t, NULL, lease_later, &j), 0);
+	uint64_t t0 = bdev_now_ns();
+	ck_assert_int_eq(bdev_read(dev, 0, b, 4096), 0);
+	ck_assert_uint_ge(ms_since(t0), 250);
+	pthread_join(t, NULL);
+
+	/* Expired, nobody renews: EIO after the wait bound, for every kind. */
+	bdev_lease_renew(dev, bdev_now_ns() - 1, 200);
+	t0 = bdev_now_ns();
+	ck_assert_int_eq(bdev_write(dev, 0, b, 4096), -EIO);
+	ck_assert_uint_ge(ms_since(t0), 190);
+	ck_assert_int_eq(bdev_flush(dev), -EIO);
+	ck_assert_int_eq(bdev_hb_read(dev, 8192, &hb, 0), -EIO);
+	ck_assert_int_eq(bdev_hb_read(dev, 8192, &hb, BDEV_HB_PAST_LEASE), 0);
+
+	/* Expired, then the gate closes: the waiting write fails at once. */
+	bdev_lease_renew(dev, bdev_now_ns() - 1, 20000);
+	j = (struct lease_job){dev, 200, 1};
+	ck_assert_int_eq(pthread_create(&t, NULL, lease_later, &j), 0);
+	t0 = bdev_now_ns();
+	ck_assert_int_eq(bdev_write(dev, 0, b, 4096), -EIO);
+	ck_assert_uint_lt(ms_since(t0), 5000);
+	pthread_join(t, NULL);
+	/* A closed gate stops the holder's own heartbeat I/O too. */
+	ck_assert_int_eq(bdev_hb_read(dev, 8192, &hb, BDEV_HB_PAST_LEASE), -EIO);
+
+	/* Dropping the lease: I/O without one again. */
+	bdev_gate_open(dev);
+	bdev_lease_renew(dev, 0, 0);
+	ck_assert_int_eq(bdev_write(dev, 0, b, 4096), 0);
+	bdev_free(b);
+	bdev_close(dev);
+	unlink(img);
+}
+END_TEST
+
 Suite *bdev_suite(void)
 {
 	Suite *s = suite_create("bdev");
@@ -217,6 +298,7 @@ Suite *bdev_suite(void)
 	tcase_add_test(tc, argument_checks);
 	tcase_add_test(tc, readonly_refuses_writes);
 	tcase_add_test(tc, gate_fences_all_io);
+	tcase_add_test(tc, lease_holds_io_until_renewed);
 	tcase_add_test(tc, alloc_aligned_zeroed);
 	tcase_add_test(tc, concurrent_io);
 	suite_add_tcase(s, tc);

@@ -164,7 +164,7 @@ START_TEST(hb_read_write_image)
 	struct bdev *dev;
 	ck_assert_int_eq(bdev_open(img, 0, &dev), 0);
 	struct bdev_hb h = sample(), d;
-	ck_assert_int_eq(bdev_hb_read(dev, 65536, &d), -ENODATA); /* never written: FREE */
+	ck_assert_int_eq(bdev_hb_read(dev, 65536, &d, 0), -ENODATA); /* never written: FREE */
 	for (uint32_t slot = 0; slot < 4; slot++) {
 		h.slot = slot;
 		h.sequence = 100 + slot;
@@ -173,7 +173,7 @@ START_TEST(hb_read_write_image)
 		    0);
 	}
 	for (uint32_t slot = 0; slot < 4; slot++) {
-		ck_assert_int_eq(bdev_hb_read(dev, 65536 + slot * 4096ull, &d), 0);
+		ck_assert_int_eq(bdev_hb_read(dev, 65536 + slot * 4096ull, &d, 0), 0);
 		ck_assert_uint_eq(d.slot, slot);
 		ck_assert_uint_eq(d.sequence, 100 + slot);
 	}
@@ -185,7 +185,7 @@ START_TEST(hb_read_write_image)
 	h.sequence = 1000;
 	h.state = BDEV_HB_FENCED;
 	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, BDEV_HB_FLUSH), 0);
-	ck_assert_int_eq(bdev_hb_read(other, 65536, &d), 0);
+	ck_assert_int_eq(bdev_hb_read(other, 65536, &d, 0), 0);
 	ck_assert_int_eq(d.state, BDEV_HB_FENCED);
 	ck_assert_uint_eq(d.sequence, 1000);
 	bdev_close(other);
@@ -193,13 +193,13 @@ START_TEST(hb_read_write_image)
 	uint8_t blk[4096];
 	tb_peek(img, 65536, blk, 4096);
 	tb_poke(img, 65536 + 8192, blk, 4096);
-	ck_assert_int_eq(bdev_hb_read(dev, 65536 + 8192, &d), -EBADMSG);
+	ck_assert_int_eq(bdev_hb_read(dev, 65536 + 8192, &d, 0), -EBADMSG);
 	/* Offsets are checked; I/O errors come through. */
-	ck_assert_int_eq(bdev_hb_read(dev, 100, &d), -EINVAL);
+	ck_assert_int_eq(bdev_hb_read(dev, 100, &d, 0), -EINVAL);
 	ck_assert_int_eq(bdev_hb_write(dev, 1 << 20, &h, 0), -EINVAL);
 	bdev_gate_close(dev, 0);
 	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, 0), -EIO);
-	ck_assert_int_eq(bdev_hb_read(dev, 65536, &d), -EIO);
+	ck_assert_int_eq(bdev_hb_read(dev, 65536, &d, 0), -EIO);
 	/* A fenced node may still announce it, and only that. */
 	h.state = BDEV_HB_LIVE;
 	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, BDEV_HB_PAST_GATE), -EINVAL);
@@ -208,7 +208,7 @@ START_TEST(hb_read_write_image)
 	ck_assert_int_eq(bdev_hb_write(dev, 65536, &h, BDEV_HB_PAST_GATE), 0);
 	ck_assert(!bdev_gate_is_open(dev));
 	ck_assert_int_eq(bdev_open(img, BDEV_RDONLY, &other), 0);
-	ck_assert_int_eq(bdev_hb_read(other, 65536, &d), 0);
+	ck_assert_int_eq(bdev_hb_read(other, 65536, &d, 0), 0);
 	ck_assert_int_eq(d.state, BDEV_HB_FENCED);
 	ck_assert_uint_eq(d.sequence, 2000);
 	bdev_close(other);
