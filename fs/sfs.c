@@ -18,7 +18,24 @@
 #include "fs/orphan.h"
 #include "locks/lcl.h"
 
-#define HB_PERIOD_MS 500
+/* The heartbeat is also the local mount's lease on the device (DESIGN §6):
+ * renewed every HB_PERIOD_MS (HB_RETRY_MS after a failed renewal), it runs
+ * HB_LEASE_MS from the read that found the slot still ours; device I/O waits
+ * while it is expired, at most HB_LEASE_WAIT_MS. A mount taking over a
+ * silent slot watches it for 2 s (sfs_mount_opts.hb_wait_ms), well past any
+ * lease the old holder may still think it has: a paused holder resumes,
+ * finds the slot taken at its next renewal and fences itself, having issued
+ * no I/O in between. The holder may be paused between reading its slot and
+ * writing it, though, and then write over the new claim: so it writes only
+ * when its read returned within HB_WRITE_GAP_MS, and the new mount reads its
+ * claim back HB_CONFIRM_MS after writing it, before it replays anything. */
+#define HB_PERIOD_MS	 500
+#define HB_RETRY_MS	 100
+#define HB_LEASE_MS	 1000
+#define HB_LEASE_WAIT_MS 10000
+#define HB_WRITE_GAP_MS	 800
+#define HB_CONFIRM_MS	 1000
+#define NS_PER_MS	 1000000ull
 
 static __thread char last_error[256];
 
@@ -46,6 +63,7 @@ struct sfs_hbeat {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, started;
+	bool lost; /* another mount took the slot over: fenced, never write it again */
 	struct bdev_hb hb;
 	uint64_t off; /* byte offset of the slot's heartbeat block */
 };
@@ -58,9 +76,9 @@ static uint64_t now_ns(clockid_t c)
 }
 
 /* Read the slot's heartbeat; a never written, corrupt or foreign one is FREE. */
-static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb)
+static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb, unsigned flags)
 {
-	int rc = bdev_hb_read(fs->dev, off, hb);
+	int rc = bdev_hb_read(fs->dev, off, hb, flags);
 	if (rc == -ENODATA || rc == -EBADMSG || rc == -ENOTSUP ||
 	    (!rc && memcmp(hb->uuid, fs->sb.uuid, 16) != 0)) {
 		if (rc == -EBADMSG)
@@ -80,23 +98,74 @@ static int hb_write(struct sfs_hbeat *h, unsigned flags)
 	return bdev_hb_write(h->fs->dev, h->off, &h->hb, flags);
 }
 
+/* Does the slot still hold this mount's claim? A mount that takes it over
+ * writes a higher incarnation, its own pid and host name. */
+static bool hb_ours(const struct sfs_hbeat *h, const struct bdev_hb *cur)
+{
+	return cur->state == h->hb.state && cur->incarnation == h->hb.incarnation &&
+	       cur->pid == h->hb.pid && cur->node_id == h->hb.node_id &&
+	       !strcmp(cur->hostname, h->hb.hostname);
+}
+
+/* Read the slot back: still ours (0), taken over (-ESTALE), or an error. */
+static int hb_check(struct sfs_hbeat *h, struct bdev_hb *cur)
+{
+	int rc = hb_read(h->fs, h->off, cur, BDEV_HB_PAST_LEASE);
+	return rc ? rc : hb_ours(h, cur) ? 0 : -ESTALE;
+}
+
+/* Taken over: stop all I/O for good (sfs_close then fails with EIO and
+ * writes nothing, this slot's heartbeat included). */
+static void hb_lost(struct sfs_hbeat *h, const struct bdev_hb *cur)
+{
+	h->lost = true;
+	log_error("fs",
+		  "slot %u was taken over by %s pid %u while this mount was stalled: "
+		  "all I/O stops here (unmount it)",
+		  h->fs->slot, cur->hostname[0] ? cur->hostname : "?", cur->pid);
+	bdev_gate_close(h->fs->dev, EIO);
+}
+
+/* One renewal: the slot must still be ours, then a new sequence, and the
+ * lease runs from before that read. A read that returned late is not
+ * followed by a write (-EAGAIN): the slot may have been taken meanwhile. */
+static int hb_renew(struct sfs_hbeat *h)
+{
+	uint64_t t0 = bdev_now_ns();
+	struct bdev_hb cur;
+	int rc = hb_check(h, &cur);
+	if (rc == -ESTALE)
+		hb_lost(h, &cur);
+	if (rc)
+		return rc;
+	if (bdev_now_ns() - t0 > HB_WRITE_GAP_MS * NS_PER_MS)
+		return -EAGAIN;
+	h->hb.sequence++;
+	rc = hb_write(h, BDEV_HB_PAST_LEASE);
+	if (rc)
+		return rc;
+	if (bdev_now_ns() < t0 + HB_LEASE_MS * NS_PER_MS)
+		bdev_lease_renew(h->fs->dev, t0 + HB_LEASE_MS * NS_PER_MS, HB_LEASE_WAIT_MS);
+	return 0;
+}
+
 static void *hb_thread(void *arg)
 {
 	struct sfs_hbeat *h = arg;
 	pthread_mutex_lock(&h->mu);
-	while (!h->stop) {
+	int rc = 0;
+	while (!h->stop && !h->lost) {
 		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t ns = ts.tv_nsec + HB_PERIOD_MS * 1000000ull;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		uint64_t ns = ts.tv_nsec + (rc ? HB_RETRY_MS : HB_PERIOD_MS) * NS_PER_MS;
 		ts.tv_sec += ns / 1000000000ull;
 		ts.tv_nsec = ns % 1000000000ull;
 		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 		if (h->stop)
 			break;
-		h->hb.sequence++;
-		int rc = hb_write(h, 0);
-		if (rc)
-			log_warn("fs", "block %" PRIu64 ": heartbeat write failed: %s",
+		rc = hb_renew(h);
+		if (rc && rc != -ESTALE)
+			log_warn("fs", "block %" PRIu64 ": heartbeat not renewed: %s",
 				 h->off / SFS_BLOCK_SIZE, strerror(-rc));
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -112,20 +181,25 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	h->fs = fs;
 	h->off = (sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
 	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	fs->hb = h;
 	struct bdev_hb cur;
-	int rc = hb_read(fs, h->off, &cur);
+	int rc = hb_read(fs, h->off, &cur, 0);
 	if (rc)
 		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
 			    strerror(-rc));
-	if (cur.state == BDEV_HB_LIVE) {
-		unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
-		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + wait_ms * 1000000ull;
+	unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
+	bool took_over = cur.state == BDEV_HB_LIVE;
+	if (took_over) {
+		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + wait_ms * NS_PER_MS;
 		while (now_ns(CLOCK_MONOTONIC) < deadline) {
 			usleep(100000);
 			struct bdev_hb again;
-			rc = hb_read(fs, h->off, &again);
+			rc = hb_read(fs, h->off, &again, 0);
 			if (rc)
 				return fail(rc, "cannot read the heartbeat of slot %u: %s",
 					    fs->slot, strerror(-rc));
@@ -155,10 +229,26 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 		if (host[i] >= 0x20 && host[i] <= 0x7e)
 			h->hb.hostname[k++] = host[i];
 	h->hb.hostname[k] = 0;
+	uint64_t t0 = bdev_now_ns();
 	rc = hb_write(h, BDEV_HB_FLUSH);
 	if (rc)
 		return fail(rc, "cannot write the heartbeat of slot %u: %s", fs->slot,
 			    strerror(-rc));
+	if (took_over && wait_ms >= 2 * HB_PERIOD_MS) {
+		/* A holder that was stalled between reading its slot and
+		 * writing it may have written over this claim: look again
+		 * once such a write has landed, before touching its journal. */
+		usleep(HB_CONFIRM_MS * 1000);
+		t0 = bdev_now_ns();
+		rc = hb_check(h, &cur);
+		if (rc == -ESTALE)
+			return fail(-EBUSY, "device is mounted on %s pid %u",
+				    cur.hostname[0] ? cur.hostname : "?", cur.pid);
+		if (rc)
+			return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
+				    strerror(-rc));
+	}
+	bdev_lease_renew(fs->dev, t0 + HB_LEASE_MS * NS_PER_MS, HB_LEASE_WAIT_MS);
 	return 0;
 }
 
@@ -184,9 +274,16 @@ static int hb_stop(struct sfs *fs, uint32_t state)
 		pthread_join(h->thr, NULL);
 	}
 	if (state) {
-		h->hb.state = (enum bdev_hb_state)state;
-		h->hb.sequence++;
-		rc = hb_write(h, BDEV_HB_FLUSH);
+		/* Only over this mount's own claim. */
+		struct bdev_hb cur;
+		rc = h->lost ? -EIO : hb_check(h, &cur);
+		if (rc == -ESTALE)
+			hb_lost(h, &cur);
+		if (!rc) {
+			h->hb.state = (enum bdev_hb_state)state;
+			h->hb.sequence++;
+			rc = hb_write(h, BDEV_HB_FLUSH | BDEV_HB_PAST_LEASE);
+		}
 	}
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cv);
@@ -357,6 +454,8 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 		}
 		if (!o->external_heartbeat) {
 			rc = slot_claim(fs, o);
+			if (!rc)
+				rc = hb_start(fs); /* renews the lease from here on */
 			if (rc)
 				goto err;
 		}
@@ -382,11 +481,6 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 				rc = fail(rc, "cannot write the superblock: %s", strerror(-rc));
 				goto err;
 			}
-		}
-		if (fs->hb) {
-			rc = hb_start(fs);
-			if (rc)
-				goto err;
 		}
 	}
 	rc = alloc_setup(fs);

@@ -11,7 +11,11 @@
  * hb_wait_ms (default 2000), another process is mounted and sfs_open fails
  * with -EBUSY and "device is mounted on HOST pid N". LIVE but still means a
  * crashed mount: it is taken over (its journal is replayed). While mounted a
- * thread rewrites the heartbeat every 500 ms with an advancing sequence.
+ * thread rewrites the heartbeat every 500 ms with an advancing sequence,
+ * after reading it back: the heartbeat is the mount's 1 s lease on the
+ * device (bdev_lease_renew), and a mount that finds its slot taken over
+ * (it was stalled past the 2 s watch) closes its I/O gate for good
+ * (fs/FORMAT.md "Heartbeat block").
  *
  * A read-only mount claims no slot and does not replay the journal: it shows
  * the state last checkpointed.

@@ -172,6 +172,40 @@ START_TEST(live_mount_refused_crashed_taken_over)
 }
 END_TEST
 
+/* Another host takes the slot over while this mount still runs (it was
+ * stalled, say): the mount notices at its next renewal, closes its I/O gate
+ * and never writes over the new claim, not even when it unmounts. */
+START_TEST(taken_over_mount_fences_itself)
+{
+	timg_create(img, "mkfs", 64ull << 20);
+	struct sfs_super sb;
+	do_mkfs(2, &sb);
+	struct sfs *a;
+	ck_assert_msg(try_open(&a, NULL) == 0, "%s", sfs_last_error());
+	uint64_t off = (sfs_slot_base(&sb, 0) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	struct bdev *other;
+	ck_assert_int_eq(bdev_open(img, 0, &other), 0);
+	struct bdev_hb hb;
+	ck_assert_int_eq(bdev_hb_read(other, off, &hb, 0), 0);
+	ck_assert_int_eq(hb.pid, getpid());
+	hb.incarnation++;
+	hb.sequence = 1;
+	hb.pid = 999999;
+	strcpy(hb.hostname, "other-host");
+	ck_assert_int_eq(bdev_hb_write(other, off, &hb, BDEV_HB_FLUSH), 0);
+	for (int i = 0; i < 40 && bdev_gate_is_open(a->dev); i++)
+		usleep(50000);
+	ck_assert_msg(!bdev_gate_is_open(a->dev), "the mount did not notice the takeover");
+	ck_assert_int_ne(sfs_close(a), 0);
+	struct bdev_hb now;
+	ck_assert_int_eq(bdev_hb_read(other, off, &now, 0), 0);
+	ck_assert_int_eq(now.pid, 999999);
+	ck_assert_uint_eq(now.sequence, 1);
+	ck_assert_str_eq(now.hostname, "other-host");
+	bdev_close(other);
+}
+END_TEST
+
 struct hook_ctx {
 	unsigned calls;
 	uint64_t root;
@@ -291,6 +325,7 @@ int main(void)
 	tcase_add_test(tc, mkfs_open_close);
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, live_mount_refused_crashed_taken_over);
+	tcase_add_test(tc, taken_over_mount_fences_itself);
 	tcase_add_test(tc, progress_and_root_hook);
 	tcase_add_test(tc, cli_mkfs_fsck);
 	suite_add_tcase(s, tc);
