@@ -199,12 +199,16 @@ static int lease_wait(struct bdev *dev)
 		}
 		if (lease_valid(dev))
 			break;
+		if (dev->lease_logged == 0) {
+			log_warn(SUB, "%s: lease expired: I/O waits for its renewal", dev->path);
+			dev->lease_logged = 1;
+		}
 		uint64_t now = mono_ns();
 		if (now >= deadline) {
-			if (!dev->lease_expired_logged)
+			if (dev->lease_logged < 2)
 				log_error(SUB, "%s: lease not renewed for %u ms: I/O fails",
 					  dev->path, dev->lease_wait_ms);
-			dev->lease_expired_logged = true;
+			dev->lease_logged = 2;
 			rc = -EIO;
 			break;
 		}
@@ -446,7 +450,7 @@ void bdev_lease_renew(struct bdev *dev, uint64_t end_ns, unsigned wait_ms)
 	atomic_store(&dev->lease_end, end_ns);
 	dev->lease_wait_ms = wait_ms;
 	if (end_ns == 0 || bdev_now_ns() < end_ns)
-		dev->lease_expired_logged = false;
+		dev->lease_logged = 0;
 	pthread_cond_broadcast(&dev->lease_cv);
 	pthread_mutex_unlock(&dev->lease_mu);
 }

@@ -26,7 +26,7 @@ struct bdev {
 	 * for a renewal, woken by a renewal and by bdev_gate_close. */
 	_Atomic uint64_t lease_end;
 	unsigned lease_wait_ms;
-	bool lease_expired_logged;
+	int lease_logged; /* this expiry logged: 1 the wait, 2 the failure */
 	pthread_mutex_t lease_mu;
 	pthread_cond_t lease_cv;
 	/* Test-only fault injection (bdev_fault.c); faults_armed lets the hot
