@@ -32,7 +32,7 @@
 #define HB_PERIOD_MS	 500
 #define HB_RETRY_MS	 100
 #define HB_LEASE_MS	 1000
-#define HB_LEASE_WAIT_MS 10000
+#define HB_LEASE_WAIT_MS 60000
 #define HB_WRITE_GAP_MS	 800
 #define HB_CONFIRM_MS	 1000
 #define NS_PER_MS	 1000000ull
