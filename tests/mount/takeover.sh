@@ -50,7 +50,19 @@ sum_before=$(sha256sum <"$mpa/before")
 writer=$!
 sleep 1
 
-# A stalls. B mounts the device: A's heartbeat stopped, so B takes it over
+# A stalls with nobody else around: when it resumes, its heartbeat renews
+# the expired lease (I/O that comes first waits for that) and it carries on.
+kill -STOP "$pida"
+sleep 3
+resume_a
+sleep 1
+echo resumed >"$mpa/resumed" || fail "A fails after a stall nobody used"
+sync "$mpa/resumed" || fail "A cannot sync after a stall nobody used"
+grep -q "was taken over" "$logs/a.log" && fail "A fenced itself after a stall nobody used"
+# (Whether some request met the expired lease before the renewal is a race.)
+echo "ok: A resumed after a 3 s stall ($(grep -c "lease expired" "$logs/a.log") request(s) waited for the lease)"
+
+# A stalls again. B mounts the device: A's heartbeat stopped, so B takes it over
 # (replaying A's journal) once it has watched the slot for 2 s.
 kill -STOP "$pida"
 t0=$(date +%s.%N)
@@ -97,5 +109,6 @@ echo "ok: fsck clean"
 [ "$(ls "$mpb/dir" | wc -l)" = 200 ] || fail "dir holds $(ls "$mpb/dir" | wc -l) files, not 200"
 for i in 1 100 101 200; do [ "$(cat "$mpb/dir/$i")" = "$i" ] || fail "dir/$i"; done
 [ ! -e "$mpb/late" ] || fail "A's write after the takeover reached the device"
+[ "$(cat "$mpb/resumed")" = resumed ] || fail "A's write after its first stall is lost"
 "$SANCTL" umount "$mpb" || fail "umount after the check"
 echo "takeover: all passed"
