@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "blockdev/bdev_fault_int.h"
+#include "common/clock.h"
 #include "common/log.h"
 
 #define SUB "bdev"
@@ -117,11 +118,7 @@ int bdev_open(const char *path, unsigned flags, struct bdev **out)
 	atomic_init(&dev->inflight, 0);
 	atomic_init(&dev->lease_end, 0);
 	pthread_mutex_init(&dev->lease_mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&dev->lease_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&dev->lease_cv);
 	atomic_init(&dev->faults_armed, false);
 	pthread_mutex_init(&dev->fault_lock, NULL);
 	strcpy(dev->path, path);
@@ -164,18 +161,9 @@ unsigned bdev_align(const struct bdev *dev)
 	return dev->align;
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t bdev_now_ns(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_BOOTTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return clock_ns(CLOCK_BOOTTIME);
 }
 
 static bool lease_valid(struct bdev *dev)
@@ -189,7 +177,7 @@ static bool lease_valid(struct bdev *dev)
 static int lease_wait(struct bdev *dev)
 {
 	pthread_mutex_lock(&dev->lease_mu);
-	uint64_t deadline = mono_ns() + dev->lease_wait_ms * 1000000ull;
+	uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + dev->lease_wait_ms * 1000000ull;
 	int rc = 0;
 	for (;;) {
 		int gate = atomic_load(&dev->gate_err);
@@ -203,7 +191,7 @@ static int lease_wait(struct bdev *dev)
 			log_warn(SUB, "%s: lease expired: I/O waits for its renewal", dev->path);
 			dev->lease_logged = 1;
 		}
-		uint64_t now = mono_ns();
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
 		if (now >= deadline) {
 			if (dev->lease_logged < 2)
 				log_error(SUB, "%s: lease not renewed for %u ms: I/O fails",
@@ -212,8 +200,7 @@ static int lease_wait(struct bdev *dev)
 			rc = -EIO;
 			break;
 		}
-		struct timespec ts = {.tv_sec = (time_t)(deadline / 1000000000ull),
-				      .tv_nsec = (long)(deadline % 1000000000ull)};
+		struct timespec ts = clock_ts(deadline);
 		pthread_cond_timedwait(&dev->lease_cv, &dev->lease_mu, &ts);
 	}
 	pthread_mutex_unlock(&dev->lease_mu);

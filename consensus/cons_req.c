@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "consensus/cons_int.h"
 
@@ -499,11 +500,7 @@ static int wreq_call(struct cons *c, struct wreq *w, unsigned timeout_ms, int64_
 	w->c = c;
 	w->lock = &c->lock;
 	w->refs = 2;
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&w->cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&w->cond);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	timeout_ms = timeout_ms ? timeout_ms : 10000;
 	ts.tv_sec += timeout_ms / 1000;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "blockdev/bdev.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "fs/alloc.h"
 #include "fs/bcache.h"
@@ -68,13 +69,6 @@ struct sfs_hbeat {
 	uint64_t off; /* byte offset of the slot's heartbeat block */
 };
 
-static uint64_t now_ns(clockid_t c)
-{
-	struct timespec ts;
-	clock_gettime(c, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* Read the slot's heartbeat; a never written, corrupt or foreign one is FREE. */
 static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb, unsigned flags)
 {
@@ -94,7 +88,7 @@ static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb, unsigned fl
 
 static int hb_write(struct sfs_hbeat *h, unsigned flags)
 {
-	h->hb.time_ns = now_ns(CLOCK_REALTIME);
+	h->hb.time_ns = clock_ns(CLOCK_REALTIME);
 	return bdev_hb_write(h->fs->dev, h->off, &h->hb, flags);
 }
 
@@ -155,11 +149,8 @@ static void *hb_thread(void *arg)
 	pthread_mutex_lock(&h->mu);
 	int rc = 0;
 	while (!h->stop && !h->lost) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t ns = ts.tv_nsec + (rc ? HB_RETRY_MS : HB_PERIOD_MS) * NS_PER_MS;
-		ts.tv_sec += ns / 1000000000ull;
-		ts.tv_nsec = ns % 1000000000ull;
+		unsigned ms = rc ? HB_RETRY_MS : HB_PERIOD_MS;
+		struct timespec ts = clock_ts(clock_ns(CLOCK_MONOTONIC) + ms * NS_PER_MS);
 		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
 		if (h->stop)
 			break;
@@ -181,11 +172,7 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	h->fs = fs;
 	h->off = (sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
 	pthread_mutex_init(&h->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&h->cv);
 	fs->hb = h;
 	struct bdev_hb cur;
 	int rc = hb_read(fs, h->off, &cur, 0);
@@ -195,8 +182,8 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
 	bool took_over = cur.state == BDEV_HB_LIVE;
 	if (took_over) {
-		uint64_t deadline = now_ns(CLOCK_MONOTONIC) + wait_ms * NS_PER_MS;
-		while (now_ns(CLOCK_MONOTONIC) < deadline) {
+		uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + wait_ms * NS_PER_MS;
+		while (clock_ns(CLOCK_MONOTONIC) < deadline) {
 			usleep(100000);
 			struct bdev_hb again;
 			rc = hb_read(fs, h->off, &again, 0);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "locks/dlm.h"
 #include "locks/dlm_htab.h"
@@ -627,11 +628,7 @@ static int lcl_alloc(struct dlm_ls *ls, const struct lcl_config *cfg, struct lcl
 	for (unsigned i = 0; i < LCL_BUCKETS; i++)
 		pthread_mutex_init(&lcl->buckets[i].mu, NULL);
 	pthread_mutex_init(&lcl->mu, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&lcl->rq_cond, &ca);
-	pthread_condattr_destroy(&ca);
+	cond_init_monotonic(&lcl->rq_cond);
 	if (dlm_htab_init(&lcl->by_lkid) < 0) {
 		free(lcl);
 		return -ENOMEM;
