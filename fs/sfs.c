@@ -26,16 +26,24 @@
  * silent slot watches it for 2 s (sfs_mount_opts.hb_wait_ms), well past any
  * lease the old holder may still think it has: a paused holder resumes,
  * finds the slot taken at its next renewal and fences itself, having issued
- * no I/O in between. The holder may be paused between reading its slot and
- * writing it, though, and then write over the new claim: so it writes only
- * when its read returned within HB_WRITE_GAP_MS, and the new mount reads its
- * claim back HB_CONFIRM_MS after writing it, before it replays anything. */
+ * no I/O in between.
+ *
+ * Every write of the block follows a read that justified it (the slot is
+ * ours; the slot is free or its holder silent), and two writers may race
+ * between such a read and such a write. So a write is issued only when its
+ * read came back within HB_WRITE_GAP_MS, and a writer whose write completed
+ * HB_WRITE_LATE_MS or more after that read cannot tell whether it wrote over
+ * another mount's claim: a holder fences itself, a claimer gives up. Every
+ * claim is read back HB_CONFIRM_MS after it was written, before the journal
+ * is touched: any write over it issued before the claim landed has landed
+ * by then, and the claimer that finds another's claim gives up (EBUSY). */
 #define HB_PERIOD_MS	 500
 #define HB_RETRY_MS	 100
 #define HB_LEASE_MS	 1000
 #define HB_LEASE_WAIT_MS 60000
 #define HB_WRITE_GAP_MS	 800
-#define HB_CONFIRM_MS	 1000
+#define HB_WRITE_LATE_MS 1500
+#define HB_CONFIRM_MS	 2000
 #define NS_PER_MS	 1000000ull
 
 static __thread char last_error[256];
@@ -101,45 +109,70 @@ static bool hb_ours(const struct sfs_hbeat *h, const struct bdev_hb *cur)
 	       !strcmp(cur->hostname, h->hb.hostname);
 }
 
-/* Read the slot back: still ours (0), taken over (-ESTALE), or an error. */
+/* Read the slot back: still ours (0), taken over (-ESTALE), or an error. A
+ * block that does not decode is an error to retry, not a takeover (a claim
+ * is one whole-sector write; the expired lease keeps I/O waiting meanwhile);
+ * another filesystem's block is a takeover (the device was reformatted). */
 static int hb_check(struct sfs_hbeat *h, struct bdev_hb *cur)
 {
-	int rc = hb_read(h->fs, h->off, cur, BDEV_HB_PAST_LEASE);
+	int rc = bdev_hb_read(h->fs->dev, h->off, cur, BDEV_HB_PAST_LEASE);
+	if (rc == -EBADMSG || rc == -ENODATA || rc == -ENOTSUP)
+		log_warn("fs", "block %" PRIu64 ": heartbeat block unreadable (%s)",
+			 h->off / SFS_BLOCK_SIZE, strerror(-rc));
 	return rc ? rc : hb_ours(h, cur) ? 0 : -ESTALE;
 }
 
-/* Taken over: stop all I/O for good (sfs_close then fails with EIO and
- * writes nothing, this slot's heartbeat included). */
-static void hb_lost(struct sfs_hbeat *h, const struct bdev_hb *cur)
+static uint64_t ms_since(uint64_t t0)
+{
+	return (bdev_now_ns() - t0) / NS_PER_MS;
+}
+
+/* Taken over (cur: the new claim), or maybe (cur NULL: a heartbeat write
+ * landed too late to tell): stop all I/O for good (sfs_close then fails with
+ * EIO and writes nothing, this slot's heartbeat included). */
+static void hb_lost(struct sfs_hbeat *h, const struct bdev_hb *cur, uint64_t write_ms)
 {
 	h->lost = true;
-	log_error("fs",
-		  "slot %u was taken over by %s pid %u while this mount was stalled: "
-		  "all I/O stops here (unmount it)",
-		  h->fs->slot, cur->hostname[0] ? cur->hostname : "?", cur->pid);
+	if (cur)
+		log_error("fs",
+			  "slot %u was taken over by %s pid %u while this mount was stalled: "
+			  "all I/O stops here (unmount it)",
+			  h->fs->slot, cur->hostname[0] ? cur->hostname : "?", cur->pid);
+	else
+		log_error("fs",
+			  "slot %u: a heartbeat write completed %" PRIu64 " ms after its "
+			  "read, too late to tell whether another mount claimed the slot "
+			  "meanwhile: all I/O stops here (unmount it)",
+			  h->fs->slot, write_ms);
 	bdev_gate_close(h->fs->dev, EIO);
 }
 
 /* One renewal: the slot must still be ours, then a new sequence, and the
  * lease runs from before that read. A read that returned late is not
- * followed by a write (-EAGAIN): the slot may have been taken meanwhile. */
+ * followed by a write (-EAGAIN); a write that completed late fences. */
 static int hb_renew(struct sfs_hbeat *h)
 {
 	uint64_t t0 = bdev_now_ns();
 	struct bdev_hb cur;
 	int rc = hb_check(h, &cur);
 	if (rc == -ESTALE)
-		hb_lost(h, &cur);
+		hb_lost(h, &cur, 0);
 	if (rc)
 		return rc;
-	if (bdev_now_ns() - t0 > HB_WRITE_GAP_MS * NS_PER_MS)
+	if (ms_since(t0) > HB_WRITE_GAP_MS)
 		return -EAGAIN;
 	h->hb.sequence++;
 	rc = hb_write(h, BDEV_HB_PAST_LEASE);
+	uint64_t ms = ms_since(t0);
+	if (ms >= HB_WRITE_LATE_MS) {
+		hb_lost(h, NULL, ms);
+		return -ESTALE;
+	}
 	if (rc)
 		return rc;
-	if (bdev_now_ns() < t0 + HB_LEASE_MS * NS_PER_MS)
-		bdev_lease_renew(h->fs->dev, t0 + HB_LEASE_MS * NS_PER_MS, HB_LEASE_WAIT_MS);
+	if (ms >= HB_LEASE_MS)
+		return -EAGAIN; /* renewed too late to extend anything: again soon */
+	bdev_lease_renew(h->fs->dev, t0 + HB_LEASE_MS * NS_PER_MS, HB_LEASE_WAIT_MS);
 	return 0;
 }
 
@@ -163,6 +196,38 @@ static void *hb_thread(void *arg)
 	return NULL;
 }
 
+/* Read the slot; if it is LIVE, watch it for wait_ms: its holder is alive
+ * when the heartbeat advances (-EBUSY). *t0: when the last read started. */
+static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, struct bdev_hb *cur,
+		      uint64_t *t0)
+{
+	*t0 = bdev_now_ns();
+	int rc = hb_read(fs, h->off, cur, 0);
+	if (rc)
+		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
+			    strerror(-rc));
+	if (cur->state != BDEV_HB_LIVE)
+		return 0;
+	uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + wait_ms * NS_PER_MS;
+	while (clock_ns(CLOCK_MONOTONIC) < deadline) {
+		usleep(100000);
+		struct bdev_hb again;
+		*t0 = bdev_now_ns();
+		rc = hb_read(fs, h->off, &again, 0);
+		if (rc)
+			return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
+				    strerror(-rc));
+		if (again.state != BDEV_HB_LIVE) { /* unmounted meanwhile */
+			*cur = again;
+			break;
+		}
+		if (bdev_hb_newer(&again, cur))
+			return fail(-EBUSY, "device is mounted on %s pid %u",
+				    again.hostname[0] ? again.hostname : "?", again.pid);
+	}
+	return 0;
+}
+
 /* Claim the slot: refuse a live holder, take over a dead one. */
 static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 {
@@ -175,30 +240,24 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	cond_init_monotonic(&h->cv);
 	fs->hb = h;
 	struct bdev_hb cur;
-	int rc = hb_read(fs, h->off, &cur, 0);
-	if (rc)
-		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
-			    strerror(-rc));
 	unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
-	bool took_over = cur.state == BDEV_HB_LIVE;
-	if (took_over) {
-		uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + wait_ms * NS_PER_MS;
-		while (clock_ns(CLOCK_MONOTONIC) < deadline) {
-			usleep(100000);
-			struct bdev_hb again;
-			rc = hb_read(fs, h->off, &again, 0);
-			if (rc)
-				return fail(rc, "cannot read the heartbeat of slot %u: %s",
-					    fs->slot, strerror(-rc));
-			if (again.state != BDEV_HB_LIVE)
-				break;
-			if (bdev_hb_newer(&again, &cur))
-				return fail(-EBUSY, "device is mounted on %s pid %u",
-					    again.hostname[0] ? again.hostname : "?", again.pid);
-		}
+	uint64_t t0 = 0; /* when the read that justifies the claim started */
+	int rc = 0;
+	for (int attempt = 0;; attempt++) {
+		rc = slot_watch(fs, h, wait_ms, &cur, &t0);
+		if (rc)
+			return rc;
+		if (ms_since(t0) <= HB_WRITE_GAP_MS)
+			break;
+		if (attempt == 2)
+			return fail(-EIO,
+				    "heartbeat reads of slot %u take over %u ms: the device "
+				    "is too slow to claim the slot safely",
+				    fs->slot, HB_WRITE_GAP_MS);
+	}
+	if (cur.state == BDEV_HB_LIVE)
 		log_warn("fs", "slot %u was left mounted by %s pid %u (crashed): taking it over",
 			 fs->slot, cur.hostname[0] ? cur.hostname : "?", cur.pid);
-	}
 	memset(&h->hb, 0, sizeof(h->hb));
 	h->hb.state = BDEV_HB_LIVE;
 	memcpy(h->hb.uuid, fs->sb.uuid, 16);
@@ -216,15 +275,20 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 		if (host[i] >= 0x20 && host[i] <= 0x7e)
 			h->hb.hostname[k++] = host[i];
 	h->hb.hostname[k] = 0;
-	uint64_t t0 = bdev_now_ns();
 	rc = hb_write(h, BDEV_HB_FLUSH);
 	if (rc)
 		return fail(rc, "cannot write the heartbeat of slot %u: %s", fs->slot,
 			    strerror(-rc));
-	if (took_over && wait_ms >= 2 * HB_PERIOD_MS) {
-		/* A holder that was stalled between reading its slot and
-		 * writing it may have written over this claim: look again
-		 * once such a write has landed, before touching its journal. */
+	if (ms_since(t0) >= HB_WRITE_LATE_MS)
+		return fail(-EIO,
+			    "the heartbeat write of slot %u took over %u ms: cannot tell "
+			    "whether another mount claimed the slot meanwhile",
+			    fs->slot, HB_WRITE_LATE_MS);
+	if (!o->hb_wait_ms) {
+		/* Whoever else wrote the slot around our claim (another claimer,
+		 * a stalled holder) has landed by now: look again before
+		 * touching the journal. (Tools and tests that set hb_wait_ms
+		 * know nobody else is there.) */
 		usleep(HB_CONFIRM_MS * 1000);
 		t0 = bdev_now_ns();
 		rc = hb_check(h, &cur);
@@ -265,7 +329,7 @@ static int hb_stop(struct sfs *fs, uint32_t state)
 		struct bdev_hb cur;
 		rc = h->lost ? -EIO : hb_check(h, &cur);
 		if (rc == -ESTALE)
-			hb_lost(h, &cur);
+			hb_lost(h, &cur, 0);
 		if (!rc) {
 			h->hb.state = (enum bdev_hb_state)state;
 			h->hb.sequence++;
