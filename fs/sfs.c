@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "blockdev/bdev.h"
@@ -196,6 +197,14 @@ static void *hb_thread(void *arg)
 	return NULL;
 }
 
+static uint64_t claim_step(void)
+{
+	uint32_t r;
+	if (getrandom(&r, sizeof(r), 0) != sizeof(r))
+		r = (uint32_t)(clock_ns(CLOCK_REALTIME) ^ ((uint64_t)getpid() << 16));
+	return r & 0xfffff;
+}
+
 /* Read the slot; if it is LIVE, watch it for wait_ms: its holder is alive
  * when the heartbeat advances (-EBUSY). *t0: when the last read started. */
 static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, struct bdev_hb *cur,
@@ -263,7 +272,10 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	memcpy(h->hb.uuid, fs->sb.uuid, 16);
 	h->hb.node_id = (uint32_t)o->node_id;
 	h->hb.slot = fs->slot;
-	h->hb.incarnation = cur.incarnation + 1;
+	/* Above the last holder's by a random step: two mounts that read the
+	 * same block (two hosts, or two with one pid and host name) write
+	 * claims that differ, so the read-back tells them apart. */
+	h->hb.incarnation = cur.incarnation + 1 + claim_step();
 	h->hb.sequence = 1;
 	h->hb.pid = (uint32_t)getpid();
 	h->hb.mode = fs->local ? BDEV_HB_LOCAL : BDEV_HB_CLUSTER;

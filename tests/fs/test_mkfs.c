@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -206,6 +207,74 @@ START_TEST(taken_over_mount_fences_itself)
 }
 END_TEST
 
+/* Two mounts claim a clean slot at the same moment (two hosts): both read it
+ * free and write their claims, but only one survives its read-back; the
+ * other gives up before touching the journal. */
+struct claim_job {
+	struct sfs *fs;
+	int rc;
+	char err[256];
+};
+
+static void *claim_main(void *arg)
+{
+	struct claim_job *j = arg;
+	struct sfs_mount_opts mo = {.local = true, .commit_ms = 100}; /* a real mount's claim */
+	j->rc = sfs_open(img, &mo, NULL, &j->fs);
+	snprintf(j->err, sizeof(j->err), "%s", sfs_last_error());
+	return NULL;
+}
+
+START_TEST(simultaneous_claims_one_wins)
+{
+	timg_create(img, "mkfs", 64ull << 20);
+	struct sfs_super sb;
+	do_mkfs(2, &sb);
+	struct claim_job j[2] = {{0}, {0}};
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, claim_main, &j[i]), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	int won = (j[0].rc == 0) + (j[1].rc == 0);
+	ck_assert_msg(won == 1, "%d mounts of one slot succeeded (%d: %s / %d: %s)", won, j[0].rc,
+		      j[0].err, j[1].rc, j[1].err);
+	struct claim_job *lost = j[0].rc ? &j[0] : &j[1];
+	ck_assert_int_eq(lost->rc, -EBUSY);
+	ck_assert_ptr_nonnull(strstr(lost->err, "device is mounted on"));
+	ck_assert_int_eq(sfs_close(j[0].rc ? j[1].fs : j[0].fs), 0);
+}
+END_TEST
+
+/* A heartbeat write that completes too late (a stalled path) may have landed
+ * over another mount's confirmed claim: the mount fences itself. */
+START_TEST(late_heartbeat_write_fences)
+{
+	timg_create(img, "mkfs", 64ull << 20);
+	struct sfs_super sb;
+	do_mkfs(2, &sb);
+	struct sfs *a;
+	ck_assert_msg(try_open(&a, NULL) == 0, "%s", sfs_last_error());
+	uint64_t off = (sfs_slot_base(&sb, 0) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	struct bdev_fault slow = {.kind = BDEV_FAULT_DELAY, .ops = BDEV_FAULT_WRITE, .us = 1800000};
+	ck_assert_int_eq(bdev_fault_add(a->dev, &slow), 0);
+	for (int i = 0; i < 100 && bdev_gate_is_open(a->dev); i++)
+		usleep(50000);
+	ck_assert_msg(!bdev_gate_is_open(a->dev), "a late heartbeat write did not fence");
+	bdev_fault_clear(a->dev);
+	ck_assert_int_ne(sfs_close(a), 0);
+	/* Its last heartbeat is LIVE: the next mount takes the slot over. */
+	struct bdev *other;
+	ck_assert_int_eq(bdev_open(img, 0, &other), 0);
+	struct bdev_hb hb;
+	ck_assert_int_eq(bdev_hb_read(other, off, &hb, 0), 0);
+	ck_assert_int_eq(hb.state, BDEV_HB_LIVE);
+	bdev_close(other);
+	ck_assert_msg(try_open(&a, NULL) == 0, "%s", sfs_last_error());
+	ck_assert_int_eq(sfs_close(a), 0);
+}
+END_TEST
+
 struct hook_ctx {
 	unsigned calls;
 	uint64_t root;
@@ -326,6 +395,8 @@ int main(void)
 	tcase_add_test(tc, refusals);
 	tcase_add_test(tc, live_mount_refused_crashed_taken_over);
 	tcase_add_test(tc, taken_over_mount_fences_itself);
+	tcase_add_test(tc, simultaneous_claims_one_wins);
+	tcase_add_test(tc, late_heartbeat_write_fences);
 	tcase_add_test(tc, progress_and_root_hook);
 	tcase_add_test(tc, cli_mkfs_fsck);
 	suite_add_tcase(s, tc);
