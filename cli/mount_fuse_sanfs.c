@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/stdfds.h"
 
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv);
 
@@ -26,6 +27,8 @@ static int usage(FILE *f, int rc)
 
 int main(int argc, char **argv)
 {
+	if (std_fds_open() != 0)
+		return 1; /* nowhere to say it */
 	struct sanctl_globals g = {.state_dir = "/var/lib/sanfs", .verbose = false};
 	const char *pos[2];
 	int npos = 0;

@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "common/log.h"
+#include "common/stdfds.h"
 
 int cmd_mkfs(const struct sanctl_globals *g, int argc, char **argv); /* engine */
 int cmd_fsck(const struct sanctl_globals *g, int argc, char **argv); /* engine */
@@ -45,6 +46,8 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	if (std_fds_open() != 0)
+		return 1; /* nowhere to say it */
 	struct sanctl_globals g = {.state_dir = "/var/lib/sanfs", .verbose = false};
 	int i = 1;
 	log_setup("sanctl", 0, LOG_WARN);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/stdfds.h"
 #include "node/admin_proto.h"
 #include "node/dlm_node.h"
 #ifdef SANFS_HAVE_LOCAL
@@ -318,6 +319,8 @@ static int run(struct sanfsd *d, bool foreground)
 
 int main(int argc, char **argv)
 {
+	if (std_fds_open() != 0)
+		return 1; /* nowhere to say it */
 	static const struct option opts[] = {
 	    {"state", required_argument, NULL, 's'}, {"foreground", no_argument, NULL, 'f'},
 	    {"verbose", no_argument, NULL, 'v'},     {"help", no_argument, NULL, 'h'},

@@ -107,6 +107,16 @@ ra_of 512 || fail "readahead=512"
 out=$("$SANCTL" mount --local "$dev" "$mp" -o readahead=lots 2>&1) && fail "readahead=lots accepted"
 echo "$out" | grep -q "bad option 'readahead=lots'" || fail "readahead=lots: $out"
 echo "ok: read-ahead"
+# 6. Started with stdin, stdout and stderr closed: the device must not get fd
+# 0-2 (the daemon points those at /dev/null once mounted, which swapped the
+# device for /dev/null and lost every write).
+"$SANCTL" mount --local "$dev" "$mp" <&- >&- 2>&- || fail "mount with fds 0-2 closed"
+echo closed-fds >"$mp/closed" || fail "write (fds 0-2 closed)"
+"$SANCTL" umount "$mp" || fail "unclean unmount after a start with fds 0-2 closed"
+"$SANCTL" mount --local "$dev" "$mp" || fail "remount (fds 0-2 closed)"
+[ "$(cat "$mp/closed")" = closed-fds ] || fail "the write with fds 0-2 closed is lost"
+"$SANCTL" umount "$mp" || fail "umount (fds 0-2 closed)"
+echo "ok: fds 0-2 closed"
 if "$SANCTL" --help | grep -q '^  fsck'; then
 	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
 	echo "ok: fsck clean"
