@@ -73,7 +73,8 @@ struct sfs_hbeat {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop, started;
-	bool lost; /* another mount took the slot over: fenced, never write it again */
+	bool lost;	      /* another mount took the slot over: fenced, never write it again */
+	struct bdev_hb taker; /* when lost: the claim found in the slot (if any) */
 	struct bdev_hb hb;
 	uint64_t off; /* byte offset of the slot's heartbeat block */
 };
@@ -134,6 +135,8 @@ static uint64_t ms_since(uint64_t t0)
 static void hb_lost(struct sfs_hbeat *h, const struct bdev_hb *cur, uint64_t write_ms)
 {
 	h->lost = true;
+	if (cur)
+		h->taker = *cur;
 	if (cur)
 		log_error("fs",
 			  "slot %u was taken over by %s pid %u while this mount was stalled: "
@@ -296,21 +299,6 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 			    "the heartbeat write of slot %u took over %u ms: cannot tell "
 			    "whether another mount claimed the slot meanwhile",
 			    fs->slot, HB_WRITE_LATE_MS);
-	if (!o->hb_wait_ms) {
-		/* Whoever else wrote the slot around our claim (another claimer,
-		 * a stalled holder) has landed by now: look again before
-		 * touching the journal. (Tools and tests that set hb_wait_ms
-		 * know nobody else is there.) */
-		usleep(HB_CONFIRM_MS * 1000);
-		t0 = bdev_now_ns();
-		rc = hb_check(h, &cur);
-		if (rc == -ESTALE)
-			return fail(-EBUSY, "device is mounted on %s pid %u",
-				    cur.hostname[0] ? cur.hostname : "?", cur.pid);
-		if (rc)
-			return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
-				    strerror(-rc));
-	}
 	bdev_lease_renew(fs->dev, t0 + HB_LEASE_MS * NS_PER_MS, HB_LEASE_WAIT_MS);
 	return 0;
 }
@@ -320,6 +308,37 @@ static int hb_start(struct sfs *fs)
 	int rc = -pthread_create(&fs->hb->thr, NULL, hb_thread, fs->hb);
 	fs->hb->started = rc == 0;
 	return rc;
+}
+
+/* A mount reads its claim back HB_CONFIRM_MS after writing it, before it
+ * touches the journal, while the heartbeat thread renews it (a claim that
+ * did not advance would look crashed to another mount watching the slot).
+ * Whoever else wrote the slot around the claim (another claimer, a stalled
+ * holder whose late write is bounded by HB_WRITE_LATE_MS) has landed by
+ * then, and a renewal or this read finds it: the mount gives up. Tools and
+ * tests that set hb_wait_ms know nobody else is there. */
+static int slot_confirm(struct sfs *fs, const struct sfs_mount_opts *o)
+{
+	struct sfs_hbeat *h = fs->hb;
+	if (o->hb_wait_ms)
+		return 0;
+	usleep(HB_CONFIRM_MS * 1000);
+	pthread_mutex_lock(&h->mu); /* not while a renewal runs */
+	struct bdev_hb cur;
+	int rc = h->lost ? -ESTALE : hb_check(h, &cur);
+	if (rc == -ESTALE && !h->lost)
+		hb_lost(h, &cur, 0);
+	pthread_mutex_unlock(&h->mu);
+	if (rc == -ESTALE && !h->taker.pid)
+		return fail(-EIO, "the heartbeat of slot %u is too slow to hold the slot safely",
+			    fs->slot);
+	if (rc == -ESTALE)
+		return fail(-EBUSY, "device is mounted on %s pid %u",
+			    h->taker.hostname[0] ? h->taker.hostname : "?", h->taker.pid);
+	if (rc)
+		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
+			    strerror(-rc));
+	return 0;
 }
 
 /* Stop the thread; with state != 0 write that final state. */
@@ -519,6 +538,8 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 			rc = slot_claim(fs, o);
 			if (!rc)
 				rc = hb_start(fs); /* renews the lease from here on */
+			if (!rc)
+				rc = slot_confirm(fs, o);
 			if (rc)
 				goto err;
 		}
