@@ -185,6 +185,8 @@ static void *hb_thread(void *arg)
 	struct sfs_hbeat *h = arg;
 	pthread_mutex_lock(&h->mu);
 	int rc = 0;
+	unsigned fails = 0;
+	bool logged_fail = false;
 	while (!h->stop && !h->lost) {
 		unsigned ms = rc ? HB_RETRY_MS : HB_PERIOD_MS;
 		struct timespec ts = clock_ts(clock_ns(CLOCK_MONOTONIC) + ms * NS_PER_MS);
@@ -192,9 +194,16 @@ static void *hb_thread(void *arg)
 		if (h->stop)
 			break;
 		rc = hb_renew(h);
-		if (rc && rc != -ESTALE)
-			log_warn("fs", "block %" PRIu64 ": heartbeat not renewed: %s",
-				 h->off / SFS_BLOCK_SIZE, strerror(-rc));
+		/* Retried every HB_RETRY_MS: say so at the first failure, then
+		 * every 100th, and when it works again. */
+		fails = rc ? fails + 1 : 0;
+		if (rc && rc != -ESTALE && fails % 100 == 1)
+			log_warn("fs", "block %" PRIu64 ": heartbeat not renewed (%u time(s)): %s",
+				 h->off / SFS_BLOCK_SIZE, fails, strerror(-rc));
+		if (!rc && logged_fail)
+			log_info("fs", "block %" PRIu64 ": heartbeat renewed again",
+				 h->off / SFS_BLOCK_SIZE);
+		logged_fail = rc != 0;
 	}
 	pthread_mutex_unlock(&h->mu);
 	return NULL;
