@@ -79,10 +79,16 @@ struct sfs_hbeat {
 	uint64_t off; /* byte offset of the slot's heartbeat block */
 };
 
-/* Read the slot's heartbeat; a never written, corrupt or foreign one is FREE. */
-static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb, unsigned flags)
+/* Read the slot's heartbeat before claiming it; a never written, corrupt or
+ * foreign one is FREE. A block that does not decode may be a live holder's
+ * write caught half-way: it is read again a few times before it counts. */
+static int hb_read(struct sfs *fs, uint64_t off, struct bdev_hb *hb)
 {
-	int rc = bdev_hb_read(fs->dev, off, hb, flags);
+	int rc = bdev_hb_read(fs->dev, off, hb, 0);
+	for (int i = 0; rc == -EBADMSG && i < 3; i++) {
+		usleep(20000);
+		rc = bdev_hb_read(fs->dev, off, hb, 0);
+	}
 	if (rc == -ENODATA || rc == -EBADMSG || rc == -ENOTSUP ||
 	    (!rc && memcmp(hb->uuid, fs->sb.uuid, 16) != 0)) {
 		if (rc == -EBADMSG)
@@ -223,7 +229,7 @@ static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, str
 		      uint64_t *t0)
 {
 	*t0 = bdev_now_ns();
-	int rc = hb_read(fs, h->off, cur, 0);
+	int rc = hb_read(fs, h->off, cur);
 	if (rc)
 		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
 			    strerror(-rc));
@@ -234,7 +240,7 @@ static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, str
 		usleep(100000);
 		struct bdev_hb again;
 		*t0 = bdev_now_ns();
-		rc = hb_read(fs, h->off, &again, 0);
+		rc = hb_read(fs, h->off, &again);
 		if (rc)
 			return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
 				    strerror(-rc));
