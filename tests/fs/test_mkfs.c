@@ -173,17 +173,25 @@ START_TEST(live_mount_refused_crashed_taken_over)
 }
 END_TEST
 
+/* A new 2-slot filesystem, mounted; *hb_off: slot 0's heartbeat block. */
+static struct sfs *fresh_mount(uint64_t *hb_off)
+{
+	timg_create(img, "mkfs", 64ull << 20);
+	struct sfs_super sb;
+	do_mkfs(2, &sb);
+	struct sfs *fs;
+	ck_assert_msg(try_open(&fs, NULL) == 0, "%s", sfs_last_error());
+	*hb_off = (sfs_slot_base(&sb, 0) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	return fs;
+}
+
 /* Another host takes the slot over while this mount still runs (it was
  * stalled, say): the mount notices at its next renewal, closes its I/O gate
  * and never writes over the new claim, not even when it unmounts. */
 START_TEST(taken_over_mount_fences_itself)
 {
-	timg_create(img, "mkfs", 64ull << 20);
-	struct sfs_super sb;
-	do_mkfs(2, &sb);
-	struct sfs *a;
-	ck_assert_msg(try_open(&a, NULL) == 0, "%s", sfs_last_error());
-	uint64_t off = (sfs_slot_base(&sb, 0) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	uint64_t off;
+	struct sfs *a = fresh_mount(&off);
 	struct bdev *other;
 	ck_assert_int_eq(bdev_open(img, 0, &other), 0);
 	struct bdev_hb hb;
@@ -250,12 +258,8 @@ END_TEST
  * over another mount's confirmed claim: the mount fences itself. */
 START_TEST(late_heartbeat_write_fences)
 {
-	timg_create(img, "mkfs", 64ull << 20);
-	struct sfs_super sb;
-	do_mkfs(2, &sb);
-	struct sfs *a;
-	ck_assert_msg(try_open(&a, NULL) == 0, "%s", sfs_last_error());
-	uint64_t off = (sfs_slot_base(&sb, 0) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	uint64_t off;
+	struct sfs *a = fresh_mount(&off);
 	struct bdev_fault slow = {.kind = BDEV_FAULT_DELAY, .ops = BDEV_FAULT_WRITE, .us = 1800000};
 	ck_assert_int_eq(bdev_fault_add(a->dev, &slow), 0);
 	for (int i = 0; i < 100 && bdev_gate_is_open(a->dev); i++)
