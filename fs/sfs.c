@@ -118,15 +118,12 @@ static bool hb_ours(const struct sfs_hbeat *h, const struct bdev_hb *cur)
 }
 
 /* Read the slot back: still ours (0), taken over (-ESTALE), or an error. A
- * block that does not decode is an error to retry, not a takeover (a claim
- * is one whole-sector write; the expired lease keeps I/O waiting meanwhile);
- * another filesystem's block is a takeover (the device was reformatted). */
+ * block that does not decode is an error to retry (the caller logs it), not
+ * a takeover: the expired lease keeps I/O waiting meanwhile. Another valid
+ * claim, or another filesystem's block (a reformat), is a takeover. */
 static int hb_check(struct sfs_hbeat *h, struct bdev_hb *cur)
 {
 	int rc = bdev_hb_read(h->fs->dev, h->off, cur, BDEV_HB_PAST_LEASE);
-	if (rc == -EBADMSG || rc == -ENODATA || rc == -ENOTSUP)
-		log_warn("fs", "block %" PRIu64 ": heartbeat block unreadable (%s)",
-			 h->off / SFS_BLOCK_SIZE, strerror(-rc));
 	return rc ? rc : hb_ours(h, cur) ? 0 : -ESTALE;
 }
 
@@ -141,14 +138,13 @@ static uint64_t ms_since(uint64_t t0)
 static void hb_lost(struct sfs_hbeat *h, const struct bdev_hb *cur, uint64_t write_ms)
 {
 	h->lost = true;
-	if (cur)
+	if (cur) {
 		h->taker = *cur;
-	if (cur)
 		log_error("fs",
 			  "slot %u was taken over by %s pid %u while this mount was stalled: "
 			  "all I/O stops here (unmount it)",
 			  h->fs->slot, cur->hostname[0] ? cur->hostname : "?", cur->pid);
-	else
+	} else
 		log_error("fs",
 			  "slot %u: a heartbeat write completed %" PRIu64 " ms after its "
 			  "read, too late to tell whether another mount claimed the slot "
@@ -192,7 +188,6 @@ static void *hb_thread(void *arg)
 	pthread_mutex_lock(&h->mu);
 	int rc = 0;
 	unsigned fails = 0;
-	bool logged_fail = false;
 	while (!h->stop && !h->lost) {
 		unsigned ms = rc ? HB_RETRY_MS : HB_PERIOD_MS;
 		struct timespec ts = clock_ts(clock_ns(CLOCK_MONOTONIC) + ms * NS_PER_MS);
@@ -202,14 +197,14 @@ static void *hb_thread(void *arg)
 		rc = hb_renew(h);
 		/* Retried every HB_RETRY_MS: say so at the first failure, then
 		 * every 100th, and when it works again. */
-		fails = rc ? fails + 1 : 0;
-		if (rc && rc != -ESTALE && fails % 100 == 1)
+		if (rc && rc != -ESTALE && ++fails % 100 == 1)
 			log_warn("fs", "block %" PRIu64 ": heartbeat not renewed (%u time(s)): %s",
 				 h->off / SFS_BLOCK_SIZE, fails, strerror(-rc));
-		if (!rc && logged_fail)
+		if (!rc && fails)
 			log_info("fs", "block %" PRIu64 ": heartbeat renewed again",
 				 h->off / SFS_BLOCK_SIZE);
-		logged_fail = rc != 0;
+		if (!rc)
+			fails = 0;
 	}
 	pthread_mutex_unlock(&h->mu);
 	return NULL;

@@ -498,18 +498,6 @@ int sanfsd_local_main(int argc, char **argv)
 		fail_line("pipe: %s", strerror(errno));
 		return 1;
 	}
-	/* Started with stdin or stdout closed, the pipe's write end may be fd
-	 * 0-2, which the daemon points at /dev/null or its log once mounted,
-	 * while its "OK" may still be on its way (report_ready). */
-	if (p[1] <= STDERR_FILENO) {
-		int fd = fcntl(p[1], F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
-		if (fd < 0) {
-			fail_line("pipe: %s", strerror(errno));
-			return 1;
-		}
-		close(p[1]);
-		p[1] = fd;
-	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
