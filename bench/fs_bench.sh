@@ -10,6 +10,8 @@
 #       read after a remount, cold) and O_DIRECT
 #   fio 4 KiB random read and random write, O_DIRECT (buffered where the
 #       filesystem refuses O_DIRECT; marked with *), iodepth 1
+#   the same random reads of a sparse file (no device I/O: the FUSE round
+#       trip, what bounds the 4 KiB rows of a FUSE filesystem)
 #   create, stat and unlink of 10,000 empty files in one directory and
 #       spread over 100 directories (bench/fs_meta.c)
 #   `ls -l` of the 10,000-entry directory after a remount (cold caches)
@@ -147,6 +149,14 @@ bench_fs() {
 	fio_run "$fs" rand_write_iops $rnd --rw=randwrite --direct=$d --end_fsync=1
 	[ $d = 0 ] && R[$fs,rand_write_iops]="${R[$fs,rand_write_iops]:-n/a}*"
 	rm -f "$TARGET_MNT/bench.dat"
+	# The same random 4 KiB reads of a file that is one hole: no device I/O
+	# at all, so for a FUSE filesystem this is the round trip through the
+	# kernel and the daemon, the ceiling of every small-I/O row.
+	truncate -s "$seq_size" "$TARGET_MNT/bench.dat"
+	# shellcheck disable=SC2086
+	fio_run "$fs" hole_read_iops $rnd --rw=randread --direct=$d
+	[ $d = 0 ] && R[$fs,hole_read_iops]="${R[$fs,hole_read_iops]:-n/a}*"
+	rm -f "$TARGET_MNT/bench.dat"
 	# Metadata: one directory.
 	mkdir "$TARGET_MNT/one"
 	meta_run "$fs" create_1dir create "$TARGET_MNT/one" $nfiles 1
@@ -179,7 +189,7 @@ for fs in $fss; do
 done
 
 # The table.
-metrics="seq_write seq_read seq_write_direct seq_read_direct rand_read_iops rand_write_iops create_1dir stat_1dir unlink_1dir ls_l create_spread stat_spread unlink_spread"
+metrics="seq_write seq_read seq_write_direct seq_read_direct rand_read_iops rand_write_iops hole_read_iops create_1dir stat_1dir unlink_1dir ls_l create_spread stat_spread unlink_spread"
 declare -A label=(
 	[seq_write]="seq write 1M, buffered+end_fsync (MiB/s)"
 	[seq_read]="seq read 1M, buffered, cold (MiB/s)"
@@ -187,6 +197,7 @@ declare -A label=(
 	[seq_read_direct]="seq read 1M, O_DIRECT (MiB/s)"
 	[rand_read_iops]="rand read 4K (IOPS)"
 	[rand_write_iops]="rand write 4K (IOPS)"
+	[hole_read_iops]="rand read 4K of a hole, no device I/O (IOPS)"
 	[create_1dir]="create, $nfiles in 1 dir (/s)"
 	[stat_1dir]="stat, $nfiles in 1 dir (/s)"
 	[unlink_1dir]="unlink, $nfiles in 1 dir (/s)"
