@@ -115,26 +115,17 @@ fail:
 	return r;
 }
 
-struct ra_job {
+struct ready_job {
 	char *mountpoint;
 	char devno[32];
 	unsigned kb;
-	void (*done)(void *);
+	void (*done)(void *, int);
 	void *arg;
 };
 
-static void *ra_main(void *arg)
+static void set_readahead(const struct ready_job *j)
 {
-	struct ra_job *j = arg;
-	struct stat st;
-	char dev[32], path[96];
-	if (stat(j->mountpoint, &st) != 0) {
-		log_warn("fuse", "read-ahead of %s not set: %s", j->mountpoint, strerror(errno));
-		goto out;
-	}
-	snprintf(dev, sizeof(dev), "%u:%u", major(st.st_dev), minor(st.st_dev));
-	if (strcmp(dev, j->devno) != 0)
-		goto out; /* unmounted meanwhile: not ours any more */
+	char path[96];
 	snprintf(path, sizeof(path), "/sys/class/bdi/%s/read_ahead_kb", j->devno);
 	FILE *f = fopen(path, "w");
 	int bad = !f;
@@ -142,26 +133,67 @@ static void *ra_main(void *arg)
 		bad = fprintf(f, "%u\n", j->kb) < 0;
 		bad |= fclose(f) != 0; /* the write to sysfs happens here */
 	}
-	if (bad) {
+	if (bad)
 		log_warn("fuse", "read-ahead of %s not set (%s): %s", j->mountpoint, path,
 			 strerror(errno));
+	else
+		log_info("fuse", "read-ahead of %s: %u KiB", j->mountpoint, j->kb);
+}
+
+/* Whether a mount with device number devno ("MAJ:MIN") is in this
+ * process's mount table (-errno when the table cannot be read). */
+static int devno_mounted(const char *devno)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -errno;
+	char line[8192], d[64];
+	int found = 0;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%*s %*s %63s", d) == 1 && !strcmp(d, devno);
+	fclose(f);
+	return found;
+}
+
+static void *ready_main(void *arg)
+{
+	struct ready_job *j = arg;
+	struct stat st;
+	char dev[32];
+	int err = 0;
+	if (stat(j->mountpoint, &st) != 0) {
+		/* A refused handshake or a connection gone: the loop ends. */
+		if (errno == ECONNREFUSED || errno == ENOTCONN || errno == ECONNABORTED)
+			err = -errno;
+		log_warn("fuse", "%s is mounted but does not answer: %s%s", j->mountpoint,
+			 strerror(errno), err ? "" : " (read-ahead not set)");
 		goto out;
 	}
-	log_info("fuse", "read-ahead of %s: %u KiB", j->mountpoint, j->kb);
+	snprintf(dev, sizeof(dev), "%u:%u", major(st.st_dev), minor(st.st_dev));
+	if (strcmp(dev, j->devno) != 0) {
+		/* Unmounted already (the loop failed and left), or hidden under
+		 * another mount made meanwhile. */
+		if (devno_mounted(j->devno) == 0)
+			err = -ENOTCONN;
+		log_warn("fuse", "%s is device %s, not this mount (%s): %s", j->mountpoint, dev,
+			 j->devno, err ? "unmounted already" : "read-ahead not set");
+		goto out;
+	}
+	if (j->kb)
+		set_readahead(j);
 out:
-	if (j->done)
-		j->done(j->arg);
+	j->done(j->arg, err);
 	free(j->mountpoint);
 	free(j);
 	return NULL;
 }
 
-void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb,
-			void (*done)(void *), void *arg)
+void fmnt_check_ready(const char *mountpoint, const char *devno, unsigned kb,
+		      void (*done)(void *, int), void *arg)
 {
-	struct ra_job *j = calloc(1, sizeof(*j));
+	struct ready_job *j = calloc(1, sizeof(*j));
 	if (!j || !(j->mountpoint = strdup(mountpoint)) || strlen(devno) >= sizeof(j->devno)) {
-		log_warn("fuse", "read-ahead of %s not set: %s", mountpoint,
+		log_warn("fuse", "%s: mount not checked: %s", mountpoint,
 			 j && j->mountpoint ? "bad device number" : strerror(ENOMEM));
 		goto fail;
 	}
@@ -173,17 +205,16 @@ void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb,
 	pthread_t t;
 	pthread_attr_init(&at);
 	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&t, &at, ra_main, j);
+	int r = pthread_create(&t, &at, ready_main, j);
 	pthread_attr_destroy(&at);
 	if (r == 0)
 		return;
-	log_warn("fuse", "read-ahead of %s not set: %s", mountpoint, strerror(r));
+	log_warn("fuse", "%s: mount not checked: %s", mountpoint, strerror(r));
 fail:
 	if (j)
 		free(j->mountpoint);
 	free(j);
-	if (done)
-		done(arg);
+	done(arg, 0);
 }
 
 int fmnt_loop(struct fmnt *m)
@@ -241,6 +272,9 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl)
 	 * changed by other nodes; no automatic data invalidation on mtime
 	 * changes either, sanfs invalidates explicitly. */
 	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
+	/* A max_read other than the mount's makes libfuse refuse the INIT. */
+	if (getenv(FMNT_FAULT_INIT_ENV))
+		conn->max_read = 4096;
 }
 
 int fmnt_inval_inode(struct fmnt *m, uint64_t ino)

@@ -56,18 +56,25 @@ int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
  * Runs on the calling thread plus worker threads. */
 int fmnt_loop(struct fmnt *m);
 
-/* Sequential reads: the kernel reads ahead at most 128 KiB on a FUSE mount
- * unless told otherwise, one request at a time; a larger window keeps several
- * 1 MiB reads in flight (cold sequential reads 2-3x faster here). Sets
- * /sys/class/bdi/DEVNO/read_ahead_kb to kb from a background thread once the
- * kernel has finished the FUSE handshake (a stat of mountpoint returns;
- * the handshake would reset it), and only if mountpoint's st_dev still is
- * devno ("MAJ:MIN" from mountinfo). Failures are logged, not fatal. Then, on
- * that thread, calls done(arg) when done is not NULL: a file opened before
- * the window is set keeps 128 KiB, so whoever reports the mount as ready
- * waits for this. When the thread cannot start, done runs before the return. */
-void fmnt_set_readahead(const char *mountpoint, const char *devno, unsigned kb,
-			void (*done)(void *), void *arg);
+/* Whether a new mount is served, and its read-ahead window. From a
+ * background thread: waits for the kernel to finish the FUSE handshake (a
+ * stat of mountpoint returns). A handshake that was refused, a connection
+ * that is gone or a mount no longer in the mount table (the session loop ends
+ * by itself then) is a mount that failed: done(arg, -errno). Else, when kb is not 0 and
+ * mountpoint's st_dev still is devno ("MAJ:MIN" from mountinfo), sets
+ * /sys/class/bdi/DEVNO/read_ahead_kb to kb (the kernel reads ahead at most 128 KiB on a FUSE mount
+ * unless told otherwise, one request at a time; a larger window keeps several 1 MiB reads in
+ * flight, cold sequential reads 2-3x faster here; the handshake would reset it; failures are
+ * logged, not fatal) and calls done(arg, 0): a file opened before the window is set keeps 128 KiB,
+ * so whoever reports the mount as ready waits for this. When the thread cannot start, done(arg, 0)
+ * runs before the return. */
+void fmnt_check_ready(const char *mountpoint, const char *devno, unsigned kb,
+		      void (*done)(void *, int), void *arg);
+
+/* Test-only fault: with SANFS_FAULT_FUSE_INIT set in the environment, the
+ * FUSE handshake of every mount fails (libfuse refuses its own INIT reply),
+ * as a kernel that does not speak our protocol would make it. */
+#define FMNT_FAULT_INIT_ENV "SANFS_FAULT_FUSE_INIT"
 
 /* Make fmnt_loop return (any thread). */
 void fmnt_exit(struct fmnt *m);

@@ -49,16 +49,31 @@ static const char *prefix(void)
 /* Where failures go: the pipe to the waiting parent, or stderr. */
 static int report_fd = -1;
 
-/* Tells the waiting parent, if any, that the mount is ready (arg: the pipe's
- * fd, or -1). Runs once, on whichever thread finishes the mount last. */
-static void report_ready(void *arg)
+/* The mount being checked (one per process): what a failure line names. */
+static struct {
+	int fd; /* the pipe to the waiting parent, or -1 */
+	const char *device, *mountpoint, *log_file;
+} ready = {.fd = -1};
+
+/* Tells the waiting parent, if any, whether the mount is served: "OK", or
+ * the line of failure (the FUSE loop then ends by itself and the daemon
+ * exits). Runs once, on whichever thread finishes the mount last. */
+static void report_ready(void *arg, int err)
 {
-	int fd = (int)(intptr_t)arg;
-	if (fd < 0)
+	(void)arg;
+	if (ready.fd < 0)
 		return;
-	ssize_t w = write(fd, "OK\n", 3);
+	char line[PATH_MAX * 3 + 128] = "OK\n";
+	if (err)
+		snprintf(line, sizeof(line),
+			 "%s: cannot mount %s on %s: the FUSE mount does not answer (%s); see "
+			 "%s\n",
+			 prefix(), ready.device, ready.mountpoint, strerror(-err),
+			 ready.log_file ? ready.log_file : "the log");
+	ssize_t w = write(ready.fd, line, strlen(line));
 	(void)w;
-	close(fd);
+	close(ready.fd);
+	ready.fd = -1;
 }
 
 static void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -401,21 +416,21 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	}
 	char pidfile[PATH_MAX + 64] = "";
 	char devno[64];
-	/* From here failures go to the log; the pipe carries only the "OK". */
-	int ready_fd = report_fd;
+	/* From here failures go to the log; the pipe carries the mount check's
+	 * verdict. Mounted means served, with its read-ahead window. */
+	ready.fd = report_fd;
+	ready.device = a->device;
+	ready.mountpoint = a->mountpoint;
+	ready.log_file = a->log_file;
 	report_fd = -1;
+	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
 	if (pidfile_path(mp_real, pidfile, sizeof(pidfile), devno) == 0) {
 		pidfile_write(pidfile);
-		if (a->readahead_kb) {
-			/* Mounted means mounted with its read-ahead window. */
-			fmnt_set_readahead(mp_real, devno, a->readahead_kb, report_ready,
-					   (void *)(intptr_t)ready_fd);
-			ready_fd = -1;
-		}
-	} else
+		fmnt_check_ready(mp_real, devno, a->readahead_kb, report_ready, NULL);
+	} else {
 		log_warn("local", "%s not found in mountinfo: no pid file", mp_real);
-	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
-	report_ready((void *)(intptr_t)ready_fd);
+		report_ready(NULL, 0);
+	}
 
 	/* Daemonized: leave the terminal alone. */
 	if (!a->foreground) {

@@ -56,6 +56,21 @@ expect_fail_one_line "mounted elsewhere" "already mounted|in use|mounted" \
 expect_fail_one_line "umount of a non-sanfs dir" "not a sanfs mount" "$SANCTL" umount "$mp2"
 "$SANCTL" umount "$mp" || fail "umount"
 
+# A FUSE handshake that fails (a kernel that does not speak our protocol;
+# injected): the command fails with one line instead of leaving an empty
+# directory that looks mounted, and no daemon stays behind.
+SANFS_FAULT_FUSE_INIT=1 expect_fail_one_line "failed FUSE handshake" \
+	"cannot mount .*does not answer" "$SANCTL" mount --local "$dev" "$mp"
+! is_sanfs_mount "$mp" || fail "mount with a failed handshake left mounted"
+for _ in $(seq 50); do
+	pgrep -f "sanfsd.*$mp" >/dev/null || break
+	sleep 0.1
+done
+! pgrep -f "sanfsd.*$mp" >/dev/null || fail "daemon of the failed mount still running"
+"$SANCTL" mount --local "$dev" "$mp" || fail "mount after the failed handshake"
+[ "$(cat "$mp/keep")" = keep ] || fail "data after the failed handshake"
+"$SANCTL" umount "$mp" || fail "umount"
+
 # On-disk reasons from sfs_open: bad superblock checksum, unknown
 # incompatible feature, newer version (sb_patch knows the layout).
 SB_PATCH=${SB_PATCH:-$BUILD/tests/mount/sb_patch}
