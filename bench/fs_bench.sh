@@ -12,6 +12,8 @@
 #       filesystem refuses O_DIRECT; marked with *), iodepth 1
 #   the same random reads of a sparse file (no device I/O: the FUSE round
 #       trip, what bounds the 4 KiB rows of a FUSE filesystem)
+# and, first, the same O_DIRECT fio jobs on the raw device (column "device":
+# what a filesystem that does its I/O on the device directly can reach).
 #   create, stat and unlink of 10,000 empty files in one directory and
 #       spread over 100 directories (bench/fs_meta.c)
 #   `ls -l` of the 10,000-entry directory after a remount (cold caches)
@@ -177,6 +179,30 @@ bench_fs() {
 	target_umount
 }
 
+# The device itself, before any filesystem: what the O_DIRECT rows of a
+# filesystem that reads and writes the device directly can reach (fuse2fs goes
+# through the host page cache of the device instead).
+dev_run() { # metric fio-args...: into R[device,metric]
+	local metric=$1 out v
+	shift
+	out=$(fio --output-format=json --name=dev --filename="$TARGET_DEV" --direct=1 \
+		--ioengine=psync --size="$seq_size" "$@" 2>"$work/fio.err") || {
+		echo "  device $metric: fio failed: $(head -c 300 "$work/fio.err")" >&2
+		return
+	}
+	case $metric in
+	*_iops) v=$(jq '.jobs[0].read.iops + .jobs[0].write.iops' <<<"$out") ;;
+	*) v=$(jq '(.jobs[0].read.bw_bytes + .jobs[0].write.bw_bytes) / 1048576' <<<"$out") ;;
+	esac
+	R[device,$metric]=$(printf '%.0f' "$v")
+	echo "  $metric: ${R[device,$metric]}"
+}
+echo "device:"
+dev_run seq_write_direct --bs=1M --rw=write --runtime=$seq_runtime
+dev_run seq_read_direct --bs=1M --rw=read --runtime=$seq_runtime
+dev_run rand_read_iops --bs=4k --rw=randread --time_based --runtime=$runtime
+dev_run rand_write_iops --bs=4k --rw=randwrite --time_based --runtime=$runtime
+
 start=$SECONDS
 for fs in $fss; do
 	case $fs in
@@ -215,11 +241,13 @@ md="$here/out/fs_bench-$(date -u +%Y%m%dT%H%M%SZ).md"
 	echo
 	echo "Same loop device ($TARGET_SIZE image in $TARGET_IMGDIR), kernel $(uname -r), $(nproc) CPUs; * = buffered (O_DIRECT refused)."
 	echo
-	echo "| metric | ext4 | fuse2fs | sanfs | sanfs/fuse2fs | sanfs/ext4 |"
-	echo "|---|---:|---:|---:|---:|---:|"
+	echo "| metric | device | ext4 | fuse2fs | sanfs | sanfs/fuse2fs | sanfs/ext4 | sanfs/device |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 	for m in $metrics; do
-		e=${R[ext4,$m]:-n/a} f=${R[fuse2fs,$m]:-n/a} s=${R[sanfs,$m]:-n/a}
-		echo "| ${label[$m]} | $e | $f | $s | $(ratio "$s" "$f") | $(ratio "$s" "$e") |"
+		d=${R[device,$m]:--} e=${R[ext4,$m]:-n/a} f=${R[fuse2fs,$m]:-n/a} s=${R[sanfs,$m]:-n/a}
+		dr=-
+		[ "$d" = - ] || dr=$(ratio "$s" "$d")
+		echo "| ${label[$m]} | $d | $e | $f | $s | $(ratio "$s" "$f") | $(ratio "$s" "$e") | $dr |"
 	done
 } >"$md"
 echo
