@@ -61,6 +61,7 @@ void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* The page cache stays valid until a lock loss invalidates it
 	 * explicitly (DESIGN §9). */
 	fi->keep_cache = 1;
+	fi->noflush = 1;
 	fuse_reply_open(req, fi);
 }
 
@@ -76,6 +77,7 @@ void fops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 	}
 	fi->fh = 0;
 	fi->keep_cache = 1;
+	fi->noflush = 1;
 	if (fuse_reply_create(req, &e, fi))
 		fops_unref(f, fops_ino(f, e.ino), 1);
 }
@@ -211,7 +213,10 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 void fops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	/* Data reaches sanfs's cache and the device inside write; there is no
-	 * per-open state to flush (close(2) is not a durability point). */
+	 * per-open state to flush (close(2) is not a durability point), and
+	 * POSIX locks are the kernel's own (no setlk/getlk here). So every open
+	 * says noflush and the kernel does not ask; this answers kernels that
+	 * do not know the flag. */
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
