@@ -139,6 +139,7 @@ void bdev_close(struct bdev *dev)
 		return;
 	bdev_fault_clear(dev);
 	bdev_vol_free(dev);
+	bdev_shadow_free(dev);
 	pthread_mutex_destroy(&dev->fault_lock);
 	pthread_mutex_destroy(&dev->lease_mu);
 	pthread_cond_destroy(&dev->lease_cv);
@@ -306,7 +307,10 @@ static int do_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 		if (rc < 0)
 			return rc;
 	}
-	return bdev_pread_raw(dev, off, buf, len);
+	rc = bdev_pread_raw(dev, off, buf, len);
+	if (rc == 0 && dev->shadow)
+		bdev_shadow_patch(dev, off, buf, len);
+	return rc;
 }
 
 static int do_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
@@ -314,6 +318,8 @@ static int do_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 	int rc = io_check(dev, "write", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
+	if (dev->shadow)
+		return bdev_shadow_write(dev, off, buf, len);
 	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
 		/* May write a torn prefix itself and return -EIO, or do the
 		 * whole write (volatile cache) and return 1. */
@@ -326,6 +332,8 @@ static int do_write(struct bdev *dev, uint64_t off, const void *buf, size_t len)
 
 static int do_flush(struct bdev *dev)
 {
+	if (dev->shadow)
+		return 0; /* nothing of ours is on the device */
 	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
 		/* 1: the simulated volatile cache did the flush. */
 		int rc = bdev_fault_before_flush(dev);
@@ -356,7 +364,7 @@ int bdev_read_io(struct bdev *dev, uint64_t off, void *buf, size_t len, unsigned
 
 int bdev_write_io(struct bdev *dev, uint64_t off, const void *buf, size_t len, unsigned ioflags)
 {
-	if (dev->flags & BDEV_RDONLY)
+	if ((dev->flags & BDEV_RDONLY) && !dev->shadow)
 		return -EROFS;
 	int rc = gate_enter(dev, ioflags);
 	if (rc < 0)

@@ -43,6 +43,15 @@ int bdev_write(struct bdev *dev, uint64_t off, const void *buf, size_t len);
 /* Make every completed write durable, device write cache included. */
 int bdev_flush(struct bdev *dev);
 
+/* Shadow mode, for looking at a filesystem as a change would leave it
+ * without making the change (fsck's read-only check of a journal that was
+ * not replayed): from this call until bdev_close, writes (whole 4 KiB blocks
+ * at 4 KiB offsets, else -EINVAL) are kept in memory instead of reaching the
+ * device, reads see them, a flush does nothing, and a BDEV_RDONLY device
+ * takes writes. bdev_shadow_blocks: blocks held. */
+int bdev_shadow_start(struct bdev *dev);
+uint64_t bdev_shadow_blocks(const struct bdev *dev);
+
 /* 4096-aligned zeroed memory for I/O (len rounded up to a multiple of 4096;
  * NULL when out of memory); free with bdev_free. */
 #define BDEV_BUF_ALIGN 4096

@@ -40,12 +40,21 @@ struct bdev {
 	 * VOLATILE rule under fault_lock, freed only by bdev_close, so a
 	 * request may use it after dropping fault_lock. */
 	struct bdev_volatile *vol;
+	/* bdev_shadow_start (bdev_shadow.c): writes kept in memory; NULL: off. */
+	struct bdev_shadow *shadow;
 	char path[4096];
 };
 
 /* The lease holder's own I/O (bdev_hb_read/write with BDEV_HB_PAST_LEASE):
  * through the gate, but not held up by an expired lease. */
 #define BDEV_IO_PAST_LEASE 1u
+/* bdev_shadow.c: a write into the shadow (whole 4 KiB blocks), the shadowed
+ * blocks copied over a read of [off, off+len), and the shadow freed. */
+struct bdev_shadow;
+int bdev_shadow_write(struct bdev *dev, uint64_t off, const void *buf, size_t len);
+void bdev_shadow_patch(struct bdev *dev, uint64_t off, void *buf, size_t len);
+void bdev_shadow_free(struct bdev *dev);
+
 int bdev_read_io(struct bdev *dev, uint64_t off, void *buf, size_t len, unsigned ioflags);
 int bdev_write_io(struct bdev *dev, uint64_t off, const void *buf, size_t len, unsigned ioflags);
 int bdev_flush_io(struct bdev *dev, unsigned ioflags);

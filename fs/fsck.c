@@ -275,17 +275,32 @@ static void check_slot(struct fsck *ck, unsigned s)
 	if (jh_ok) {
 		unsigned n = 0;
 		rc = jnl_replay(ck->dev, sb, s, false, &n);
-		if (!rc && n) {
-			bool ok = false;
-			if (ck->rw)
-				ok = jnl_replay(ck->dev, sb, s, true, &n) == 0;
+		if (!rc && n && !ck->rw) {
+			/* The committed transactions are the filesystem's state
+			 * (a crashed mount leaves them): check the state the next
+			 * mount will see, replayed into memory only. */
+			bool ok = bdev_shadow_start(ck->dev) == 0 &&
+				  jnl_replay(ck->dev, sb, s, true, &n) == 0;
+			if (ok) {
+				fsck_say(
+				    ck, FSCK_INFO,
+				    "slot %u: journal holds %u committed transaction(s); checked "
+				    "as replayed (in memory; mount or --repair replays them)",
+				    s, n);
+			} else {
+				ck->journal_dirty = true;
+				PROBLEM(ck, false,
+					"slot %u: journal holds %u committed transaction(s) that "
+					"could not be replayed in memory; later checks may see a "
+					"partly replayed state",
+					s, n);
+			}
+		} else if (!rc && n) {
+			bool ok = jnl_replay(ck->dev, sb, s, true, &n) == 0;
 			if (!ok)
 				ck->journal_dirty = true;
 			PROBLEM(ck, ok, "slot %u: journal holds %u committed transaction(s)%s", s,
-				n,
-				ck->rw ? "; replayed"
-				       : " not yet replayed (mount or --repair replays them; "
-					 "later checks see the state before them)");
+				n, ok ? "; replayed" : ": replay failed");
 		}
 	}
 	/* Allocation window. */

@@ -5,8 +5,11 @@
  *  1. superblock and backup: header, geometry, features, device size,
  *     primary and backup agree;
  *  2. every slot: heartbeat (a live mount stops fsck), journal header,
- *     journal contents (committed transactions waiting for replay), local
- *     allocation window, orphan blocks (counts, entries are inodes);
+ *     journal contents (committed transactions waiting for replay: a
+ *     crashed mount leaves them; without repair they are replayed into
+ *     memory only, bdev_shadow_start, and every later check sees the
+ *     filesystem as the next mount will), local allocation window, orphan
+ *     blocks (counts, entries are inodes);
  *  3. every AG: header and bitmap checksums, header fields, header and
  *     bitmap blocks marked used, bits past the end set, inode bits only on
  *     used blocks, free and inode counts against the bitmaps;

@@ -126,7 +126,7 @@ static bool side_valid(struct sfs *fs, uint64_t blk, uint16_t type, uint64_t ino
  * the walk read cannot be read now. */
 static int dup_scan(struct fsck *ck, struct claims *c)
 {
-	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered};
+	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered, .dev = ck->dev};
 	struct sfs *fs;
 	if (sfs_open(ck->path, &mo, NULL, &fs))
 		return -EIO;

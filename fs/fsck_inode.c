@@ -410,7 +410,8 @@ static int check_tree(struct fsck *ck, struct iinfo *info, struct fsck_fixes *fx
 
 static int walk(struct fsck *ck, struct fsck_fixes *fx)
 {
-	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered};
+	/* Through fsck's own device: it may hold a journal replayed in memory. */
+	struct sfs_mount_opts mo = {.readonly = true, .buffered = ck->o->buffered, .dev = ck->dev};
 	struct sfs *fs = NULL;
 	bool complete = true, names_bad = false;
 	if (sfs_open(ck->path, &mo, NULL, &fs)) {

@@ -436,7 +436,7 @@ static void sfs_free(struct sfs *fs)
 	alloc_teardown(fs);
 	if (fs->bc)
 		bc_teardown(fs);
-	if (fs->dev)
+	if (fs->dev && !fs->dev_borrowed)
 		bdev_close(fs->dev);
 	pthread_mutex_destroy(&fs->sb_mu);
 	free(fs);
@@ -491,7 +491,13 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 	if (o->ops)
 		fs->ops = *o->ops;
 	unsigned flags = (o->readonly ? BDEV_RDONLY : 0) | (o->buffered ? BDEV_BUFFERED : 0);
-	int rc = bdev_open(dev_path, flags, &fs->dev);
+	int rc = 0;
+	if (o->dev && o->readonly) {
+		fs->dev = o->dev;
+		fs->dev_borrowed = true;
+	} else {
+		rc = bdev_open(dev_path, flags, &fs->dev);
+	}
 	if (rc) {
 		free(fs);
 		return fail(rc, "%s: %s", dev_path, strerror(-rc));

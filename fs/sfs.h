@@ -84,11 +84,16 @@ struct sfs_mount_opts {
 	bool external_heartbeat;
 	const struct sfs_ops *ops; /* copied into fs->ops */
 	void *user;		   /* copied into fs->user */
+	/* readonly only: use this open device instead of opening the path
+	 * (borrowed: sfs_close leaves it open); fsck passes its own, which may
+	 * hold a journal replayed in memory (bdev_shadow_start). */
+	struct bdev *dev;
 };
 
 struct sfs {
-	struct bdev *dev; /* owned */
-	struct lcl *lcl;  /* borrowed: outlives the sfs */
+	struct bdev *dev; /* owned unless dev_borrowed */
+	bool dev_borrowed;
+	struct lcl *lcl; /* borrowed: outlives the sfs */
 	struct sfs_super sb;
 	unsigned slot;
 	bool readonly;

@@ -107,6 +107,61 @@ START_TEST(readonly_refuses_writes)
 }
 END_TEST
 
+/* Shadow mode: writes land in memory (a read-only device takes them), reads
+ * of any range see them over the device's data, the image never changes. */
+START_TEST(shadow_keeps_writes_in_memory)
+{
+	char img[64];
+	tb_image(img, 16 * MiB);
+	uint8_t *b = bdev_alloc(3 * 4096), *r = bdev_alloc(3 * 4096);
+	memset(b, 0x11, 3 * 4096);
+	tb_poke(img, 0, b, 3 * 4096); /* the device: 0x11 in blocks 0-2 */
+	struct bdev *dev;
+	ck_assert_int_eq(bdev_open(img, BDEV_RDONLY, &dev), 0);
+	ck_assert_int_eq(bdev_shadow_start(dev), 0);
+	memset(b, 0x22, 4096);
+	ck_assert_int_eq(bdev_write(dev, 4096, b, 4096), 0); /* block 1 */
+	memset(b, 0x33, 4096);
+	ck_assert_int_eq(bdev_write(dev, 3 * MiB, b, 4096), 0);
+	memset(b, 0x44, 4096);
+	ck_assert_int_eq(bdev_write(dev, 4096, b, 4096), 0); /* block 1 again */
+	ck_assert_int_eq(bdev_shadow_blocks(dev), 2);
+	ck_assert_int_eq(bdev_flush(dev), 0);
+	/* A read across blocks 0-2 and one starting inside block 1. */
+	ck_assert_int_eq(bdev_read(dev, 0, r, 3 * 4096), 0);
+	for (size_t i = 0; i < 3 * 4096; i++)
+		ck_assert_int_eq(r[i], i / 4096 == 1 ? 0x44 : 0x11);
+	ck_assert_int_eq(bdev_read(dev, 4096 + 512, r, 4096), 0);
+	for (size_t i = 0; i < 4096; i++)
+		ck_assert_int_eq(r[i], i < 4096 - 512 ? 0x44 : 0x11);
+	ck_assert_int_eq(bdev_read(dev, 3 * MiB, r, 4096), 0);
+	ck_assert_int_eq(r[0], 0x33);
+	ck_assert_int_eq(r[4095], 0x33);
+	/* Only whole 4 KiB blocks. */
+	ck_assert_int_eq(bdev_write(dev, 512, b, 512), -EINVAL);
+	/* Many blocks (past the table's growth point): each keeps its own. */
+	for (uint64_t k = 0; k < 3000; k++) {
+		memset(b, (int)(k % 251), 4096);
+		ck_assert_int_eq(bdev_write(dev, 4 * MiB + k * 4096, b, 4096), 0);
+	}
+	ck_assert_int_eq(bdev_shadow_blocks(dev), 3002);
+	for (uint64_t k = 0; k < 3000; k++) {
+		ck_assert_int_eq(bdev_read(dev, 4 * MiB + k * 4096, r, 4096), 0);
+		ck_assert_int_eq(r[100], (int)(k % 251));
+	}
+	bdev_close(dev);
+	/* The image is as it was. */
+	tb_peek(img, 0, r, 3 * 4096);
+	for (size_t i = 0; i < 3 * 4096; i++)
+		ck_assert_int_eq(r[i], 0x11);
+	tb_peek(img, 3 * MiB, r, 4096);
+	ck_assert_int_eq(r[0], 0);
+	bdev_free(b);
+	bdev_free(r);
+	unlink(img);
+}
+END_TEST
+
 START_TEST(gate_fences_all_io)
 {
 	char img[64];
@@ -297,6 +352,7 @@ Suite *bdev_suite(void)
 	tcase_add_test(tc, write_read_roundtrip);
 	tcase_add_test(tc, argument_checks);
 	tcase_add_test(tc, readonly_refuses_writes);
+	tcase_add_test(tc, shadow_keeps_writes_in_memory);
 	tcase_add_test(tc, gate_fences_all_io);
 	tcase_add_test(tc, lease_holds_io_until_renewed);
 	tcase_add_test(tc, alloc_aligned_zeroed);

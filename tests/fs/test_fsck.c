@@ -11,6 +11,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -279,6 +280,78 @@ START_TEST(repairs)
 	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
 	ck_assert_uint_ge(r.fixed, 2);
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+}
+END_TEST
+
+/* The files at a and b have the same bytes. */
+static bool same_file(const char *a, const char *b)
+{
+	int fa = open(a, O_RDONLY), fb = open(b, O_RDONLY);
+	ck_assert(fa >= 0 && fb >= 0);
+	static char x[1 << 20], y[1 << 20];
+	bool same = true;
+	for (;;) {
+		ssize_t n = read(fa, x, sizeof(x)), m = read(fb, y, sizeof(y));
+		if (n != m || (n > 0 && memcmp(x, y, (size_t)n))) {
+			same = false;
+			break;
+		}
+		if (n <= 0)
+			break;
+	}
+	close(fa);
+	close(fb);
+	return same;
+}
+
+/* A crashed mount leaves committed transactions in its journal: a read-only
+ * fsck checks the filesystem as the next mount will see it (the journal
+ * replayed in memory), clean, and writes nothing; --repair replays. */
+START_TEST(crashed_checked_as_replayed)
+{
+	struct lcl *lcl;
+	ck_assert_int_eq(lcl_create_local(&lcl), 0);
+	struct sfs_ops ops = {0};
+	inode_sfs_ops(&ops);
+	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .ops = &ops};
+	struct sfs *fs;
+	ck_assert_int_eq(sfs_open(img, &mo, lcl, &fs), 0);
+	struct sfs_inode *root, *ip, *sub;
+	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
+	struct txn *t;
+	ck_assert_int_eq(txn_begin(fs, 32 + 2 * dir_max_blocks_per_op(), &t), 0);
+	ck_assert_int_eq(inode_create(fs, t, root, S_IFREG | 0644, 0, 0, 0, &ip), 0);
+	ck_assert_int_eq(dir_add(fs, t, root, "file", 4, ip->ino, DT_REG), 0);
+	ck_assert_int_eq(inode_create(fs, t, root, S_IFDIR | 0755, 0, 0, 0, &sub), 0);
+	ck_assert_int_eq(dir_init(fs, t, sub, root->ino), 0);
+	ck_assert_int_eq(inode_write(fs, t, sub), 0);
+	ck_assert_int_eq(dir_add(fs, t, root, "sub", 3, sub->ino, DT_DIR), 0);
+	root->nlink++;
+	ck_assert_int_eq(inode_write(fs, t, root), 0);
+	uint64_t tid;
+	ck_assert_int_eq(txn_end(t, &tid), 0);
+	ck_assert_int_eq(jnl_wait(fs, tid), 0);
+	inode_put(fs, ip);
+	inode_put(fs, sub);
+	inode_put(fs, root);
+	sfs_crash(fs); /* committed, never checkpointed */
+	lcl_destroy(lcl);
+
+	char before[TIMG_PATH_MAX + 16];
+	snprintf(before, sizeof(before), "%s.before", img);
+	int fd = open(before, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	copy_file(img, before);
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.inodes, 3); /* the root, and the two the journal holds */
+	ck_assert_msg(same_file(img, before), "a read-only fsck changed the image");
+	unlink(before);
+	/* --repair replays on the device; then clean with the same count. */
+	ck_assert_int_eq(run(true, &r), FSCK_EXIT_REPAIRED);
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.inodes, 3);
 }
 END_TEST
 
@@ -1660,6 +1733,7 @@ int main(void)
 	tcase_add_test(tc, one_byte_corruptions);
 	tcase_add_test(tc, repairs);
 	tcase_add_test(tc, link_counts_and_names);
+	tcase_add_test(tc, crashed_checked_as_replayed);
 	tcase_add_test(tc, mounted_is_refused);
 	tcase_add_test(tc, lost_found_reconnects);
 	tcase_add_test(tc, lost_file_with_nlink_0_not_orphan);

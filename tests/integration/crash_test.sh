@@ -4,7 +4,9 @@
 # Rounds of: mount; start WORKLOAD (crash_workload run), an fsync-heavy
 # workload that logs every acknowledged write to a log on the host filesystem
 # (outside the mount); kill -9 the sanfsd daemon at a random moment; clean up
-# the dead FUSE mount (fusermount3 -u -z, umount -l); mount again (journal
+# the dead FUSE mount (fusermount3 -u -z, umount -l); a read-only
+# `sanctl fsck DEVICE` must find the crashed filesystem clean (its journal
+# replayed in memory) and leave the replay to the mount; mount again (journal
 # replay); check that every acknowledged write is there with the right
 # content (crash_workload check); unmount cleanly; `sanctl fsck DEVICE` must
 # report the filesystem clean with no repair needed.
@@ -107,6 +109,13 @@ while [ "$round" -lt "$rounds" ] && [ $((SECONDS - start)) -lt "$budget" ]; do
 		done
 		kill -0 "$dpid" 2>/dev/null && fail "sanfsd $dpid survived kill -9"
 		trace "sanfsd gone"
+		# A read-only fsck of the crashed device checks it as the next
+		# mount will see it (the journal replayed in memory): clean, and
+		# it replays nothing on the device (the mount below still does).
+		out=$("$SANCTL" fsck "$TARGET_DEV" 2>&1) ||
+			fail "read-only fsck of the crashed device exited $?: $(tail -n 20 <<<"$out")"
+		pending=$(sed -n 's/.*slot 0: journal holds \([0-9]*\) committed.*checked as replayed.*/\1/p' <<<"$out")
+		trace "read-only fsck clean, ${pending:-no} transaction(s) replayed in memory"
 	else
 		kill -9 "$wpid" 2>/dev/null
 		wait "$wpid" 2>/dev/null
@@ -116,8 +125,15 @@ while [ "$round" -lt "$rounds" ] && [ $((SECONDS - start)) -lt "$budget" ]; do
 	after=$(wc -l <"$log")
 	# Remount: the sanfs mount replays the journal.
 	t0=$(now)
+	dlog=/var/log/sanfs/local-$(basename "$TARGET_DEV").log
+	dlines=$(wc -l <"$dlog" 2>/dev/null || echo 0)
 	target_mount || fail "mount after the crash failed"
 	t1=$(now)
+	if [ -n "${pending:-}" ]; then
+		tail -n +$((dlines + 1)) "$dlog" | grep -q "slot 0: $pending transaction(s) to replay" ||
+			fail "the mount did not replay the $pending transaction(s) the read-only fsck saw"
+	fi
+	pending=
 	"$workload" check "$TARGET_MNT/w" "$log" >/tmp/crash_check.$$ 2>&1
 	rc=$?
 	if [ $rc != 0 ]; then
