@@ -304,10 +304,10 @@ static bool same_file(const char *a, const char *b)
 	return same;
 }
 
-/* A crashed mount leaves committed transactions in its journal: a read-only
- * fsck checks the filesystem as the next mount will see it (the journal
- * replayed in memory), clean, and writes nothing; --repair replays. */
-START_TEST(crashed_checked_as_replayed)
+/* Mounts the image, creates /file and /sub in one transaction, and then
+ * unmounts (crash false) or crashes with that transaction committed but not
+ * checkpointed (sfs_crash). Returns the inode number of /file. */
+static uint64_t file_and_dir(bool crash)
 {
 	struct lcl *lcl;
 	ck_assert_int_eq(lcl_create_local(&lcl), 0);
@@ -328,15 +328,27 @@ START_TEST(crashed_checked_as_replayed)
 	ck_assert_int_eq(dir_add(fs, t, root, "sub", 3, sub->ino, DT_DIR), 0);
 	root->nlink++;
 	ck_assert_int_eq(inode_write(fs, t, root), 0);
-	uint64_t tid;
+	uint64_t tid, file = ip->ino;
 	ck_assert_int_eq(txn_end(t, &tid), 0);
-	ck_assert_int_eq(jnl_wait(fs, tid), 0);
 	inode_put(fs, ip);
 	inode_put(fs, sub);
 	inode_put(fs, root);
-	sfs_crash(fs); /* committed, never checkpointed */
+	if (crash) {
+		ck_assert_int_eq(jnl_wait(fs, tid), 0);
+		sfs_crash(fs);
+	} else {
+		ck_assert_int_eq(sfs_close(fs), 0);
+	}
 	lcl_destroy(lcl);
+	return file;
+}
 
+/* A crashed mount leaves committed transactions in its journal: a read-only
+ * fsck checks the filesystem as the next mount will see it (the journal
+ * replayed in memory), clean, and writes nothing; --repair replays. */
+START_TEST(crashed_checked_as_replayed)
+{
+	file_and_dir(true);
 	char before[TIMG_PATH_MAX + 16];
 	snprintf(before, sizeof(before), "%s.before", img);
 	int fd = open(before, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -357,36 +369,7 @@ END_TEST
 
 START_TEST(link_counts_and_names)
 {
-	struct lcl *lcl;
-	ck_assert_int_eq(lcl_create_local(&lcl), 0);
-	struct sfs_ops ops = {0};
-	inode_sfs_ops(&ops);
-	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .ops = &ops};
-	struct sfs *fs;
-	ck_assert_int_eq(sfs_open(img, &mo, lcl, &fs), 0);
-	struct sfs_inode *root, *ip, *sub;
-	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
-	struct txn *t;
-	unsigned nb = 16 + dir_max_blocks_per_op();
-	ck_assert_int_eq(txn_begin(fs, nb, &t), 0);
-	ck_assert_int_eq(inode_create(fs, t, root, S_IFREG | 0644, 0, 0, 0, &ip), 0);
-	ck_assert_int_eq(dir_add(fs, t, root, "file", 4, ip->ino, DT_REG), 0);
-	ck_assert_int_eq(inode_write(fs, t, root), 0);
-	ck_assert_int_eq(txn_end(t, NULL), 0);
-	ck_assert_int_eq(txn_begin(fs, nb, &t), 0);
-	ck_assert_int_eq(inode_create(fs, t, root, S_IFDIR | 0755, 0, 0, 0, &sub), 0);
-	ck_assert_int_eq(dir_init(fs, t, sub, root->ino), 0);
-	ck_assert_int_eq(inode_write(fs, t, sub), 0);
-	ck_assert_int_eq(dir_add(fs, t, root, "sub", 3, sub->ino, DT_DIR), 0);
-	root->nlink++;
-	ck_assert_int_eq(inode_write(fs, t, root), 0);
-	ck_assert_int_eq(txn_end(t, NULL), 0);
-	uint64_t file = ip->ino;
-	inode_put(fs, ip);
-	inode_put(fs, sub);
-	inode_put(fs, root);
-	ck_assert_int_eq(sfs_close(fs), 0);
-	lcl_destroy(lcl);
+	uint64_t file = file_and_dir(false);
 	struct fsck_result r;
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 	ck_assert_uint_eq(r.inodes, 3);
