@@ -282,11 +282,13 @@ static void check_slot(struct fsck *ck, unsigned s)
 			bool ok = bdev_shadow_start(ck->dev) == 0 &&
 				  jnl_replay(ck->dev, sb, s, true, &n) == 0;
 			if (ok) {
+				/* A warning: until then a read-only mount refuses. */
 				fsck_say(
-				    ck, FSCK_INFO,
-				    "slot %u: journal holds %u committed transaction(s); checked "
-				    "as replayed (in memory; mount or --repair replays them)",
-				    s, n);
+				    ck, FSCK_WARN,
+				    "slot %u: journal holds %u committed transaction(s) not yet "
+				    "replayed; checked as replayed (in memory): the next "
+				    "read-write mount of slot %u or --repair replays them",
+				    s, n, s);
 			} else {
 				ck->journal_dirty = true;
 				PROBLEM(ck, false,
