@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "common/mountinfo.h"
 
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv);
 int cmd_umount(const struct sanctl_globals *g, int argc, char **argv);
@@ -157,16 +158,13 @@ static bool is_sanfs_mount(const char *path, char *devno, size_t dlen)
 	if (!f)
 		return false;
 	char line[8192];
+	struct mountinfo_line m;
 	bool found = false;
 	while (fgets(line, sizeof(line), f)) {
-		char mp[4096], fstype[256], dn[64];
-		char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", dn, mp) != 2 ||
-		    sscanf(sep + 3, "%255s", fstype) != 1)
-			continue;
-		if (!strcmp(mp, path) && !strcmp(fstype, "fuse.sanfs")) {
+		if (mountinfo_parse(line, &m) && !strcmp(m.mp, path) &&
+		    !strcmp(m.fstype, "fuse.sanfs")) {
 			found = true;
-			snprintf(devno, dlen, "%s", dn);
+			snprintf(devno, dlen, "%s", m.devno);
 		}
 	}
 	fclose(f);

@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include "common/log.h"
+#include "common/mountinfo.h"
 
 struct fmnt {
 	struct fuse_session *se;
@@ -147,10 +148,11 @@ static int devno_mounted(const char *devno)
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	if (!f)
 		return -errno;
-	char line[8192], d[64];
+	char line[8192];
+	struct mountinfo_line m;
 	int found = 0;
 	while (!found && fgets(line, sizeof(line), f))
-		found = sscanf(line, "%*s %*s %63s", d) == 1 && !strcmp(d, devno);
+		found = mountinfo_parse(line, &m) && !strcmp(m.devno, devno);
 	fclose(f);
 	return found;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -16,9 +17,11 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/mountinfo.h"
 #include "fs/fuse_mount.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
@@ -51,9 +54,11 @@ static int report_fd = -1;
 
 /* The mount being checked (one per process): what a failure line names. */
 static struct {
-	int fd; /* the pipe to the waiting parent, or -1 */
+	pthread_mutex_t mu;
+	pthread_cond_t cv; /* the report made */
+	int fd;		   /* the pipe to the waiting parent, or -1: reported */
 	const char *device, *mountpoint, *log_file;
-} ready = {.fd = -1};
+} ready = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, NULL, NULL, NULL};
 
 /* Tells the waiting parent, if any, whether the mount is served: "OK", or
  * the line of failure (the FUSE loop then ends by itself and the daemon
@@ -61,8 +66,11 @@ static struct {
 static void report_ready(void *arg, int err)
 {
 	(void)arg;
-	if (ready.fd < 0)
+	pthread_mutex_lock(&ready.mu);
+	if (ready.fd < 0) {
+		pthread_mutex_unlock(&ready.mu);
 		return;
+	}
 	char line[PATH_MAX * 3 + 128] = "OK\n";
 	if (err)
 		snprintf(line, sizeof(line),
@@ -74,6 +82,21 @@ static void report_ready(void *arg, int err)
 	(void)w;
 	close(ready.fd);
 	ready.fd = -1;
+	pthread_cond_broadcast(&ready.cv);
+	pthread_mutex_unlock(&ready.mu);
+}
+
+/* A loop that ended before the check reported (a refused handshake) waits a
+ * little for it, so that the parent gets the reason, not just an exit. */
+static void report_wait(void)
+{
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
+	end.tv_sec += 5;
+	pthread_mutex_lock(&ready.mu);
+	while (ready.fd >= 0 && pthread_cond_timedwait(&ready.cv, &ready.mu, &end) == 0)
+		;
+	pthread_mutex_unlock(&ready.mu);
 }
 
 static void fail_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -238,22 +261,14 @@ static bool mounted_as_sanfs(const char *source, char *where, size_t wlen)
 	if (!f)
 		return false;
 	char line[8192];
+	struct mountinfo_line m;
 	bool found = false;
-	while (!found && fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-		char *sep = strstr(line, " - ");
-		if (!sep)
-			continue;
-		char mp[4096], fstype[256], src[4096];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
-			continue;
-		if (sscanf(sep + 3, "%255s %4095s", fstype, src) != 2)
-			continue;
-		if (!strcmp(fstype, "fuse.sanfs") && !strcmp(src, source)) {
-			snprintf(where, wlen, "%s", mp);
+	while (!found && fgets(line, sizeof(line), f))
+		if (mountinfo_parse(line, &m) && !strcmp(m.fstype, "fuse.sanfs") &&
+		    !strcmp(m.src, source)) {
+			snprintf(where, wlen, "%s", m.mp);
 			found = true;
 		}
-	}
 	fclose(f);
 	return found;
 }
@@ -323,16 +338,13 @@ static int pidfile_path(const char *mp_real, char *out, size_t len, char *devno_
 	if (!f)
 		return -errno;
 	char line[8192];
+	struct mountinfo_line m;
 	int r = -ENOENT;
 	while (fgets(line, sizeof(line), f)) {
-		char mp[4096], devno[64], fstype[256];
-		char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", devno, mp) != 2 ||
-		    sscanf(sep + 3, "%255s", fstype) != 1)
-			continue;
-		if (!strcmp(mp, mp_real) && !strcmp(fstype, "fuse.sanfs")) {
-			snprintf(out, len, "%s/fuse-%s.pid", SANFS_RUN_DIR, devno);
-			memcpy(devno_out, devno, sizeof(devno));
+		if (mountinfo_parse(line, &m) && !strcmp(m.mp, mp_real) &&
+		    !strcmp(m.fstype, "fuse.sanfs")) {
+			snprintf(out, len, "%s/fuse-%s.pid", SANFS_RUN_DIR, m.devno);
+			memcpy(devno_out, m.devno, sizeof(m.devno));
 			r = 0; /* the last (topmost) mount wins */
 		}
 	}
@@ -455,6 +467,7 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	r = sfs_fuse_serve(f);
 	if (r)
 		rc = 1;
+	report_wait();
 	sfs_fuse_free(f);
 	r = sfs_close(fs);
 	if (r) {

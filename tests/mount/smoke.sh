@@ -117,6 +117,20 @@ echo closed-fds >"$mp/closed" || fail "write (fds 0-2 closed)"
 [ "$(cat "$mp/closed")" = closed-fds ] || fail "the write with fds 0-2 closed is lost"
 "$SANCTL" umount "$mp" || fail "umount (fds 0-2 closed)"
 echo "ok: fds 0-2 closed"
+# 7. A mount point with a space, a tab and a backslash in its name (mountinfo
+# writes them as \040, \011, \134): found by the pid file, the ready check
+# and sanctl umount alike.
+odd="$mp a	b\\c"
+mkdir "$odd"
+TMPDIRS+=("$odd")
+MOUNTS+=("$odd")
+"$SANCTL" mount --local "$dev" "$odd" || fail "mount on '$odd'"
+is_sanfs_mount "$odd" || fail "'$odd' not mounted"
+pid=$(daemon_pid "$odd") || fail "no pid file for '$odd'"
+echo odd >"$odd/f"
+"$SANCTL" umount "$odd" || fail "sanctl umount '$odd'"
+wait_gone "$pid" 60 || fail "daemon of '$odd' still running"
+echo "ok: mount point '$odd'"
 if "$SANCTL" --help | grep -q '^  fsck'; then
 	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
 	echo "ok: fsck clean"
