@@ -216,7 +216,10 @@ void fops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * per-open state to flush (close(2) is not a durability point), and
 	 * POSIX locks are the kernel's own (no setlk/getlk here). So every open
 	 * says noflush and the kernel does not ask; this answers kernels that
-	 * do not know the flag. */
+	 * do not know the flag. What noflush changes: dirty pages of a shared
+	 * mapping are no longer written at close(2) but at munmap, msync,
+	 * fsync or writeback, and their write errors reach fsync and msync,
+	 * not close (as on ext4). */
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
