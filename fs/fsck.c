@@ -275,34 +275,30 @@ static void check_slot(struct fsck *ck, unsigned s)
 	if (jh_ok) {
 		unsigned n = 0;
 		rc = jnl_replay(ck->dev, sb, s, false, &n);
-		if (!rc && n && !ck->rw) {
-			/* The committed transactions are the filesystem's state
-			 * (a crashed mount leaves them): check the state the next
-			 * mount will see, replayed into memory only. */
-			bool ok = bdev_shadow_start(ck->dev) == 0 &&
+		if (!rc && n) {
+			/* Without repair the committed transactions (a crashed
+			 * mount leaves them) are replayed into memory only: the
+			 * checks see the state the next mount will see. */
+			bool mem = !ck->rw;
+			bool ok = (!mem || bdev_shadow_start(ck->dev) == 0) &&
 				  jnl_replay(ck->dev, sb, s, true, &n) == 0;
-			if (ok) {
-				/* A warning: until then a read-only mount refuses. */
+			if (!ok)
+				ck->journal_dirty = true;
+			if (mem && ok) /* a warning: a read-only mount refuses it */
 				fsck_say(
 				    ck, FSCK_WARN,
 				    "slot %u: journal holds %u committed transaction(s) not yet "
 				    "replayed; checked as replayed (in memory): the next "
 				    "read-write mount of slot %u or --repair replays them",
 				    s, n, s);
-			} else {
-				ck->journal_dirty = true;
-				PROBLEM(ck, false,
-					"slot %u: journal holds %u committed transaction(s) that "
-					"could not be replayed in memory; later checks may see a "
-					"partly replayed state",
-					s, n);
-			}
-		} else if (!rc && n) {
-			bool ok = jnl_replay(ck->dev, sb, s, true, &n) == 0;
-			if (!ok)
-				ck->journal_dirty = true;
-			PROBLEM(ck, ok, "slot %u: journal holds %u committed transaction(s)%s", s,
-				n, ok ? "; replayed" : ": replay failed");
+			else
+				PROBLEM(
+				    ck, ok, "slot %u: journal holds %u committed transaction(s)%s",
+				    s, n,
+				    ok	  ? "; replayed"
+				    : mem ? " that could not be replayed in memory; later checks "
+					    "may see a partly replayed state"
+					  : ": replay failed");
 		}
 	}
 	/* Allocation window. */

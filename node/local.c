@@ -17,9 +17,9 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mountinfo.h"
 #include "fs/fuse_mount.h"
@@ -55,10 +55,10 @@ static int report_fd = -1;
 /* The mount being checked (one per process): what a failure line names. */
 static struct {
 	pthread_mutex_t mu;
-	pthread_cond_t cv; /* the report made */
+	pthread_cond_t cv; /* the report made (CLOCK_MONOTONIC, set up in serve) */
 	int fd;		   /* the pipe to the waiting parent, or -1: reported */
 	const char *device, *mountpoint, *log_file;
-} ready = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, -1, NULL, NULL, NULL};
+} ready = {.mu = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
 /* Tells the waiting parent, if any, whether the mount is served: "OK", or
  * the line of failure (the FUSE loop then ends by itself and the daemon
@@ -90,9 +90,7 @@ static void report_ready(void *arg, int err)
  * little for it, so that the parent gets the reason, not just an exit. */
 static void report_wait(void)
 {
-	struct timespec end;
-	clock_gettime(CLOCK_REALTIME, &end);
-	end.tv_sec += 5;
+	struct timespec end = clock_ts(clock_ns(CLOCK_MONOTONIC) + 5000000000ull);
 	pthread_mutex_lock(&ready.mu);
 	while (ready.fd >= 0 && pthread_cond_timedwait(&ready.cv, &ready.mu, &end) == 0)
 		;
@@ -430,6 +428,7 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	char devno[64];
 	/* From here failures go to the log; the pipe carries the mount check's
 	 * verdict. Mounted means served, with its read-ahead window. */
+	cond_init_monotonic(&ready.cv);
 	ready.fd = report_fd;
 	ready.device = a->device;
 	ready.mountpoint = a->mountpoint;
