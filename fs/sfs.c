@@ -218,6 +218,11 @@ static uint64_t claim_step(void)
 	return r & 0xfffff;
 }
 
+static int hb_read_failed(struct sfs *fs, int rc)
+{
+	return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot, strerror(-rc));
+}
+
 /* Read the slot; if it is LIVE, watch it for wait_ms: its holder is alive
  * when the heartbeat advances (-EBUSY). *t0: when the last read started. */
 static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, struct bdev_hb *cur,
@@ -226,8 +231,7 @@ static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, str
 	*t0 = bdev_now_ns();
 	int rc = hb_read(fs, h->off, cur);
 	if (rc)
-		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
-			    strerror(-rc));
+		return hb_read_failed(fs, rc);
 	if (cur->state != BDEV_HB_LIVE)
 		return 0;
 	uint64_t deadline = clock_ns(CLOCK_MONOTONIC) + wait_ms * NS_PER_MS;
@@ -237,8 +241,7 @@ static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, str
 		*t0 = bdev_now_ns();
 		rc = hb_read(fs, h->off, &again);
 		if (rc)
-			return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
-				    strerror(-rc));
+			return hb_read_failed(fs, rc);
 		if (again.state != BDEV_HB_LIVE) { /* unmounted meanwhile */
 			*cur = again;
 			break;
@@ -346,8 +349,7 @@ static int slot_confirm(struct sfs *fs, const struct sfs_mount_opts *o)
 		return fail(-EBUSY, "device is mounted on %s pid %u",
 			    h->taker.hostname[0] ? h->taker.hostname : "?", h->taker.pid);
 	if (rc)
-		return fail(rc, "cannot read the heartbeat of slot %u: %s", fs->slot,
-			    strerror(-rc));
+		return hb_read_failed(fs, rc);
 	return 0;
 }
 
