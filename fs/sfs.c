@@ -45,6 +45,7 @@
 #define HB_WRITE_GAP_MS	 800
 #define HB_WRITE_LATE_MS 1500
 #define HB_CONFIRM_MS	 2000
+#define HB_WATCH_MS	 2000 /* sfs_mount_opts.hb_wait_ms by default */
 #define NS_PER_MS	 1000000ull
 
 static __thread char last_error[256];
@@ -78,6 +79,11 @@ struct sfs_hbeat {
 	struct bdev_hb hb;
 	uint64_t off; /* byte offset of the slot's heartbeat block */
 };
+
+static uint64_t slot_hb_off(const struct sfs *fs, unsigned slot)
+{
+	return (sfs_slot_base(&fs->sb, slot) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+}
 
 /* Read the slot's heartbeat before claiming it; a never written, corrupt or
  * foreign one is FREE. A block that does not decode may be a live holder's
@@ -253,6 +259,18 @@ static int slot_watch(struct sfs *fs, struct sfs_hbeat *h, unsigned wait_ms, str
 	return 0;
 }
 
+/* This host's name as the heartbeat holds it (printable, truncated). */
+static void hb_hostname(struct bdev_hb *hb)
+{
+	char host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	size_t k = 0;
+	for (size_t i = 0; host[i] && k < BDEV_HB_HOST_MAX; i++)
+		if (host[i] >= 0x20 && host[i] <= 0x7e)
+			hb->hostname[k++] = host[i];
+	hb->hostname[k] = 0;
+}
+
 /* Claim the slot: refuse a live holder, take over a dead one. */
 static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 {
@@ -260,12 +278,12 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	if (!h)
 		return -ENOMEM;
 	h->fs = fs;
-	h->off = (sfs_slot_base(&fs->sb, fs->slot) + SFS_SLOT_HB) * SFS_BLOCK_SIZE;
+	h->off = slot_hb_off(fs, fs->slot);
 	pthread_mutex_init(&h->mu, NULL);
 	cond_init_monotonic(&h->cv);
 	fs->hb = h;
 	struct bdev_hb cur;
-	unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : 2000;
+	unsigned wait_ms = o->hb_wait_ms ? o->hb_wait_ms : HB_WATCH_MS;
 	uint64_t t0 = 0; /* when the read that justifies the claim started */
 	int rc = 0;
 	for (int attempt = 0;; attempt++) {
@@ -296,13 +314,7 @@ static int slot_claim(struct sfs *fs, const struct sfs_mount_opts *o)
 	h->hb.pid = (uint32_t)getpid();
 	h->hb.mode = fs->local ? BDEV_HB_LOCAL : BDEV_HB_CLUSTER;
 	h->hb.proto_version = 1;
-	char host[256] = "";
-	gethostname(host, sizeof(host) - 1);
-	size_t k = 0;
-	for (size_t i = 0; host[i] && k < BDEV_HB_HOST_MAX; i++)
-		if (host[i] >= 0x20 && host[i] <= 0x7e)
-			h->hb.hostname[k++] = host[i];
-	h->hb.hostname[k] = 0;
+	hb_hostname(&h->hb);
 	rc = hb_write(h, BDEV_HB_FLUSH);
 	if (rc)
 		return fail(rc, "cannot write the heartbeat of slot %u: %s", fs->slot,
@@ -351,6 +363,79 @@ static int slot_confirm(struct sfs *fs, const struct sfs_mount_opts *o)
 	if (rc)
 		return hb_read_failed(fs, rc);
 	return 0;
+}
+
+/* A mount that owns the whole device (local mode) is alone on it. Another
+ * slot whose heartbeat advances is a live mount: refused (-EBUSY). One left
+ * LIVE without progress belongs to a crashed holder: it is marked FENCED
+ * under this mount's name, so that a holder that was only stalled finds
+ * its slot taken at its next renewal and stops, and then every other slot's
+ * journal is replayed. Left there, a journal would be replayed by that
+ * slot's next mount over the changes this one makes. Their orphan lists
+ * wait for that slot's next mount, as in cluster recovery. */
+static int others_recover(struct sfs *fs, const struct sfs_mount_opts *o)
+{
+	unsigned n = fs->sb.slot_count, live = 0;
+	struct bdev_hb *first = calloc(n, sizeof(*first));
+	if (!first)
+		return fail(-ENOMEM, "out of memory");
+	int rc = 0;
+	for (unsigned s = 0; s < n && !rc; s++) {
+		if (s == fs->slot)
+			continue;
+		rc = hb_read(fs, slot_hb_off(fs, s), &first[s]);
+		if (rc)
+			rc = fail(rc, "cannot read the heartbeat of slot %u: %s", s, strerror(-rc));
+		else if (first[s].state == BDEV_HB_LIVE)
+			live++;
+	}
+	uint64_t deadline =
+	    clock_ns(CLOCK_MONOTONIC) + (o->hb_wait_ms ? o->hb_wait_ms : HB_WATCH_MS) * NS_PER_MS;
+	while (!rc && live && clock_ns(CLOCK_MONOTONIC) < deadline) {
+		usleep(100000);
+		for (unsigned s = 0; s < n && !rc; s++) {
+			if (s == fs->slot || first[s].state != BDEV_HB_LIVE)
+				continue;
+			struct bdev_hb now;
+			rc = hb_read(fs, slot_hb_off(fs, s), &now);
+			if (rc)
+				rc = fail(rc, "cannot read the heartbeat of slot %u: %s", s,
+					  strerror(-rc));
+			else if (now.state == BDEV_HB_LIVE && bdev_hb_newer(&now, &first[s]))
+				rc = fail(-EBUSY, "device is mounted on %s pid %u (slot %u)",
+					  now.hostname[0] ? now.hostname : "?", now.pid, s);
+		}
+	}
+	for (unsigned s = 0; s < n && !rc; s++) {
+		if (s == fs->slot || first[s].state != BDEV_HB_LIVE)
+			continue;
+		log_warn("fs", "slot %u was left mounted by %s pid %u (crashed): fencing it", s,
+			 first[s].hostname[0] ? first[s].hostname : "?", first[s].pid);
+		struct bdev_hb f = first[s];
+		f.state = BDEV_HB_FENCED;
+		f.incarnation += 1 + claim_step();
+		f.sequence = 1;
+		f.pid = (uint32_t)getpid();
+		f.node_id = (uint32_t)o->node_id;
+		f.mode = BDEV_HB_LOCAL;
+		f.time_ns = clock_ns(CLOCK_REALTIME);
+		hb_hostname(&f);
+		rc = bdev_hb_write(fs->dev, slot_hb_off(fs, s), &f, BDEV_HB_FLUSH);
+		if (rc)
+			rc = fail(rc, "cannot fence slot %u: %s", s, strerror(-rc));
+	}
+	for (unsigned s = 0; s < n && !rc; s++) {
+		unsigned count = 0;
+		if (s == fs->slot)
+			continue;
+		rc = jnl_replay(fs->dev, &fs->sb, s, true, &count);
+		if (rc)
+			rc = fail(rc, "journal replay of slot %u failed: %s", s, strerror(-rc));
+		else if (count)
+			log_info("fs", "slot %u: replayed %u transaction(s)", s, count);
+	}
+	free(first);
+	return rc;
 }
 
 /* Stop the thread; with state != 0 write that final state. */
@@ -558,6 +643,8 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 				rc = hb_start(fs); /* renews the lease from here on */
 			if (!rc)
 				rc = slot_confirm(fs, o);
+			if (!rc && o->own_device)
+				rc = others_recover(fs, o);
 			if (rc)
 				goto err;
 		}

@@ -82,6 +82,9 @@ struct sfs_mount_opts {
 	 * (cluster mode, DESIGN §6): sfs_open then neither reads nor writes
 	 * the heartbeat block. */
 	bool external_heartbeat;
+	/* Local mode owning the whole device: a live mount in another slot is
+	 * refused, a crashed one fenced and its journal replayed. */
+	bool own_device;
 	const struct sfs_ops *ops; /* copied into fs->ops */
 	void *user;		   /* copied into fs->user */
 	/* readonly only: use this open device instead of opening the path

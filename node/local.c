@@ -389,7 +389,8 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	}
 	struct sfs_ops ops;
 	sfs_fuse_fs_ops(&ops);
-	struct sfs_mount_opts mo = {.readonly = a->readonly, .local = true, .slot = 0, .ops = &ops};
+	struct sfs_mount_opts mo = {
+	    .readonly = a->readonly, .local = true, .slot = 0, .own_device = true, .ops = &ops};
 	r = sfs_open(dev_real, &mo, lcl, &fs);
 	if (r) {
 		const char *why = sfs_last_error();

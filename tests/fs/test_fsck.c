@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "blockdev/bdev.h"
 #include "common/endian_le.h"
 #include "common/log.h"
 #include "fs/alloc.h"
@@ -304,16 +305,16 @@ static bool same_file(const char *a, const char *b)
 	return same;
 }
 
-/* Mounts the image, creates /file and /sub in one transaction, and then
- * unmounts (crash false) or crashes with that transaction committed but not
- * checkpointed (sfs_crash). Returns the inode number of /file. */
-static uint64_t file_and_dir(bool crash)
+/* Mounts the image on slot, creates /file and /sub in one transaction, and
+ * then unmounts (crash false) or crashes with that transaction committed
+ * but not checkpointed (sfs_crash). Returns the inode number of /file. */
+static uint64_t file_and_dir(unsigned slot, bool crash)
 {
 	struct lcl *lcl;
 	ck_assert_int_eq(lcl_create_local(&lcl), 0);
 	struct sfs_ops ops = {0};
 	inode_sfs_ops(&ops);
-	struct sfs_mount_opts mo = {.local = true, .hb_wait_ms = 1, .ops = &ops};
+	struct sfs_mount_opts mo = {.local = true, .slot = slot, .hb_wait_ms = 1, .ops = &ops};
 	struct sfs *fs;
 	ck_assert_int_eq(sfs_open(img, &mo, lcl, &fs), 0);
 	struct sfs_inode *root, *ip, *sub;
@@ -348,7 +349,7 @@ static uint64_t file_and_dir(bool crash)
  * replayed in memory), clean, and writes nothing; --repair replays. */
 START_TEST(crashed_checked_as_replayed)
 {
-	file_and_dir(true);
+	file_and_dir(0, true);
 	char before[TIMG_PATH_MAX + 16];
 	snprintf(before, sizeof(before), "%s.before", img);
 	int fd = open(before, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -367,9 +368,74 @@ START_TEST(crashed_checked_as_replayed)
 }
 END_TEST
 
+/* Committed transactions the journal of slot holds (read, nothing written). */
+static unsigned journal_holds(unsigned slot)
+{
+	struct bdev *dev;
+	ck_assert_int_eq(bdev_open(img, BDEV_RDONLY, &dev), 0);
+	unsigned n = 0;
+	ck_assert_int_eq(jnl_replay(dev, &sb, slot, false, &n), 0);
+	bdev_close(dev);
+	return n;
+}
+
+/* A local mount owns the whole device. A crashed mount of another slot (a
+ * cluster node, say) left committed transactions in its journal: the local
+ * mount fences that slot and replays them before it reads anything, else
+ * it would show the old tree and that slot's next mount would replay old
+ * images over its changes. A live mount in another slot refuses it. */
+START_TEST(own_device_recovers_other_slots)
+{
+	uint64_t file = file_and_dir(1, true);
+	ck_assert_uint_gt(journal_holds(1), 0);
+	struct lcl *lcl;
+	ck_assert_int_eq(lcl_create_local(&lcl), 0);
+	struct sfs_ops ops = {0};
+	inode_sfs_ops(&ops);
+	struct sfs_mount_opts mo = {
+	    .local = true, .own_device = true, .hb_wait_ms = 300, .commit_ms = 50, .ops = &ops};
+	struct sfs *fs;
+	ck_assert_msg(sfs_open(img, &mo, lcl, &fs) == 0, "%s", sfs_last_error());
+	struct sfs_inode *root;
+	ck_assert_int_eq(inode_get(fs, sfs_root_ino(fs), &root), 0);
+	uint64_t ino = 0;
+	uint8_t type;
+	ck_assert_int_eq(dir_lookup(fs, root, "file", 4, &ino, &type), 0);
+	ck_assert_uint_eq(ino, file);
+	inode_put(fs, root);
+	ck_assert_int_eq(sfs_close(fs), 0);
+	ck_assert_uint_eq(journal_holds(1), 0);
+	struct bdev *dev;
+	ck_assert_int_eq(bdev_open(img, BDEV_RDONLY, &dev), 0);
+	struct bdev_hb hb;
+	ck_assert_int_eq(
+	    bdev_hb_read(dev, (sfs_slot_base(&sb, 1) + SFS_SLOT_HB) * SFS_BLOCK_SIZE, &hb, 0), 0);
+	bdev_close(dev);
+	ck_assert_int_eq(hb.state, BDEV_HB_FENCED);
+	ck_assert_uint_eq(hb.pid, (uint32_t)getpid());
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	ck_assert_uint_eq(r.inodes, 3);
+
+	/* Slot 1 mounted and alive: refused, naming it; fine once it is gone. */
+	struct sfs_mount_opts m1 = {.local = true, .slot = 1, .hb_wait_ms = 1, .commit_ms = 50};
+	struct sfs *other;
+	ck_assert_msg(sfs_open(img, &m1, NULL, &other) == 0, "%s", sfs_last_error());
+	mo.hb_wait_ms = 1200;
+	ck_assert_int_eq(sfs_open(img, &mo, lcl, &fs), -EBUSY);
+	ck_assert_msg(strstr(sfs_last_error(), "device is mounted on") &&
+			  strstr(sfs_last_error(), "(slot 1)"),
+		      "%s", sfs_last_error());
+	ck_assert_int_eq(sfs_close(other), 0);
+	ck_assert_msg(sfs_open(img, &mo, lcl, &fs) == 0, "%s", sfs_last_error());
+	ck_assert_int_eq(sfs_close(fs), 0);
+	lcl_destroy(lcl);
+}
+END_TEST
+
 START_TEST(link_counts_and_names)
 {
-	uint64_t file = file_and_dir(false);
+	uint64_t file = file_and_dir(0, false);
 	struct fsck_result r;
 	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
 	ck_assert_uint_eq(r.inodes, 3);
@@ -1717,6 +1783,7 @@ int main(void)
 	tcase_add_test(tc, repairs);
 	tcase_add_test(tc, link_counts_and_names);
 	tcase_add_test(tc, crashed_checked_as_replayed);
+	tcase_add_test(tc, own_device_recovers_other_slots);
 	tcase_add_test(tc, mounted_is_refused);
 	tcase_add_test(tc, lost_found_reconnects);
 	tcase_add_test(tc, lost_file_with_nlink_0_not_orphan);
