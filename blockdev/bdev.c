@@ -302,6 +302,8 @@ static int do_read(struct bdev *dev, uint64_t off, void *buf, size_t len)
 	int rc = io_check(dev, "read", off, buf, len);
 	if (rc < 0 || len == 0)
 		return rc;
+	if (dev->shadow && bdev_shadow_patch(dev, off, buf, len))
+		return 0; /* all of it shadowed: the device is not read */
 	if (atomic_load_explicit(&dev->faults_armed, memory_order_acquire)) {
 		rc = bdev_fault_before_read(dev, off, len);
 		if (rc < 0)

@@ -49,10 +49,11 @@ struct bdev {
  * through the gate, but not held up by an expired lease. */
 #define BDEV_IO_PAST_LEASE 1u
 /* bdev_shadow.c: a write into the shadow (whole 4 KiB blocks), the shadowed
- * blocks copied over a read of [off, off+len), and the shadow freed. */
+ * blocks copied over a read of [off, off+len) (true when they cover all of
+ * it: the device need not be read), and the shadow freed. */
 struct bdev_shadow;
 int bdev_shadow_write(struct bdev *dev, uint64_t off, const void *buf, size_t len);
-void bdev_shadow_patch(struct bdev *dev, uint64_t off, void *buf, size_t len);
+bool bdev_shadow_patch(struct bdev *dev, uint64_t off, void *buf, size_t len);
 void bdev_shadow_free(struct bdev *dev);
 
 int bdev_read_io(struct bdev *dev, uint64_t off, void *buf, size_t len, unsigned ioflags);

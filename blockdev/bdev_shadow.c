@@ -126,14 +126,17 @@ int bdev_shadow_write(struct bdev *dev, uint64_t off, const void *buf, size_t le
 	return rc;
 }
 
-void bdev_shadow_patch(struct bdev *dev, uint64_t off, void *buf, size_t len)
+bool bdev_shadow_patch(struct bdev *dev, uint64_t off, void *buf, size_t len)
 {
 	struct bdev_shadow *s = dev->shadow;
+	bool all = true;
 	pthread_mutex_lock(&s->mu);
 	for (uint64_t blk = off / SHADOW_BLOCK; blk * SHADOW_BLOCK < off + len; blk++) {
 		const struct sh_ent *e = find(s, blk);
-		if (!e)
+		if (!e) {
+			all = false;
 			continue;
+		}
 		uint64_t from = blk * SHADOW_BLOCK > off ? blk * SHADOW_BLOCK : off;
 		uint64_t to =
 		    (blk + 1) * SHADOW_BLOCK < off + len ? (blk + 1) * SHADOW_BLOCK : off + len;
@@ -141,6 +144,7 @@ void bdev_shadow_patch(struct bdev *dev, uint64_t off, void *buf, size_t len)
 		       to - from);
 	}
 	pthread_mutex_unlock(&s->mu);
+	return all;
 }
 
 void bdev_shadow_free(struct bdev *dev)

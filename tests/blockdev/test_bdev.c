@@ -137,6 +137,16 @@ START_TEST(shadow_keeps_writes_in_memory)
 	ck_assert_int_eq(bdev_read(dev, 3 * MiB, r, 4096), 0);
 	ck_assert_int_eq(r[0], 0x33);
 	ck_assert_int_eq(r[4095], 0x33);
+	/* A read the shadow covers whole does not reach the device: an
+	 * unreadable block that the journal holds reads from the shadow. */
+	struct bdev_fault bad = {
+	    .kind = BDEV_FAULT_EIO, .ops = BDEV_FAULT_READ, .off = 0, .len = 3 * 4096};
+	ck_assert_int_eq(bdev_fault_add(dev, &bad), 0);
+	ck_assert_int_eq(bdev_read(dev, 4096, r, 4096), 0);
+	ck_assert_int_eq(r[0], 0x44);
+	ck_assert_int_eq(bdev_read(dev, 4096 + 512, r, 2048), 0);
+	ck_assert_int_eq(bdev_read(dev, 0, r, 2 * 4096), -EIO);
+	bdev_fault_clear(dev);
 	/* Only whole 4 KiB blocks. */
 	ck_assert_int_eq(bdev_write(dev, 512, b, 512), -EINVAL);
 	/* Many blocks (past the table's growth point): each keeps its own. */
