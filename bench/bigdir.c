@@ -62,7 +62,8 @@ int main(int argc, char **argv)
 		done += n;
 		struct stat st;
 		for (int k = 0; k < 10000; k++) {
-			snprintf(path, sizeof(path), "%s/f%07llu", dir, rnd() % (unsigned long long)done);
+			snprintf(path, sizeof(path), "%s/f%07llu", dir,
+				 rnd() % (unsigned long long)done);
 			if (stat(path, &st) != 0) {
 				fprintf(stderr, "bigdir: stat %s: %s\n", path, strerror(errno));
 				return 1;

@@ -13,27 +13,27 @@ int cmd_fsck(const struct sanctl_globals *g, int argc, char **argv); /* engine *
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv);
 int cmd_umount(const struct sanctl_globals *g, int argc, char **argv);
 int cmd_bootstrap(const struct sanctl_globals *g, int argc, char **argv); /* node */
-int cmd_join(const struct sanctl_globals *g, int argc, char **argv);      /* node */
-int cmd_status(const struct sanctl_globals *g, int argc, char **argv);    /* node */
-int cmd_node(const struct sanctl_globals *g, int argc, char **argv);      /* node */
-int cmd_config(const struct sanctl_globals *g, int argc, char **argv);    /* node */
-int cmd_device(const struct sanctl_globals *g, int argc, char **argv);    /* node */
-int cmd_locks(const struct sanctl_globals *g, int argc, char **argv);     /* node */
+int cmd_join(const struct sanctl_globals *g, int argc, char **argv);	  /* node */
+int cmd_status(const struct sanctl_globals *g, int argc, char **argv);	  /* node */
+int cmd_node(const struct sanctl_globals *g, int argc, char **argv);	  /* node */
+int cmd_config(const struct sanctl_globals *g, int argc, char **argv);	  /* node */
+int cmd_device(const struct sanctl_globals *g, int argc, char **argv);	  /* node */
+int cmd_locks(const struct sanctl_globals *g, int argc, char **argv);	  /* node */
 
 /* Subcommands, in the order `sanctl --help` lists them. */
 static const struct sanctl_cmd commands[] = {
-	{"mkfs", cmd_mkfs, "write a new sanfs filesystem on a device"},
-	{"fsck", cmd_fsck, "check (and with --repair, fix) a sanfs filesystem"},
-	{"mount", cmd_mount, "mount a filesystem (--local: this host alone)"},
-	{"umount", cmd_umount, "unmount a sanfs filesystem cleanly"},
-	{"bootstrap", cmd_bootstrap, "create a cluster on this node, print a join token"},
-	{"join", cmd_join, "prepare this node to join a cluster (with a join token)"},
-	{"status", cmd_status, "members, administrator, SAN generation, devices, fences"},
-	{"node", cmd_node, "list | remove ID | fence ID | unfence ID"},
-	{"device", cmd_device, "add DEVICE | list | remove LABEL (the device registry)"},
-	{"config", cmd_config, "cluster configuration database (format/add/query/...)"},
-	{"locks", cmd_locks, "DLM resources, masters, holders and waiters seen by this node"},
-	{NULL, NULL, NULL},
+    {"mkfs", cmd_mkfs, "write a new sanfs filesystem on a device"},
+    {"fsck", cmd_fsck, "check (and with --repair, fix) a sanfs filesystem"},
+    {"mount", cmd_mount, "mount a filesystem (--local: this host alone)"},
+    {"umount", cmd_umount, "unmount a sanfs filesystem cleanly"},
+    {"bootstrap", cmd_bootstrap, "create a cluster on this node, print a join token"},
+    {"join", cmd_join, "prepare this node to join a cluster (with a join token)"},
+    {"status", cmd_status, "members, administrator, SAN generation, devices, fences"},
+    {"node", cmd_node, "list | remove ID | fence ID | unfence ID"},
+    {"device", cmd_device, "add DEVICE | list | remove LABEL (the device registry)"},
+    {"config", cmd_config, "cluster configuration database (format/add/query/...)"},
+    {"locks", cmd_locks, "DLM resources, masters, holders and waiters seen by this node"},
+    {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f)

@@ -173,8 +173,7 @@ static bool batch_type_ok(uint32_t t)
 	return t == CONS_CMD_CCD_FORMAT || t == CONS_CMD_CCD_ADD || t == CONS_CMD_CCD_REMOVE;
 }
 
-int cons_ccd_batch_encode(const struct cons_ccd_item *items, size_t n, uint8_t **out,
-			  size_t *len)
+int cons_ccd_batch_encode(const struct cons_ccd_item *items, size_t n, uint8_t **out, size_t *len)
 {
 	struct wr w = {0};
 

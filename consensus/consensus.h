@@ -202,8 +202,7 @@ struct cons_ccd_item {
 };
 /* Encode n (1..CONS_CCD_BATCH_MAX) items as a batch payload (malloc'ed *out,
  * for u.blob). -EINVAL on a bad item or count, -ENOMEM. [any] */
-int cons_ccd_batch_encode(const struct cons_ccd_item *items, size_t n, uint8_t **out,
-			  size_t *len);
+int cons_ccd_batch_encode(const struct cons_ccd_item *items, size_t n, uint8_t **out, size_t *len);
 /* Decode the next item of a batch payload at *off (start with 0): 1 and the
  * item, 0 at the end, -EINVAL if malformed. cons_cmd_decode has checked the
  * whole payload of a decoded CONS_CMD_CCD_BATCH already. [any] */

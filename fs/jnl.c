@@ -376,8 +376,8 @@ static void commit_locked(struct jnl *j)
 		if (atomic_exchange(&j->data_unflushed, false))
 			err = bdev_flush(fs->dev);
 		if (!err)
-			err = jnl_ring_write(fs->dev, j->ring_start, j->ring_len, head, stage,
-					     total);
+			err =
+			    jnl_ring_write(fs->dev, j->ring_start, j->ring_len, head, stage, total);
 		if (!err)
 			err = bdev_flush(fs->dev);
 		if (err)

@@ -533,7 +533,8 @@ static int check_progress(const struct cfg *cfg, const struct ival *v, long n)
 		long c = grants_between(v, n, cfg->nodes[i], last, UINT64_MAX);
 		printf("check: n%d: %ld grants after it came back\n", cfg->nodes[i], c);
 		if (c < cfg->min_grants) {
-			fprintf(stderr, "FAIL: n%d made %ld grants after its restart (want >= %ld)\n",
+			fprintf(stderr,
+				"FAIL: n%d made %ld grants after its restart (want >= %ld)\n",
 				cfg->nodes[i], c, cfg->min_grants);
 			rc = 1;
 		}

@@ -611,9 +611,9 @@ START_TEST(ccd_batch)
 {
 	struct store *a = new_store(), *b = new_store();
 	struct cons_ccd_item it[6] = {
-	    {CONS_CMD_CCD_ADD, "k", "r1"},	{CONS_CMD_CCD_ADD, "k", "r2"},
+	    {CONS_CMD_CCD_ADD, "k", "r1"},    {CONS_CMD_CCD_ADD, "k", "r2"},
 	    {CONS_CMD_CCD_REMOVE, "k", "r1"}, {CONS_CMD_CCD_FORMAT, "k2", "a:b"},
-	    {CONS_CMD_CCD_ADD, "k2", "x:y"},	{CONS_CMD_CCD_ADD, "k", "r1"}};
+	    {CONS_CMD_CCD_ADD, "k2", "x:y"},  {CONS_CMD_CCD_ADD, "k", "r1"}};
 	struct cons_cmd c = ccd_cmd(CONS_CMD_CCD_FORMAT, "k", "v");
 	ck_assert_int_eq(apply(a, &c), 1);
 	ck_assert_int_eq(apply(b, &c), 1);
@@ -655,8 +655,7 @@ START_TEST(ccd_batch)
 	for (int i = 0; i <= CONS_CCD_BATCH_MAX; i++)
 		many[i] = (struct cons_ccd_item){CONS_CMD_CCD_ADD, "k", "r"};
 	ck_assert_int_eq(cons_ccd_batch_encode(many, 0, &buf, &len), -EINVAL);
-	ck_assert_int_eq(cons_ccd_batch_encode(many, CONS_CCD_BATCH_MAX + 1, &buf, &len),
-			 -EINVAL);
+	ck_assert_int_eq(cons_ccd_batch_encode(many, CONS_CCD_BATCH_MAX + 1, &buf, &len), -EINVAL);
 	ck_assert_int_eq(cons_ccd_batch_encode(many, CONS_CCD_BATCH_MAX, &buf, &len), 0);
 	free(buf);
 	many[1].type = CONS_CMD_CCD_RESTORE;
