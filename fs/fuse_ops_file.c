@@ -52,15 +52,20 @@ void fops_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		r = fops_truncate(f, ip, 0);
 	if (!r && trunc && S_ISREG(ip->mode))
 		r = fops_kill_priv(f, ip, req);
+	/* The page cache stays valid until a lock loss invalidates it
+	 * explicitly (DESIGN §9), but reads the kernel serves from it never
+	 * reach sanfs and cannot move the atime: when a read is to move it
+	 * (relatime: the first after a change; strictatime: every one), an
+	 * open for reading starts without the cache, so that its reads come
+	 * here. */
+	bool keep = (fi->flags & O_ACCMODE) == O_WRONLY || !fops_atime_due(f, ip);
 	fops_unlock_one(f, &ls, ip);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;
 	}
 	fi->fh = 0;
-	/* The page cache stays valid until a lock loss invalidates it
-	 * explicitly (DESIGN §9). */
-	fi->keep_cache = 1;
+	fi->keep_cache = keep;
 	fi->noflush = 1;
 	fuse_reply_open(req, fi);
 }

@@ -86,6 +86,20 @@ cat "$mp/d/b" >/dev/null
 "$SANCTL" umount "$mp" || fail "final umount"
 echo "ok: noatime"
 
+# 4b. -o strictatime: every open and read moves atime, also when the pages
+# are in the kernel's page cache (a read served from there never reaches
+# sanfs: such an open starts without the cache).
+"$SANCTL" mount --local "$dev" "$mp" -o strictatime || fail "mount -o strictatime"
+head -c 8192 /dev/urandom >"$mp/d/sa"
+cat "$mp/d/sa" >/dev/null
+a1=$(stat -c %X.%x "$mp/d/sa")
+sleep 1.1
+cat "$mp/d/sa" >/dev/null
+a2=$(stat -c %X.%x "$mp/d/sa")
+[ "$a1" != "$a2" ] || fail "strictatime: a second read (cached pages) left atime at $a1"
+"$SANCTL" umount "$mp" || fail "umount (strictatime)"
+echo "ok: strictatime"
+
 # 5. Read-ahead: 4 MiB by default, readahead=KB sets it, 0 keeps the
 # kernel's 128 KiB; set once the FUSE handshake is done (it would reset it),
 # and before the mount command returns (a file opened earlier keeps 128 KiB):
