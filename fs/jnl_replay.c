@@ -220,7 +220,7 @@ int jnl_replay(struct bdev *dev, const struct sfs_super *sb, unsigned slot, bool
 			 "journal of slot %u: %zu transaction(s) to replay (seq %" PRIu64
 			 "..%" PRIu64 ")",
 			 slot, ntx, txs[0].seq, txs[ntx - 1].seq);
-	if (!write) {
+	if (!write || !ntx) { /* nothing to write: the header stays as it is */
 		*replayed = (unsigned)ntx;
 		goto out;
 	}
