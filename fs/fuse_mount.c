@@ -9,6 +9,11 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <linux/fuse.h>
+#include <stddef.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
 #include "common/log.h"
 #include "common/mountinfo.h"
 
@@ -18,6 +23,83 @@ struct fmnt {
 	bool signals;
 	unsigned max_threads;
 };
+
+/* ---- FUSE_HANDLE_KILLPRIV_V2 ----
+ *
+ * Without it every write(2) costs a second round trip: the kernel asks for
+ * security.capability first (file_remove_privs) and removes set-id bits by
+ * a setattr of its own. With it the superblock is SB_NOSEC: an inode found
+ * without set-id bits or capability is marked so and later writes skip the
+ * question until a security.* xattr is set again, and the filesystem
+ * removes set-id bits on write, truncate and chown itself (sanfs does:
+ * fops_kill_priv, fops_setattr). libfuse 3.14 cannot ask for the flag, so
+ * the session's I/O goes through the two functions below: an INIT request
+ * read from a /dev/fuse descriptor that offers the flag is noted, and its
+ * reply written to that descriptor gets it. */
+#define INIT_SLOTS 16
+static struct {
+	pthread_mutex_t mu;
+	struct {
+		int fd;
+		uint64_t unique;
+	} pend[INIT_SLOTS];
+	unsigned n; /* also read without mu: nonzero while an INIT is unanswered */
+} init_io = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
+{
+	(void)userdata;
+	ssize_t n = read(fd, buf, len);
+	const struct fuse_in_header *h = buf;
+	if (n < (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags) + 4) ||
+	    h->opcode != FUSE_INIT)
+		return n;
+	const struct fuse_init_in *in = (const void *)(h + 1);
+	if (!(in->flags & FUSE_HANDLE_KILLPRIV_V2))
+		return n;
+	pthread_mutex_lock(&init_io.mu);
+	if (init_io.n < INIT_SLOTS) {
+		init_io.pend[init_io.n].fd = fd;
+		init_io.pend[init_io.n].unique = h->unique;
+		__atomic_store_n(&init_io.n, init_io.n + 1, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&init_io.mu);
+	return n;
+}
+
+/* Is this the reply to a noted INIT? It is forgotten either way. */
+static bool init_reply(int fd, uint64_t unique)
+{
+	if (!__atomic_load_n(&init_io.n, __ATOMIC_ACQUIRE))
+		return false;
+	bool found = false;
+	pthread_mutex_lock(&init_io.mu);
+	for (unsigned i = 0; i < init_io.n && !found; i++) {
+		if (init_io.pend[i].fd == fd && init_io.pend[i].unique == unique) {
+			init_io.pend[i] = init_io.pend[init_io.n - 1];
+			__atomic_store_n(&init_io.n, init_io.n - 1, __ATOMIC_RELEASE);
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&init_io.mu);
+	return found;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	(void)userdata;
+	struct fuse_init_out out;
+	const struct fuse_out_header *h = iov[0].iov_base;
+	if (count == 2 && iov[0].iov_len >= sizeof(*h) && init_reply(fd, h->unique) &&
+	    h->error == 0 && iov[1].iov_len >= offsetof(struct fuse_init_out, flags) + 4 &&
+	    iov[1].iov_len <= sizeof(out)) {
+		memcpy(&out, iov[1].iov_base, iov[1].iov_len);
+		out.flags |= FUSE_HANDLE_KILLPRIV_V2;
+		iov[1].iov_base = &out;
+		log_info("fuse", "writes skip the capability question (FUSE_HANDLE_KILLPRIV_V2)");
+	}
+	return writev(fd, iov, count);
+}
 
 static int add_opt(char **opts, const char *o)
 {
@@ -99,6 +181,9 @@ int fmnt_create(const char *mountpoint, const struct fmnt_opts *o,
 		goto fail_sig;
 	}
 	m->mounted = true;
+	static const struct fuse_custom_io io = {.read = io_read, .writev = io_writev};
+	if (fuse_session_custom_io(m->se, &io, fuse_session_fd(m->se)) != 0)
+		log_warn("fuse", "%s: every write will cost two FUSE round trips", mountpoint);
 	m->max_threads = o->max_threads;
 	free(opts);
 	fuse_opt_free_args(&args);

@@ -459,9 +459,10 @@ static int do_setattr(struct sfs_fuse *f, fuse_req_t req, struct sfs_inode *ip,
 	uint32_t gid = (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : UINT32_MAX;
 	if (to_set & FUSE_SET_ATTR_MODE) {
 		mode = (ip->mode & S_IFMT) | (attr->st_mode & 07777);
-		/* The kernel clears set-id bits after a write or truncate by
-		 * sending a mode change as the writer (its chmod by a non-owner
-		 * never gets here: it checked ownership itself). */
+		/* A kernel without FUSE_HANDLE_KILLPRIV_V2 clears set-id bits
+		 * after a write or truncate by sending a mode change as the
+		 * writer (its chmod by a non-owner never gets here: it checked
+		 * ownership itself). */
 		bool kill_priv = (mode & ~(uint32_t)(S_ISUID | S_ISGID)) ==
 				     (ip->mode & ~(uint32_t)(S_ISUID | S_ISGID)) &&
 				 (mode & (S_ISUID | S_ISGID)) != (ip->mode & (S_ISUID | S_ISGID)) &&

@@ -152,8 +152,9 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 		bdev_free(buf);
 }
 
-/* FUSE_CAP_HANDLE_KILLPRIV: a write or truncate by anyone but root clears
- * the set-id bits (as the kernel's file_remove_privs). Caller holds EX. */
+/* A write or truncate by anyone but root clears the set-id bits (as the
+ * kernel's file_remove_privs, which leaves it to sanfs under
+ * FUSE_HANDLE_KILLPRIV_V2: fuse_mount.c). Caller holds EX. */
 int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
 {
 	if (!(ip->mode & (S_ISUID | S_ISGID)))
