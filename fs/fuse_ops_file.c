@@ -17,10 +17,16 @@
 #include "fs/fuse_ops.h"
 #include "fs/sfs.h"
 
+/* The kernel's __FMODE_EXEC: FUSE passes it in the open flags of execve's
+ * open, which needs execute permission only (a program mode 0111 runs). */
+#define OPEN_FOR_EXEC 0x20
+
 static int open_perm(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcred *c, int flags)
 {
 	int acc = flags & O_ACCMODE;
 	int mask = acc == O_RDONLY ? PERM_R : acc == O_WRONLY ? PERM_W : PERM_R | PERM_W;
+	if (acc == O_RDONLY && (flags & OPEN_FOR_EXEC))
+		mask = PERM_X;
 	if (S_ISDIR(ip->mode) && acc != O_RDONLY)
 		return -EISDIR;
 	if (flags & O_TRUNC)

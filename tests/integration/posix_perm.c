@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/acl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -270,6 +271,39 @@ static void t_write_kills_priv(void)
 	T_ASSERT(!has_cap("cap"), "chown removes the capability");
 }
 
+static void as_nobody_exec(void *arg)
+{
+	(void)arg;
+	pid_t pid = fork();
+	T_ASSERT(pid >= 0, "fork");
+	if (pid == 0) {
+		execl("./prog", "prog", (char *)NULL);
+		_exit(errno == EACCES ? 13 : 127);
+	}
+	int st;
+	T_EQ(waitpid(pid, &st, 0), pid);
+	T_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a program mode 0111 ran (status %#x)", st);
+	/* Read permission is still what reading needs. */
+	T_ERR(open("prog", O_RDONLY), EACCES);
+}
+
+/* execve needs execute permission only: a binary mode 0111 runs for anyone
+ * (the kernel reads it, the user cannot). */
+static void t_exec_only(void)
+{
+	open_case_dir();
+	int in = T_OK(open("/bin/true", O_RDONLY));
+	int out = T_OK(open("prog", O_WRONLY | O_CREAT | O_TRUNC, 0755));
+	char b[65536];
+	ssize_t n;
+	while ((n = read(in, b, sizeof(b))) > 0)
+		T_EQ(write(out, b, (size_t)n), n);
+	T_OK(close(in));
+	T_OK(close(out));
+	T_OK(chmod("prog", 0111));
+	t_as_user(NOBODY, NOBODY, as_nobody_exec, NULL);
+}
+
 static void as_nobody_acl(void *arg)
 {
 	(void)arg;
@@ -343,13 +377,10 @@ static void t_acl_mask_chmod(void)
 }
 
 static const struct t_case cases[] = {
-    {"mode_bits", t_mode_bits, 0},
-    {"sticky", t_sticky, 0},
-    {"suid_sgid", t_suid_sgid, 0},
-    {"write_kills_priv", t_write_kills_priv, 0},
-    {"acl_enforced", t_acl_enforced, 0},
-    {"acl_mask_chmod", t_acl_mask_chmod, 0},
-    {NULL, NULL, 0},
+    {"mode_bits", t_mode_bits, 0},	     {"sticky", t_sticky, 0},
+    {"suid_sgid", t_suid_sgid, 0},	     {"write_kills_priv", t_write_kills_priv, 0},
+    {"exec_only", t_exec_only, 0},	     {"acl_enforced", t_acl_enforced, 0},
+    {"acl_mask_chmod", t_acl_mask_chmod, 0}, {NULL, NULL, 0},
 };
 
 int main(int argc, char **argv)
