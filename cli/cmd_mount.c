@@ -3,6 +3,8 @@
  *   sanctl mount --local DEVICE MOUNTPOINT [-o OPTS]
  *       runs `sanfsd --local ...`, which returns once mounted (or with the
  *       one-line reason it could not mount).
+ *   sanctl mount [DEVICE] MOUNTPOINT -o remount[,ro|rw,...]
+ *       new flags for a mounted filesystem; its daemon answers once done.
  *   sanctl umount MOUNTPOINT
  *       unmounts a sanfs mount and waits until its local daemon has
  *       checkpointed the journal, marked the device clean and exited.
@@ -85,9 +87,164 @@ static void mount_usage(FILE *f)
 	fprintf(f, "usage: sanctl mount --local DEVICE MOUNTPOINT [-o OPTS]\n"
 		   "       sanctl [--state DIR] mount LABEL|DEVICE MOUNTPOINT [-o OPTS]\n"
 		   "  --local   mount on this host alone, no cluster (sanfsd --local)\n"
+		   "       sanctl mount [DEVICE] MOUNTPOINT -o remount[,ro|rw,nosuid,...]\n"
 		   "  -o OPTS   ro, rw, noallow_other, noacl, relatime (default), strictatime,\n"
 		   "            noatime, nodiratime, readahead=KB, debug, threads=N, nosuid,\n"
-		   "            nodev, noexec\n");
+		   "            nodev, noexec; remount changes ro/rw, [no]suid, [no]dev and\n"
+		   "            [no]exec of a mounted filesystem\n");
+}
+
+static bool is_sanfs_mount(const char *path, char *devno, size_t dlen);
+static pid_t pidfile_read(const char *path);
+
+/* The per-mount flags of the mount at path (mountinfo's sixth field) as
+ * MS_* bits, -1 when it is not there. */
+static long mount_flags(const char *path)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	if (!f)
+		return -1;
+	char line[8192], opts[512];
+	struct mountinfo_line m;
+	long flags = -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (!mountinfo_parse(line, &m) || strcmp(m.mp, path) ||
+		    sscanf(line, "%*s %*s %*s %*s %*s %511s", opts) != 1)
+			continue;
+		flags = 0;
+		for (char *save = NULL, *o = strtok_r(opts, ",", &save); o;
+		     o = strtok_r(NULL, ",", &save)) {
+			static const struct {
+				const char *name;
+				long flag;
+			} known[] = {{"ro", MS_RDONLY},	       {"nosuid", MS_NOSUID},
+				     {"nodev", MS_NODEV},      {"noexec", MS_NOEXEC},
+				     {"noatime", MS_NOATIME},  {"nodiratime", MS_NODIRATIME},
+				     {"relatime", MS_RELATIME}};
+			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+				if (!strcmp(o, known[i].name))
+					flags |= known[i].flag;
+		}
+	}
+	fclose(f);
+	return flags;
+}
+
+/* Was the daemon pid started with -o ...,ro (no journal: never writable)? */
+static bool daemon_readonly(pid_t pid)
+{
+	char path[64], args[8192];
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	size_t n = fread(args, 1, sizeof(args) - 1, f);
+	fclose(f);
+	args[n] = 0;
+	bool after_o = false;
+	for (size_t at = 0; at < n; at += strlen(args + at) + 1) {
+		const char *a = args + at;
+		if (after_o) {
+			char copy[4096];
+			snprintf(copy, sizeof(copy), "%s", a);
+			for (char *save = NULL, *o = strtok_r(copy, ",", &save); o;
+			     o = strtok_r(NULL, ",", &save))
+				if (!strcmp(o, "ro"))
+					return true;
+		}
+		after_o = !strcmp(a, "-o");
+	}
+	return false;
+}
+
+/* mount -o remount[,ro|rw][,nosuid|suid][,nodev|dev][,noexec|exec]: new
+ * flags for the sanfs mount at mp, set in the kernel; the local daemon is
+ * told (SIGUSR1) and answers once it stopped writing and checkpointed its
+ * journal (ro) or writes again (rw). Other options (atime rules, acl,
+ * read-ahead, threads) are the daemon's and stay as mounted. */
+static int remount(const char *mp, const char *opts)
+{
+	char real[PATH_MAX], devno[64];
+	if (!realpath(mp, real)) {
+		fprintf(stderr, "sanctl mount: %s: %s\n", mp, strerror(errno));
+		return 1;
+	}
+	long cur = mount_flags(real);
+	if (!is_sanfs_mount(real, devno, sizeof(devno)) || cur < 0) {
+		fprintf(stderr, "sanctl mount: %s is not a sanfs mount point\n", mp);
+		return 1;
+	}
+	unsigned long flags = (unsigned long)cur;
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", opts);
+	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o;
+	     o = strtok_r(NULL, ",", &save)) {
+		static const struct {
+			const char *name;
+			unsigned long set, clear;
+		} change[] = {
+		    {"ro", MS_RDONLY, 0},     {"rw", 0, MS_RDONLY},   {"nosuid", MS_NOSUID, 0},
+		    {"suid", 0, MS_NOSUID},   {"nodev", MS_NODEV, 0}, {"dev", 0, MS_NODEV},
+		    {"noexec", MS_NOEXEC, 0}, {"exec", 0, MS_NOEXEC},
+		};
+		for (size_t i = 0; i < sizeof(change) / sizeof(change[0]); i++) {
+			if (!strcmp(o, change[i].name)) {
+				flags |= change[i].set;
+				flags &= ~change[i].clear;
+			}
+		}
+	}
+	bool ro = flags & MS_RDONLY;
+	char pidfile[PATH_MAX], answer[PATH_MAX];
+	snprintf(pidfile, sizeof(pidfile), "%s/fuse-%s.pid", RUN_DIR, devno);
+	snprintf(answer, sizeof(answer), "%s/fuse-%s.remount", RUN_DIR, devno);
+	pid_t pid = pidfile_read(pidfile);
+	if (!ro && pid > 0 && daemon_readonly(pid)) {
+		fprintf(stderr,
+			"sanctl mount: cannot remount %s read-write: it was mounted read-only "
+			"(no journal); unmount it and mount it again\n",
+			mp);
+		return 1;
+	}
+	unlink(answer);
+	if (mount("", real, NULL, MS_REMOUNT | flags, NULL) != 0) {
+		fprintf(stderr, "sanctl mount: cannot remount %s: %s\n", mp,
+			errno == EBUSY ? "busy (a file is open for writing)" : strerror(errno));
+		return 1;
+	}
+	if (pid <= 0 || kill(pid, SIGUSR1) != 0)
+		return 0; /* not a local daemon of ours */
+	for (int i = 0; i < 600; i++) {
+		FILE *f = fopen(answer, "r");
+		if (f) {
+			char got[256] = "";
+			if (!fgets(got, sizeof(got), f))
+				got[0] = 0;
+			fclose(f);
+			got[strcspn(got, "\n")] = 0;
+			if (!strcmp(got, ro ? "ro" : "rw"))
+				return 0;
+			fprintf(stderr, "sanctl mount: remount of %s: the daemon answers: %s\n", mp,
+				got);
+			return 1;
+		}
+		struct timespec ts = {0, 100 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	fprintf(stderr, "sanctl mount: remount of %s: no answer from daemon %ld in 60 s\n", mp,
+		(long)pid);
+	return 1;
+}
+
+/* Does the option list name remount? */
+static bool wants_remount(const char *opts)
+{
+	char copy[4096];
+	snprintf(copy, sizeof(copy), "%s", opts ? opts : "");
+	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		if (!strcmp(o, "remount"))
+			return true;
+	return false;
 }
 
 int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)
@@ -116,6 +273,8 @@ int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)
 			return 2;
 		}
 	}
+	if (wants_remount(opts) && npos >= 1)
+		return remount(pos[npos - 1], opts);
 	if (npos != 2) {
 		fprintf(stderr,
 			"sanctl mount: need DEVICE and MOUNTPOINT (see sanctl mount --help)\n");

@@ -19,6 +19,7 @@ struct mountinfo_line {
 	char mp[4096];
 	char fstype[256];
 	char src[4096];
+	bool super_ro; /* the superblock's options start with "ro" */
 };
 
 /* Decodes the \ooo escapes of s in place. */
@@ -41,9 +42,13 @@ static inline void mountinfo_unescape(char *s)
 static inline bool mountinfo_parse(const char *line, struct mountinfo_line *m)
 {
 	const char *sep = strstr(line, " - ");
-	if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", m->devno, m->mp) != 2 ||
-	    sscanf(sep + 3, "%255s %4095s", m->fstype, m->src) != 2)
+	char sopts[4];
+	if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", m->devno, m->mp) != 2)
 		return false;
+	int n = sscanf(sep + 3, "%255s %4095s %3[^,\n ]", m->fstype, m->src, sopts);
+	if (n < 2)
+		return false;
+	m->super_ro = n == 3 && !strcmp(sopts, "ro");
 	mountinfo_unescape(m->mp);
 	mountinfo_unescape(m->src);
 	return true;

@@ -130,6 +130,11 @@ int sfs_fuse_serve(struct sfs_fuse *f);
 void sfs_fuse_stop(struct sfs_fuse *f);
 void sfs_fuse_free(struct sfs_fuse *f);
 void sfs_fuse_inval_res(void *sfs_fuse, uint64_t res);
+/* A remount changed the mount's read-only flag: from ro on, nothing more is
+ * written (no atime, every change EROFS as the kernel already answers), and
+ * the journal is committed and checkpointed, so that the device holds the
+ * whole filesystem. rw again only for a filesystem opened read-write. */
+int sfs_fuse_set_readonly(struct sfs_fuse *f, bool ro);
 /* The hooks sfs_open needs from the inode and FUSE parts (struct sfs_ops of
  * fs/sfs.h): inode cache setup/teardown, orphan reclaim, and invalidation
  * of the in-core inode and the kernel's caches when a lock is lost. */

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -722,6 +723,18 @@ fail:
 int sfs_fuse_serve(struct sfs_fuse *f)
 {
 	return fmnt_loop(f->mnt);
+}
+
+int sfs_fuse_set_readonly(struct sfs_fuse *f, bool ro)
+{
+	if (!ro && f->fs->readonly)
+		return -EROFS;
+	atomic_store(&f->fs->frozen, ro);
+	if (atomic_exchange(&f->readonly, ro) == ro)
+		return 0;
+	if (!ro)
+		return 0;
+	return jnl_checkpoint_all(f->fs);
 }
 
 void sfs_fuse_stop(struct sfs_fuse *f)

@@ -22,6 +22,7 @@
 #include "fs/fuse_mount.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -60,8 +61,8 @@ struct sfs_fuse {
 	struct lcl *lcl;
 	struct fmnt *mnt;
 	uint64_t root_ino;
-	bool acl; /* enforce POSIX ACLs */
-	bool readonly;
+	bool acl;	       /* enforce POSIX ACLs */
+	_Atomic bool readonly; /* mounted ro, or remounted ro (sfs_fuse_set_readonly) */
 	enum sfs_atime atime;
 	bool nodiratime;
 	pthread_mutex_t rename_mu; /* cross-directory renames (fuse_ops_rename.c) */

@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -575,7 +576,7 @@ void inode_put(struct sfs *fs, struct sfs_inode *ip)
 		pthread_mutex_unlock(&ic->mu);
 		return;
 	}
-	if (ip->nlink == 0 && !ip->stale && !fs->readonly) {
+	if (ip->nlink == 0 && !ip->stale && !fs->readonly && !atomic_load(&fs->frozen)) {
 		ip->dying = true;
 		pthread_mutex_unlock(&ic->mu);
 		struct lcl_handle *h;

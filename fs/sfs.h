@@ -35,6 +35,7 @@
 #define SANFS_FS_SFS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
@@ -101,6 +102,9 @@ struct sfs {
 	unsigned slot;
 	bool readonly;
 	bool local;
+	/* Remounted read-only (sfs_fuse_set_readonly): an unlinked inode's
+	 * last close leaves it on the orphan list for the next mount. */
+	_Atomic bool frozen;
 	struct sfs_ops ops;
 	void *user;	       /* the mounting code's pointer (e.g. the FUSE session) */
 	struct icache *icache; /* the inode part's cache (inode_setup) */

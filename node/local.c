@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -376,12 +377,105 @@ static void pidfile_remove(const char *path)
 		unlink(path);
 }
 
+/* ---- remount ----
+ *
+ * `mount -o remount,ro` changes the flags of the FUSE mount in the kernel
+ * alone; sanctl (or the mount helper) then sends SIGUSR1 and this thread
+ * reads the mount's flags back from mountinfo (never through the mount,
+ * which would ask this daemon). SIGUSR1 is blocked in every thread but by
+ * sigwait here. */
+static struct {
+	struct sfs_fuse *f;
+	char devno[64];
+	pthread_t thr;
+	bool started;
+	_Atomic bool stop;
+} remount = {0};
+
+static void remount_check(void)
+{
+	FILE *fp = fopen("/proc/self/mountinfo", "r");
+	if (!fp) {
+		log_warn("local", "remount: cannot read mountinfo: %s", strerror(errno));
+		return;
+	}
+	char line[8192];
+	struct mountinfo_line m;
+	int ro = -1;
+	while (fgets(line, sizeof(line), fp))
+		if (mountinfo_parse(line, &m) && !strcmp(m.devno, remount.devno))
+			ro = m.super_ro;
+	fclose(fp);
+	if (ro < 0)
+		return; /* unmounted meanwhile */
+	int r = sfs_fuse_set_readonly(remount.f, ro);
+	if (r)
+		log_error("local", "remount %s: %s", ro ? "read-only" : "read-write", strerror(-r));
+	else
+		log_info("local", "remounted %s",
+			 ro ? "read-only (journal checkpointed)" : "read-write");
+	/* sanctl waits for this answer: "ro", "rw" or the error. */
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	snprintf(path, sizeof(path), "%s/fuse-%s.remount", SANFS_RUN_DIR, remount.devno);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *out = fopen(tmp, "w");
+	if (!out)
+		return;
+	fprintf(out, "%s\n", r ? strerror(-r) : ro ? "ro" : "rw");
+	if (fclose(out) == 0)
+		rename(tmp, path);
+}
+
+static void *remount_main(void *arg)
+{
+	(void)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	for (;;) {
+		int sig;
+		if (sigwait(&set, &sig) != 0 || atomic_load(&remount.stop))
+			break;
+		remount_check();
+	}
+	return NULL;
+}
+
+static void remount_start(struct sfs_fuse *f, const char *devno)
+{
+	remount.f = f;
+	snprintf(remount.devno, sizeof(remount.devno), "%s", devno);
+	int r = pthread_create(&remount.thr, NULL, remount_main, NULL);
+	if (r)
+		log_warn("local", "no remount thread (%s): remount ro keeps writing atime",
+			 strerror(r));
+	remount.started = r == 0;
+}
+
+static void remount_stop(void)
+{
+	if (!remount.started)
+		return;
+	atomic_store(&remount.stop, true);
+	pthread_kill(remount.thr, SIGUSR1);
+	pthread_join(remount.thr, NULL);
+	remount.started = false;
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/fuse-%s.remount", SANFS_RUN_DIR, remount.devno);
+	unlink(path);
+}
+
 /* The daemon proper, after any fork. report_fd carries the first line. */
 static int serve(struct local_args *a, const char *dev_real, const char *mp_real)
 {
 	struct lcl *lcl = NULL;
 	struct sfs *fs = NULL;
 	struct sfs_fuse *f = NULL;
+	/* Before any thread starts: only remount_main takes SIGUSR1. */
+	sigset_t usr1;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
 	int r = lcl_create_local(&lcl);
 	if (r) {
 		fail_line("cannot create the lock layer: %s", strerror(-r));
@@ -438,6 +532,7 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	log_info("local", "%s mounted on %s (pid %ld)", dev_real, mp_real, (long)getpid());
 	if (pidfile_path(mp_real, pidfile, sizeof(pidfile), devno) == 0) {
 		pidfile_write(pidfile);
+		remount_start(f, devno);
 		fmnt_check_ready(mp_real, devno, a->readahead_kb, report_ready, NULL);
 	} else {
 		log_warn("local", "%s not found in mountinfo: no pid file", mp_real);
@@ -468,6 +563,7 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	if (r)
 		rc = 1;
 	report_wait();
+	remount_stop();
 	sfs_fuse_free(f);
 	r = sfs_close(fs);
 	if (r) {

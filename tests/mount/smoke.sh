@@ -100,6 +100,31 @@ a2=$(stat -c %X.%x "$mp/d/sa")
 "$SANCTL" umount "$mp" || fail "umount (strictatime)"
 echo "ok: strictatime"
 
+# 4c. mount -o remount,ro / rw in place: mount(8) runs the helper with the
+# mount's options merged (as below); the kernel then refuses changes, the
+# daemon stops writing (a read no longer moves atime) and answers once its
+# journal is checkpointed; remount,rw writes again. A filesystem mounted
+# read-only (no journal) cannot be remounted read-write.
+"$SANCTL" mount --local "$dev" "$mp" || fail "mount (remount)"
+head -c 8192 /dev/urandom >"$mp/d/rm"
+"$HELPER" "$dev" "$mp" -o ro,relatime,remount,user_id=0,group_id=0,default_permissions,allow_other ||
+	fail "remount,ro through the helper"
+grep -q " $mp ro,.* fuse.sanfs .* ro," /proc/self/mountinfo || fail "remount,ro: the mount is not read-only"
+if touch "$mp/d/rm-new" 2>/dev/null; then fail "remount,ro: a create succeeded"; fi
+a1=$(stat -c %X.%x "$mp/d/rm")
+cmp -s "$mp/d/rm" "$mp/d/rm" || fail "remount,ro: read"
+[ "$(stat -c %X.%x "$mp/d/rm")" = "$a1" ] || fail "remount,ro: a read moved atime"
+"$SANCTL" mount "$mp" -o remount,rw || fail "sanctl mount -o remount,rw"
+touch "$mp/d/rm-new" || fail "remount,rw: create"
+"$SANCTL" umount "$mp" || fail "umount (remount)"
+"$SANCTL" mount --local "$dev" "$mp" -o ro || fail "mount -o ro (remount)"
+if out=$("$SANCTL" mount "$mp" -o remount,rw 2>&1); then fail "remount,rw of a read-only mount succeeded"; fi
+case "$out" in *"mounted read-only"*) ;; *) fail "remount,rw of a ro mount: '$out'" ;; esac
+"$SANCTL" umount "$mp" || fail "umount (ro)"
+if out=$("$SANCTL" mount "$mp" -o remount,ro 2>&1); then fail "remount of an unmounted directory succeeded"; fi
+case "$out" in *"not a sanfs mount point"*) ;; *) fail "remount of a plain directory: '$out'" ;; esac
+echo "ok: remount"
+
 # 5. Read-ahead: 4 MiB by default, readahead=KB sets it, 0 keeps the
 # kernel's 128 KiB; set once the FUSE handshake is done (it would reset it),
 # and before the mount command returns (a file opened earlier keeps 128 KiB):
