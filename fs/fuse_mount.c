@@ -351,7 +351,7 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl)
 	conn->max_readahead = FMNT_MAX_WRITE;
 	unsigned want = FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
 			FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_EXPLICIT_INVAL_DATA |
-			FUSE_CAP_ATOMIC_O_TRUNC;
+			FUSE_CAP_ATOMIC_O_TRUNC | FUSE_CAP_EXPORT_SUPPORT;
 	if (posix_acl)
 		want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
 	conn->want |= want & conn->capable;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "fs/alloc.h"
 #include "fs/dir.h"
 #include "fs/fuse_ops.h"
 #include "fs/sfs.h"
@@ -79,6 +80,31 @@ static int check_name(const char *name)
 	return 0;
 }
 
+/* The kernel's open_by_handle_at (NFS export, FUSE_CAP_EXPORT_SUPPORT)
+ * looks up "." in the inode a file handle names when it does not hold that
+ * inode any more: the inode itself, of any type, if the number is still an
+ * allocated inode (the kernel then compares the generation); else ESTALE. */
+static void lookup_self(fuse_req_t req, struct sfs_fuse *f, uint64_t ino)
+{
+	int r = alloc_is_inode(f->fs, ino);
+	if (r != 1) {
+		fuse_reply_err(req, r < 0 ? -r : ESTALE);
+		return;
+	}
+	struct lockset ls;
+	struct sfs_inode *ip;
+	r = fops_lock_one(f, ino, LCL_PR, &ls, &ip);
+	if (r) {
+		fuse_reply_err(req, r == -ENOENT ? ESTALE : -r);
+		return;
+	}
+	struct fuse_entry_param e;
+	fops_entry(f, ino, ".", ip, &e);
+	fops_unlock_one(f, &ls, ip);
+	if (fuse_reply_entry(req, &e))
+		fops_unref(f, ino, 1);
+}
+
 void fops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct sfs_fuse *f = fops_ctx(req);
@@ -87,6 +113,10 @@ void fops_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int r = check_name(name);
 	if (r) {
 		fuse_reply_err(req, -r);
+		return;
+	}
+	if (!strcmp(name, ".")) {
+		lookup_self(req, f, fops_ino(f, parent));
 		return;
 	}
 	struct lockset ls;

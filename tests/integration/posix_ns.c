@@ -4,10 +4,12 @@
  * names, unlink while open. Usage: posix_ns DIR [CASE...] (see tcheck.h). */
 #include "tcheck.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -652,8 +654,62 @@ static void t_many_unlinked_open(void)
 		 (unsigned long long)b.f_ffree, (unsigned long long)a.f_ffree);
 }
 
+/* Forget every unused inode and dentry (the kernel then asks sanfs). */
+static void drop_caches(void)
+{
+	sync();
+	int fd = T_OK(open("/proc/sys/vm/drop_caches", O_WRONLY));
+	T_EQ(write(fd, "2", 1), 1);
+	T_OK(close(fd));
+}
+
+struct handle {
+	struct file_handle fh;
+	unsigned char space[MAX_HANDLE_SZ];
+};
+
+static void get_handle(const char *path, struct handle *h)
+{
+	int mnt;
+	h->fh.handle_bytes = MAX_HANDLE_SZ;
+	T_OK(name_to_handle_at(AT_FDCWD, path, &h->fh, &mnt, 0));
+}
+
+/* File handles (name_to_handle_at / open_by_handle_at, what an NFS server
+ * exporting the filesystem uses) stay valid after the kernel forgot the
+ * inode, for files and directories; a removed file's handle is stale. */
+static void t_file_handles(void)
+{
+	t_write_file("h", "handle", 6, 0644);
+	T_OK(mkdir("hd", 0755));
+	t_write_file("hd/gone", "x", 1, 0644);
+	struct handle hf, hd, hg;
+	get_handle("h", &hf);
+	get_handle("hd", &hd);
+	get_handle("hd/gone", &hg);
+	T_OK(unlink("hd/gone"));
+	int root = T_OK(open(".", O_RDONLY | O_DIRECTORY));
+	drop_caches();
+	int fd = open_by_handle_at(root, &hf.fh, O_RDONLY);
+	T_ASSERT(fd >= 0, "open_by_handle_at of a file: %s", strerror(errno));
+	char b[8] = "";
+	T_EQ(read(fd, b, sizeof(b)), 6);
+	T_ASSERT(!memcmp(b, "handle", 6), "data through the handle");
+	T_OK(close(fd));
+	drop_caches();
+	fd = open_by_handle_at(root, &hd.fh, O_RDONLY | O_DIRECTORY);
+	T_ASSERT(fd >= 0, "open_by_handle_at of a directory: %s", strerror(errno));
+	struct stat st;
+	T_OK(fstat(fd, &st));
+	T_ASSERT(S_ISDIR(st.st_mode) && st.st_ino == t_lstat("hd").st_ino, "the directory");
+	T_OK(close(fd));
+	T_ERR(open_by_handle_at(root, &hg.fh, O_RDONLY), ESTALE);
+	T_OK(close(root));
+}
+
 static const struct t_case cases[] = {
     {"create_open", t_create_open, 0},
+    {"file_handles", t_file_handles, 0},
     {"mkdir_rmdir", t_mkdir_rmdir, 0},
     {"unlink", t_unlink, 0},
     {"names", t_names, 0},
