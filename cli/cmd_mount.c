@@ -421,7 +421,15 @@ int cmd_umount(const struct sanctl_globals *g, int argc, char **argv)
 	snprintf(pidfile, sizeof(pidfile), "%s/fuse-%s.pid", RUN_DIR, devno);
 	pid_t pid = pidfile_read(pidfile);
 	if (geteuid() == 0) {
-		if (umount2(real, 0) != 0) {
+		/* A process that has just closed its last file there or is
+		 * exiting may hold the mount a moment longer: busy only when it
+		 * still is after a second. */
+		int r, tries = 0;
+		while ((r = umount2(real, 0)) != 0 && errno == EBUSY && ++tries < 20) {
+			struct timespec ts = {0, 50 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+		if (r != 0) {
 			fprintf(stderr, "sanctl umount: %s: %s\n", mp,
 				errno == EBUSY ? "busy (files are open or a process uses it)"
 					       : strerror(errno));
