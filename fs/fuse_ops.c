@@ -527,15 +527,15 @@ static int do_setattr(struct sfs_fuse *f, fuse_req_t req, struct sfs_inode *ip,
 	if (to_set & FUSE_SET_ATTR_MODE)
 		ip->mode = mode;
 	if (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		bool changed =
-		    (uid != UINT32_MAX && uid != ip->uid) || (gid != UINT32_MAX && gid != ip->gid);
 		if (uid != UINT32_MAX)
 			ip->uid = uid;
 		if (gid != UINT32_MAX)
 			ip->gid = gid;
-		/* Linux clears set-id bits of a non-directory on chown (unless
-		 * the same request sets the mode). */
-		if (!(to_set & FUSE_SET_ATTR_MODE) && (changed || !perm_is_root(&c.c)))
+		/* Linux clears set-id bits of a non-directory on every chown,
+		 * to the same owner and by root too (unless the same request
+		 * sets the mode); under FUSE_HANDLE_KILLPRIV_V2 the kernel
+		 * leaves that to sanfs. */
+		if (!(to_set & FUSE_SET_ATTR_MODE))
 			ip->mode = perm_mode_after_chown(ip->mode);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE)

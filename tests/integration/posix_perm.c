@@ -269,6 +269,14 @@ static void t_write_kills_priv(void)
 	set_cap("cap");
 	T_OK(chown("cap", NOBODY, NOBODY));
 	T_ASSERT(!has_cap("cap"), "chown removes the capability");
+	/* chown clears set-id bits even by root to the same owner (as ext4);
+	 * setgid only with group execute. */
+	T_OK(chmod("cap", 06755));
+	T_OK(chown("cap", NOBODY, NOBODY));
+	T_EQ(t_lstat("cap").st_mode & 07777, 0755);
+	T_OK(chmod("cap", 06745));
+	T_OK(chown("cap", NOBODY, NOBODY));
+	T_EQ(t_lstat("cap").st_mode & 07777, 02745);
 }
 
 static void as_nobody_exec(void *arg)
