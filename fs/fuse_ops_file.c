@@ -184,6 +184,16 @@ int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
 	return r;
 }
 
+/* Data changed (write, fallocate, copy_file_range): the kernel's
+ * file_modified leaves the set-id bits to sanfs. */
+static void modified(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
+{
+	int e = fops_kill_priv(f, ip, req);
+	if (e)
+		log_warn("fuse", "inode %llu: clearing set-id bits: %s",
+			 (unsigned long long)ip->ino, strerror(-e));
+}
+
 void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 		struct fuse_file_info *fi)
 {
@@ -207,12 +217,8 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 			r = file_write(f->fs, ip, buf, n, (uint64_t)off, &done);
 			if (done)
 				r = 0; /* a short write reports what was written */
-			if (done) {
-				int e = fops_kill_priv(f, ip, req);
-				if (e)
-					log_warn("fuse", "inode %llu: clearing set-id bits: %s",
-						 (unsigned long long)ip->ino, strerror(-e));
-			}
+			if (done)
+				modified(f, ip, req);
 		}
 		fops_unlock_one(f, &ls, ip);
 	}
@@ -302,6 +308,8 @@ void fops_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_
 			r = -ENODEV;
 		else {
 			r = file_fallocate(f->fs, ip, mode, (uint64_t)offset, (uint64_t)length);
+			if (!r)
+				modified(f, ip, req);
 		}
 		fops_unlock_one(f, &ls, ip);
 	}
@@ -377,8 +385,10 @@ void fops_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 	if (!r)
 		r = file_copy_range(f->fs, ipi, (uint64_t)off_in, ipo, (uint64_t)off_out, len,
 				    &total);
-	if (total)
+	if (total) {
 		r = 0;
+		modified(f, ipo, req);
+	}
 	ls_unlock(&ls);
 	if (ipi)
 		inode_put(f->fs, ipi);

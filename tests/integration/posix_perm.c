@@ -231,6 +231,22 @@ static void as_nobody_write(void *arg)
 	write_one(arg);
 }
 
+static void as_nobody_fallocate(void *arg)
+{
+	int fd = T_OK(open(arg, O_WRONLY));
+	T_OK(fallocate(fd, 0, 0, 8192));
+	T_OK(close(fd));
+}
+
+static void as_nobody_copy(void *arg)
+{
+	int in = T_OK(open("sgid", O_RDONLY));
+	int out = T_OK(open(arg, O_WRONLY));
+	T_EQ(copy_file_range(in, NULL, out, NULL, 1, 0), 1);
+	T_OK(close(in));
+	T_OK(close(out));
+}
+
 /* A write removes a file capability, every time one was set since (also
  * once the kernel stopped asking for it on each write: sanfs mounts with
  * FUSE_HANDLE_KILLPRIV_V2); set-id bits go on a write by anyone but root,
@@ -261,6 +277,13 @@ static void t_write_kills_priv(void)
 	/* Again after writes that found nothing to remove. */
 	T_OK(chmod("sid", 04777));
 	t_as_user(NOBODY, NOBODY, as_nobody_write, "sid");
+	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
+	/* fallocate and copy_file_range change data as a write does. */
+	T_OK(chmod("sid", 06777));
+	t_as_user(NOBODY, NOBODY, as_nobody_fallocate, "sid");
+	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
+	T_OK(chmod("sid", 06777));
+	t_as_user(NOBODY, NOBODY, as_nobody_copy, "sid");
 	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
 	/* Truncation and chown remove the capability too. */
 	set_cap("cap");
