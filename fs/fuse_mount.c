@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 
 #include <linux/fuse.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -46,11 +47,50 @@ static struct {
 	unsigned n; /* also read without mu: nonzero while an INIT is unanswered */
 } init_io = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+static _Atomic bool killpriv_v2; /* some INIT reply of this process got it */
+
+/* Of the request this thread reads and then handles (libfuse does both in
+ * one worker): whether it carries the kernel's answer about the set-id
+ * bits, and the answer. */
+static __thread bool req_kill_known, req_kill;
+
+bool fmnt_killpriv_v2(void)
+{
+	return atomic_load(&killpriv_v2);
+}
+
+bool fmnt_req_kill_suidgid(bool *known)
+{
+	*known = req_kill_known && atomic_load(&killpriv_v2);
+	return req_kill;
+}
+
+/* Under KILLPRIV_V2 the kernel marks a WRITE, an OPEN with O_TRUNC and a
+ * SETATTR of the size or owner by a caller without CAP_FSETID; libfuse
+ * 3.14 drops the first two marks before sanfs sees the request. */
+static void note_kill(const struct fuse_in_header *h, size_t n)
+{
+	const void *arg = h + 1;
+	size_t alen = n - sizeof(*h);
+	req_kill_known = true;
+	if (h->opcode == FUSE_WRITE && alen >= sizeof(struct fuse_write_in))
+		req_kill =
+		    ((const struct fuse_write_in *)arg)->write_flags & FUSE_WRITE_KILL_SUIDGID;
+	else if (h->opcode == FUSE_OPEN && alen >= sizeof(struct fuse_open_in))
+		req_kill = ((const struct fuse_open_in *)arg)->open_flags & FUSE_OPEN_KILL_SUIDGID;
+	else if (h->opcode == FUSE_SETATTR && alen >= sizeof(struct fuse_setattr_in))
+		req_kill = ((const struct fuse_setattr_in *)arg)->valid & FATTR_KILL_SUIDGID;
+	else
+		req_kill_known = req_kill = false;
+}
+
 static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	(void)userdata;
 	ssize_t n = read(fd, buf, len);
 	const struct fuse_in_header *h = buf;
+	if (n >= (ssize_t)sizeof(*h))
+		note_kill(h, (size_t)n);
 	if (n < (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags) + 4) ||
 	    h->opcode != FUSE_INIT)
 		return n;
@@ -90,12 +130,13 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata)
 	(void)userdata;
 	struct fuse_init_out out;
 	const struct fuse_out_header *h = iov[0].iov_base;
-	if (count == 2 && iov[0].iov_len >= sizeof(*h) && init_reply(fd, h->unique) &&
+	if (count >= 1 && iov[0].iov_len >= sizeof(*h) && init_reply(fd, h->unique) && count == 2 &&
 	    h->error == 0 && iov[1].iov_len >= offsetof(struct fuse_init_out, flags) + 4 &&
 	    iov[1].iov_len <= sizeof(out)) {
 		memcpy(&out, iov[1].iov_base, iov[1].iov_len);
 		out.flags |= FUSE_HANDLE_KILLPRIV_V2;
 		iov[1].iov_base = &out;
+		atomic_store(&killpriv_v2, true);
 		log_info("fuse", "writes skip the capability question (FUSE_HANDLE_KILLPRIV_V2)");
 	}
 	return writev(fd, iov, count);

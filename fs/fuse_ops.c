@@ -510,8 +510,8 @@ static int do_setattr(struct sfs_fuse *f, fuse_req_t req, struct sfs_inode *ip,
 		r = fops_truncate(f, ip, (uint64_t)attr->st_size);
 		if (r)
 			return r;
-		if (!(to_set & FUSE_SET_ATTR_MODE) && !perm_is_root(&c.c))
-			ip->mode = perm_mode_after_write(ip->mode, &c.c);
+		if (!(to_set & FUSE_SET_ATTR_MODE) && fops_req_kills_suidgid(&c))
+			ip->mode = perm_mode_kill_suidgid(ip->mode, ip->gid, &c.c);
 	}
 	if ((to_set & FUSE_SET_ATTR_MODE) && f->acl) {
 		r = fops_acl_chmod(f, ip, mode);
@@ -729,12 +729,15 @@ int sfs_fuse_set_readonly(struct sfs_fuse *f, bool ro)
 {
 	if (!ro && f->fs->readonly)
 		return -EROFS;
+	/* From here no handle begins (txn_begin: EROFS); the first pass
+	 * commits and writes home those that did, the second one a handle
+	 * that began just before the flag and joined after the first pass
+	 * took its transaction. */
 	atomic_store(&f->fs->frozen, ro);
-	if (atomic_exchange(&f->readonly, ro) == ro)
+	if (atomic_exchange(&f->readonly, ro) == ro || !ro)
 		return 0;
-	if (!ro)
-		return 0;
-	return jnl_checkpoint_all(f->fs);
+	int r = jnl_checkpoint_all(f->fs);
+	return r ? r : jnl_checkpoint_all(f->fs);
 }
 
 void sfs_fuse_stop(struct sfs_fuse *f)

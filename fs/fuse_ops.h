@@ -142,6 +142,9 @@ int fops_perm_obj(struct sfs_fuse *f, struct sfs_inode *ip, struct fperm *p);
 void fops_perm_done(struct fperm *p);
 /* perm_check on an inode. 0, -EACCES, -EIO. */
 int fops_may(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcred *c, int mask);
+/* Does a data or size change by this request clear set-id bits (the
+ * kernel's CAP_FSETID answer, else: not root)? */
+bool fops_req_kills_suidgid(const struct fcred *c);
 int fops_may_delete(struct sfs_fuse *f, struct sfs_inode *dir, struct sfs_inode *victim,
 		    const struct fcred *c);
 

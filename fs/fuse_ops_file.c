@@ -15,6 +15,7 @@
 #include "fs/file.h"
 #include "fs/fuse_mount.h"
 #include "fs/fuse_ops.h"
+#include "fs/xattr.h"
 #include "fs/sfs.h"
 
 /* The kernel's __FMODE_EXEC: FUSE passes it in the open flags of execve's
@@ -158,25 +159,51 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 		bdev_free(buf);
 }
 
-/* A write or truncate by anyone but root clears the set-id bits (as the
- * kernel's file_remove_privs, which leaves it to sanfs under
- * FUSE_HANDLE_KILLPRIV_V2: fuse_mount.c). Caller holds EX. */
+/* Whether a data or size change by this request clears set-id bits: the
+ * kernel's word under FUSE_HANDLE_KILLPRIV_V2 (its caller lacks
+ * CAP_FSETID), else anyone but root. */
+bool fops_req_kills_suidgid(const struct fcred *c)
+{
+	bool known;
+	bool kill = fmnt_req_kill_suidgid(&known);
+	return known ? kill : !perm_is_root(&c->c);
+}
+
+/* The file capability a data change removes, for anyone (the kernel's
+ * file_remove_privs; it asks itself only until an inode is known to have
+ * none, which another node's setcap would not reset). */
+static bool has_file_cap(struct sfs_fuse *f, struct sfs_inode *ip)
+{
+	size_t len;
+	return (ip->ixattr_len || ip->xattr_blk) &&
+	       xattr_get(f->fs, ip, "security.capability", NULL, 0, &len) == 0;
+}
+
+/* A data change (write, O_TRUNC, fallocate, copy_file_range) clears the
+ * set-id bits as the kernel's file_remove_privs does, which leaves them
+ * to sanfs under FUSE_HANDLE_KILLPRIV_V2 (fuse_mount.c), and removes a
+ * file capability. Caller holds EX. */
 int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
 {
-	if (!(ip->mode & (S_ISUID | S_ISGID)))
-		return 0;
-	struct fcred c;
-	fops_cred(req, &c);
-	uint32_t mode = perm_mode_after_write(ip->mode, &c.c);
-	if (mode == ip->mode)
-		return 0;
-	struct txn *t;
-	int r = txn_begin(f->fs, inode_write_max_blocks(), &t);
-	if (r)
-		return r;
-	ip->mode = mode;
-	fops_touch(ip, false, true);
-	r = fops_txn_finish(t, inode_write(f->fs, t, ip));
+	int r = 0;
+	if (ip->mode & (S_ISUID | S_ISGID)) {
+		struct fcred c;
+		fops_cred(req, &c);
+		uint32_t mode = fops_req_kills_suidgid(&c)
+				    ? perm_mode_kill_suidgid(ip->mode, ip->gid, &c.c)
+				    : ip->mode;
+		if (mode != ip->mode) {
+			struct txn *t;
+			r = txn_begin(f->fs, inode_write_max_blocks(), &t);
+			if (r)
+				return r;
+			ip->mode = mode;
+			fops_touch(ip, false, true);
+			r = fops_txn_finish(t, inode_write(f->fs, t, ip));
+		}
+	}
+	if (!r && has_file_cap(f, ip))
+		r = xattr_remove(f->fs, ip, "security.capability");
 	/* The kernel learns of the new mode: drop its cached attributes only
 	 * (no page-cache work from inside a write). */
 	if (!r)

@@ -205,11 +205,14 @@ uint32_t perm_mode_after_chown(uint32_t mode)
 	return mode;
 }
 
-uint32_t perm_mode_after_write(uint32_t mode, const struct perm_cred *c)
+uint32_t perm_mode_kill_suidgid(uint32_t mode, uint32_t gid, const struct perm_cred *c)
 {
-	if (perm_is_root(c))
+	if (!S_ISREG(mode))
 		return mode;
-	return perm_mode_after_chown(mode);
+	mode &= ~(uint32_t)S_ISUID;
+	if ((mode & S_ISGID) && ((mode & S_IXGRP) || !perm_in_group(c, gid)))
+		mode &= ~(uint32_t)S_ISGID;
+	return mode;
 }
 
 int perm_utimes(const struct perm_obj *o, const struct perm_cred *c, bool explicit_times)

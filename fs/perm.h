@@ -90,9 +90,11 @@ int perm_chown(const struct perm_obj *o, const struct perm_cred *c, uint32_t uid
  * cleared when group-execute is set (kernel should_remove_suid rules). */
 uint32_t perm_mode_after_chown(uint32_t mode);
 
-/* Mode after a write by a caller: as perm_mode_after_chown, except that root
- * keeps the bits. */
-uint32_t perm_mode_after_write(uint32_t mode, const struct perm_cred *c);
+/* Mode of a regular file (owner group gid) whose data or size a caller
+ * without CAP_FSETID changed (the kernel's should_remove_suid and
+ * setattr_should_drop_sgid): S_ISUID cleared; S_ISGID cleared when
+ * group-execute is set or the caller is not in the file's group. */
+uint32_t perm_mode_kill_suidgid(uint32_t mode, uint32_t gid, const struct perm_cred *c);
 
 /* Setting timestamps: to "now" (both UTIME_NOW) needs ownership or write
  * permission; explicit times need ownership (or root). 0, -EACCES, -EPERM. */

@@ -106,8 +106,12 @@ START_TEST(chmod_chown_rules)
 	/* setgid without group-exec is mandatory locking, not a privilege: kept. */
 	ck_assert_uint_eq(perm_mode_after_chown(S_IFREG | 06745), S_IFREG | 02745);
 	ck_assert_uint_eq(perm_mode_after_chown(S_IFDIR | 02755), S_IFDIR | 02755);
-	ck_assert_uint_eq(perm_mode_after_write(S_IFREG | 04755, &root), S_IFREG | 04755);
-	ck_assert_uint_eq(perm_mode_after_write(S_IFREG | 04755, &owner), S_IFREG | 0755);
+	/* Data changed by a caller without CAP_FSETID: setgid without
+	 * group-exec stays only for a member of the file's group. */
+	ck_assert_uint_eq(perm_mode_kill_suidgid(S_IFREG | 06755, 10, &owner), S_IFREG | 0755);
+	ck_assert_uint_eq(perm_mode_kill_suidgid(S_IFREG | 06745, f.gid, &owner), S_IFREG | 02745);
+	ck_assert_uint_eq(perm_mode_kill_suidgid(S_IFREG | 02666, 4242, &owner), S_IFREG | 0666);
+	ck_assert_uint_eq(perm_mode_kill_suidgid(S_IFDIR | 06755, 10, &owner), S_IFDIR | 06755);
 }
 END_TEST
 
