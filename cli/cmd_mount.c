@@ -96,6 +96,8 @@ static void mount_usage(FILE *f)
 
 static bool is_sanfs_mount(const char *path, char *devno, size_t dlen);
 static pid_t pidfile_read(const char *path);
+static bool is_sanfsd(pid_t pid);
+static int wait_answer(const char *answer, bool ro, const char *mp, pid_t pid);
 
 /* The per-mount flags of the mount at path (mountinfo's sixth field) as
  * MS_* bits, -1 when it is not there. */
@@ -117,10 +119,10 @@ static long mount_flags(const char *path)
 			static const struct {
 				const char *name;
 				long flag;
-			} known[] = {{"ro", MS_RDONLY},	       {"nosuid", MS_NOSUID},
-				     {"nodev", MS_NODEV},      {"noexec", MS_NOEXEC},
-				     {"noatime", MS_NOATIME},  {"nodiratime", MS_NODIRATIME},
-				     {"relatime", MS_RELATIME}};
+			} known[] = {{"ro", MS_RDONLY},		{"nosuid", MS_NOSUID},
+				     {"nodev", MS_NODEV},	{"noexec", MS_NOEXEC},
+				     {"noatime", MS_NOATIME},	{"nodiratime", MS_NODIRATIME},
+				     {"relatime", MS_RELATIME}, {"nosymfollow", MS_NOSYMFOLLOW}};
 			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 				if (!strcmp(o, known[i].name))
 					flags |= known[i].flag;
@@ -212,8 +214,17 @@ static int remount(const char *mp, const char *opts)
 			errno == EBUSY ? "busy (a file is open for writing)" : strerror(errno));
 		return 1;
 	}
-	if (pid <= 0 || kill(pid, SIGUSR1) != 0)
+	if (pid <= 0 || !is_sanfsd(pid) || kill(pid, SIGUSR1) != 0)
 		return 0; /* not a local daemon of ours */
+	int rc = wait_answer(answer, ro, mp, pid);
+	if (rc && mount("", real, NULL, MS_REMOUNT | (unsigned long)cur, NULL) != 0)
+		fprintf(stderr, "sanctl mount: %s keeps the new flags: %s\n", mp, strerror(errno));
+	return rc;
+}
+
+/* The daemon's answer to a remount (its remount thread, node/local.c). */
+static int wait_answer(const char *answer, bool ro, const char *mp, pid_t pid)
+{
 	for (int i = 0; i < 600; i++) {
 		FILE *f = fopen(answer, "r");
 		if (f) {
@@ -234,6 +245,19 @@ static int remount(const char *mp, const char *opts)
 	fprintf(stderr, "sanctl mount: remount of %s: no answer from daemon %ld in 60 s\n", mp,
 		(long)pid);
 	return 1;
+}
+
+/* Is pid (from a pid file, which may be stale) a sanfsd? */
+static bool is_sanfsd(pid_t pid)
+{
+	char path[64], comm[32] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool ok = fgets(comm, sizeof(comm), f) && !strcmp(comm, "sanfsd\n");
+	fclose(f);
+	return ok;
 }
 
 /* Does the option list name remount? */

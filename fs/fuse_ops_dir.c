@@ -82,26 +82,34 @@ static int check_name(const char *name)
 
 /* The kernel's open_by_handle_at (NFS export, FUSE_CAP_EXPORT_SUPPORT)
  * looks up "." in the inode a file handle names when it does not hold that
- * inode any more: the inode itself, of any type, if the number is still an
- * allocated inode (the kernel then compares the generation); else ESTALE. */
+ * inode any more: the inode itself, of any type, while the number is an
+ * allocated inode with links (the kernel then compares the generation);
+ * else ESTALE. The allocation is checked under the inode's lock, so that
+ * the number cannot be freed and reused between check and read. */
 static void lookup_self(fuse_req_t req, struct sfs_fuse *f, uint64_t ino)
 {
-	int r = alloc_is_inode(f->fs, ino);
-	if (r != 1) {
-		fuse_reply_err(req, r < 0 ? -r : ESTALE);
-		return;
-	}
 	struct lockset ls;
-	struct sfs_inode *ip;
-	r = fops_lock_one(f, ino, LCL_PR, &ls, &ip);
+	ls_init(&ls);
+	ls_add(&ls, ino, LCL_PR);
+	int r = ls_lock(f, &ls);
 	if (r) {
-		fuse_reply_err(req, r == -ENOENT ? ESTALE : -r);
+		fuse_reply_err(req, -r);
 		return;
 	}
+	struct sfs_inode *ip = NULL;
+	r = alloc_is_inode(f->fs, ino);
+	r = r < 0 ? r : r == 0 ? -ESTALE : fops_iget(f, ino, &ip);
+	if (!r && ip->nlink == 0)
+		r = -ESTALE;
 	struct fuse_entry_param e;
-	fops_entry(f, ino, ".", ip, &e);
-	fops_unlock_one(f, &ls, ip);
-	if (fuse_reply_entry(req, &e))
+	if (!r)
+		fops_entry(f, ino, ".", ip, &e);
+	ls_unlock(&ls);
+	if (ip)
+		inode_put(f->fs, ip);
+	if (r)
+		fuse_reply_err(req, r == -ENOENT ? ESTALE : -r);
+	else if (fuse_reply_entry(req, &e))
 		fops_unref(f, ino, 1);
 }
 

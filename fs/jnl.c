@@ -6,6 +6,7 @@
 #include "fs/jnl.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ static uint64_t jtxn_size(const struct jtxn *t)
 int txn_begin(struct sfs *fs, unsigned max_blocks, struct txn **out)
 {
 	struct jnl *j = fs->jnl;
-	if (fs->readonly || !j)
+	if (fs->readonly || !j || atomic_load(&fs->frozen))
 		return -EROFS;
 	if (max_blocks == 0)
 		max_blocks = 1;

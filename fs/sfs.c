@@ -704,6 +704,7 @@ int sfs_close(struct sfs *fs)
 	if (!fs)
 		return 0;
 	int rc = 0, r;
+	atomic_store(&fs->frozen, false); /* remounted ro: unmounting writes the clean state */
 	if (fs->ops.teardown)
 		fs->ops.teardown(fs);
 	if (!fs->readonly) {

@@ -102,8 +102,9 @@ struct sfs {
 	unsigned slot;
 	bool readonly;
 	bool local;
-	/* Remounted read-only (sfs_fuse_set_readonly): an unlinked inode's
-	 * last close leaves it on the orphan list for the next mount. */
+	/* Remounted read-only (sfs_fuse_set_readonly): no transaction begins
+	 * (EROFS), and an unlinked inode's last close leaves it on the orphan
+	 * list for the next mount. */
 	_Atomic bool frozen;
 	struct sfs_ops ops;
 	void *user;	       /* the mounting code's pointer (e.g. the FUSE session) */
