@@ -145,6 +145,8 @@ int fops_may(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcred *c, in
 /* Does a data or size change by this request clear set-id bits (the
  * kernel's CAP_FSETID answer, else: not root)? */
 bool fops_req_kills_suidgid(const struct fcred *c);
+/* ip->mode = mode, ctime now, in a transaction of its own (caller: EX). */
+int fops_write_mode(struct sfs_fuse *f, struct sfs_inode *ip, uint32_t mode);
 int fops_may_delete(struct sfs_fuse *f, struct sfs_inode *dir, struct sfs_inode *victim,
 		    const struct fcred *c);
 

@@ -159,6 +159,17 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 		bdev_free(buf);
 }
 
+int fops_write_mode(struct sfs_fuse *f, struct sfs_inode *ip, uint32_t mode)
+{
+	struct txn *t;
+	int r = txn_begin(f->fs, inode_write_max_blocks(), &t);
+	if (r)
+		return r;
+	ip->mode = mode;
+	fops_touch(ip, false, true);
+	return fops_txn_finish(t, inode_write(f->fs, t, ip));
+}
+
 /* Whether a data or size change by this request clears set-id bits: the
  * kernel's word under FUSE_HANDLE_KILLPRIV_V2 (its caller lacks
  * CAP_FSETID), else anyone but root. */
@@ -192,15 +203,8 @@ int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
 		uint32_t mode = fops_req_kills_suidgid(&c)
 				    ? perm_mode_kill_suidgid(ip->mode, ip->gid, &c.c)
 				    : ip->mode;
-		if (mode != ip->mode) {
-			struct txn *t;
-			r = txn_begin(f->fs, inode_write_max_blocks(), &t);
-			if (r)
-				return r;
-			ip->mode = mode;
-			fops_touch(ip, false, true);
-			r = fops_txn_finish(t, inode_write(f->fs, t, ip));
-		}
+		if (mode != ip->mode)
+			r = fops_write_mode(f, ip, mode);
 	}
 	if (!r && has_file_cap(f, ip))
 		r = xattr_remove(f->fs, ip, "security.capability");

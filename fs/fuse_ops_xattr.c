@@ -124,13 +124,7 @@ static int set_acl(struct sfs_fuse *f, struct sfs_inode *ip, const struct fcred 
 	if (r || mode == ip->mode)
 		return r;
 	/* The mode follows the ACL (its own handle: xattr_set runs one). */
-	struct txn *t;
-	r = txn_begin(f->fs, inode_write_max_blocks(), &t);
-	if (r)
-		return r;
-	ip->mode = mode;
-	fops_touch(ip, false, true);
-	return fops_txn_finish(t, inode_write(f->fs, t, ip));
+	return fops_write_mode(f, ip, mode);
 }
 
 void fops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,

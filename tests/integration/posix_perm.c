@@ -273,6 +273,14 @@ static void write_without_fsetid(const char *path)
 		 st);
 }
 
+/* chmod path to mode, run fn on it as nobody, expect mode want after. */
+static void kill_case(const char *path, mode_t mode, void (*fn)(void *), mode_t want)
+{
+	T_OK(chmod(path, mode));
+	t_as_user(NOBODY, NOBODY, fn, (void *)path);
+	T_EQ(t_lstat(path).st_mode & 07777, want);
+}
+
 /* A write removes a file capability, every time one was set since (also
  * once the kernel stopped asking for it on each write: sanfs mounts with
  * FUSE_HANDLE_KILLPRIV_V2); set-id bits go on a write by anyone but root,
@@ -300,30 +308,18 @@ static void t_write_kills_priv(void)
 	 * group, cleared for one outside it (Linux 6.2+, as ext4). */
 	t_write_file("sgid", "g", 1, 0666);
 	T_OK(chown("sgid", 0, NOBODY));
-	T_OK(chmod("sgid", 02666));
-	t_as_user(NOBODY, NOBODY, as_nobody_write, "sgid");
-	T_EQ(t_lstat("sgid").st_mode & 07777, 02666);
+	kill_case("sgid", 02666, as_nobody_write, 02666);
 	T_OK(chown("sgid", 0, 0));
-	T_OK(chmod("sgid", 02666));
-	t_as_user(NOBODY, NOBODY, as_nobody_write, "sgid");
-	T_EQ(t_lstat("sgid").st_mode & 07777, 0666);
-	T_OK(chmod("sgid", 02666));
-	t_as_user(NOBODY, NOBODY, as_nobody_fallocate, "sgid");
-	T_EQ(t_lstat("sgid").st_mode & 07777, 0666);
+	kill_case("sgid", 02666, as_nobody_write, 0666);
+	kill_case("sgid", 02666, as_nobody_fallocate, 0666);
 	T_OK(chmod("sid", 06777));
 	write_without_fsetid("sid");
 	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
 	/* Again after writes that found nothing to remove. */
-	T_OK(chmod("sid", 04777));
-	t_as_user(NOBODY, NOBODY, as_nobody_write, "sid");
-	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
+	kill_case("sid", 04777, as_nobody_write, 0777);
 	/* fallocate and copy_file_range change data as a write does. */
-	T_OK(chmod("sid", 06777));
-	t_as_user(NOBODY, NOBODY, as_nobody_fallocate, "sid");
-	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
-	T_OK(chmod("sid", 06777));
-	t_as_user(NOBODY, NOBODY, as_nobody_copy, "sid");
-	T_EQ(t_lstat("sid").st_mode & 07777, 0777);
+	kill_case("sid", 06777, as_nobody_fallocate, 0777);
+	kill_case("sid", 06777, as_nobody_copy, 0777);
 	/* Truncation and chown remove the capability too. */
 	set_cap("cap");
 	T_OK(truncate("cap", 1));
