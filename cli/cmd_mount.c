@@ -94,69 +94,29 @@ static void mount_usage(FILE *f)
 		   "            [no]exec of a mounted filesystem\n");
 }
 
-static bool is_sanfs_mount(const char *path, char *devno, size_t dlen);
+static bool is_sanfs_mount(const char *path, char *devno, size_t dlen, unsigned long *flags);
 static pid_t pidfile_read(const char *path);
 static bool is_sanfsd(pid_t pid);
 static int wait_answer(const char *answer, bool ro, const char *mp, pid_t pid);
 
-/* The per-mount flags of the mount at path (mountinfo's sixth field) as
- * MS_* bits, -1 when it is not there. */
-static long mount_flags(const char *path)
+/* A mount's own options (mountinfo's sixth field) as MS_* bits. */
+static unsigned long opts_flags(const char *opts)
 {
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	if (!f)
-		return -1;
-	char line[8192], opts[512];
-	struct mountinfo_line m;
-	long flags = -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (!mountinfo_parse(line, &m) || strcmp(m.mp, path) ||
-		    sscanf(line, "%*s %*s %*s %*s %*s %511s", opts) != 1)
-			continue;
-		flags = 0;
-		for (char *save = NULL, *o = strtok_r(opts, ",", &save); o;
-		     o = strtok_r(NULL, ",", &save)) {
-			static const struct {
-				const char *name;
-				long flag;
-			} known[] = {{"ro", MS_RDONLY},		{"nosuid", MS_NOSUID},
-				     {"nodev", MS_NODEV},	{"noexec", MS_NOEXEC},
-				     {"noatime", MS_NOATIME},	{"nodiratime", MS_NODIRATIME},
-				     {"relatime", MS_RELATIME}, {"nosymfollow", MS_NOSYMFOLLOW}};
-			for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-				if (!strcmp(o, known[i].name))
-					flags |= known[i].flag;
-		}
-	}
-	fclose(f);
+	static const struct {
+		const char *name;
+		unsigned long flag;
+	} known[] = {{"ro", MS_RDONLY},		{"nosuid", MS_NOSUID},
+		     {"nodev", MS_NODEV},	{"noexec", MS_NOEXEC},
+		     {"noatime", MS_NOATIME},	{"nodiratime", MS_NODIRATIME},
+		     {"relatime", MS_RELATIME}, {"nosymfollow", MS_NOSYMFOLLOW}};
+	char copy[512];
+	snprintf(copy, sizeof(copy), "%s", opts);
+	unsigned long flags = 0;
+	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save))
+		for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+			if (!strcmp(o, known[i].name))
+				flags |= known[i].flag;
 	return flags;
-}
-
-/* Was the daemon pid started with -o ...,ro (no journal: never writable)? */
-static bool daemon_readonly(pid_t pid)
-{
-	char path[64], args[8192];
-	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t n = fread(args, 1, sizeof(args) - 1, f);
-	fclose(f);
-	args[n] = 0;
-	bool after_o = false;
-	for (size_t at = 0; at < n; at += strlen(args + at) + 1) {
-		const char *a = args + at;
-		if (after_o) {
-			char copy[4096];
-			snprintf(copy, sizeof(copy), "%s", a);
-			for (char *save = NULL, *o = strtok_r(copy, ",", &save); o;
-			     o = strtok_r(NULL, ",", &save))
-				if (!strcmp(o, "ro"))
-					return true;
-		}
-		after_o = !strcmp(a, "-o");
-	}
-	return false;
 }
 
 /* mount -o remount[,ro|rw][,nosuid|suid][,nodev|dev][,noexec|exec]: new
@@ -171,12 +131,12 @@ static int remount(const char *mp, const char *opts)
 		fprintf(stderr, "sanctl mount: %s: %s\n", mp, strerror(errno));
 		return 1;
 	}
-	long cur = mount_flags(real);
-	if (!is_sanfs_mount(real, devno, sizeof(devno)) || cur < 0) {
+	unsigned long cur;
+	if (!is_sanfs_mount(real, devno, sizeof(devno), &cur)) {
 		fprintf(stderr, "sanctl mount: %s is not a sanfs mount point\n", mp);
 		return 1;
 	}
-	unsigned long flags = (unsigned long)cur;
+	unsigned long flags = cur;
 	char copy[4096];
 	snprintf(copy, sizeof(copy), "%s", opts);
 	for (char *save = NULL, *o = strtok_r(copy, ",", &save); o;
@@ -201,13 +161,6 @@ static int remount(const char *mp, const char *opts)
 	snprintf(pidfile, sizeof(pidfile), "%s/fuse-%s.pid", RUN_DIR, devno);
 	snprintf(answer, sizeof(answer), "%s/fuse-%s.remount", RUN_DIR, devno);
 	pid_t pid = pidfile_read(pidfile);
-	if (!ro && pid > 0 && daemon_readonly(pid)) {
-		fprintf(stderr,
-			"sanctl mount: cannot remount %s read-write: it was mounted read-only "
-			"(no journal); unmount it and mount it again\n",
-			mp);
-		return 1;
-	}
 	unlink(answer);
 	if (mount("", real, NULL, MS_REMOUNT | flags, NULL) != 0) {
 		fprintf(stderr, "sanctl mount: cannot remount %s: %s\n", mp,
@@ -217,7 +170,7 @@ static int remount(const char *mp, const char *opts)
 	if (pid <= 0 || !is_sanfsd(pid) || kill(pid, SIGUSR1) != 0)
 		return 0; /* not a local daemon of ours */
 	int rc = wait_answer(answer, ro, mp, pid);
-	if (rc && mount("", real, NULL, MS_REMOUNT | (unsigned long)cur, NULL) != 0)
+	if (rc && mount("", real, NULL, MS_REMOUNT | cur, NULL) != 0)
 		fprintf(stderr, "sanctl mount: %s keeps the new flags: %s\n", mp, strerror(errno));
 	return rc;
 }
@@ -235,8 +188,7 @@ static int wait_answer(const char *answer, bool ro, const char *mp, pid_t pid)
 			got[strcspn(got, "\n")] = 0;
 			if (!strcmp(got, ro ? "ro" : "rw"))
 				return 0;
-			fprintf(stderr, "sanctl mount: remount of %s: the daemon answers: %s\n", mp,
-				got);
+			fprintf(stderr, "sanctl mount: cannot remount %s: %s\n", mp, got);
 			return 1;
 		}
 		struct timespec ts = {0, 100 * 1000 * 1000};
@@ -335,7 +287,7 @@ int cmd_mount(const struct sanctl_globals *g, int argc, char **argv)
 
 /* Is path a fuse.sanfs mount point (exactly)? Fills its "maj:min" (the
  * topmost mount) without a stat, which would ask a possibly hung daemon. */
-static bool is_sanfs_mount(const char *path, char *devno, size_t dlen)
+static bool is_sanfs_mount(const char *path, char *devno, size_t dlen, unsigned long *flags)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	if (!f)
@@ -348,6 +300,8 @@ static bool is_sanfs_mount(const char *path, char *devno, size_t dlen)
 		    !strcmp(m.fstype, "fuse.sanfs")) {
 			found = true;
 			snprintf(devno, dlen, "%s", m.devno);
+			if (flags)
+				*flags = opts_flags(m.opts);
 		}
 	}
 	fclose(f);
@@ -437,7 +391,7 @@ int cmd_umount(const struct sanctl_globals *g, int argc, char **argv)
 		}
 	}
 	char devno[64];
-	if (!is_sanfs_mount(real, devno, sizeof(devno))) {
+	if (!is_sanfs_mount(real, devno, sizeof(devno), NULL)) {
 		fprintf(stderr, "sanctl umount: %s is not a sanfs mount point\n", mp);
 		return 1;
 	}

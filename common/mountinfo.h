@@ -19,7 +19,8 @@ struct mountinfo_line {
 	char mp[4096];
 	char fstype[256];
 	char src[4096];
-	bool super_ro; /* the superblock's options start with "ro" */
+	char opts[512]; /* the mount's own options ("rw,nosuid,relatime") */
+	bool super_ro;	/* the superblock's options start with "ro" */
 };
 
 /* Decodes the \ooo escapes of s in place. */
@@ -43,7 +44,7 @@ static inline bool mountinfo_parse(const char *line, struct mountinfo_line *m)
 {
 	const char *sep = strstr(line, " - ");
 	char sopts[4];
-	if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s", m->devno, m->mp) != 2)
+	if (!sep || sscanf(line, "%*s %*s %63s %*s %4095s %511s", m->devno, m->mp, m->opts) != 3)
 		return false;
 	int n = sscanf(sep + 3, "%255s %4095s %3[^,\n ]", m->fstype, m->src, sopts);
 	if (n < 2)

@@ -54,11 +54,6 @@ static _Atomic bool killpriv_v2; /* some INIT reply of this process got it */
  * bits, and the answer. */
 static __thread bool req_kill_known, req_kill;
 
-bool fmnt_killpriv_v2(void)
-{
-	return atomic_load(&killpriv_v2);
-}
-
 bool fmnt_req_kill_suidgid(bool *known)
 {
 	*known = req_kill_known && atomic_load(&killpriv_v2);

@@ -93,11 +93,10 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl);
 /* Lock-loss hooks (DESIGN §3: before a node gives up PR it drops its caches,
  * the kernel's included). ino is the FUSE inode number. -ENOENT (the kernel
  * does not know it) counts as success. 0 or -errno. */
-/* FUSE_HANDLE_KILLPRIV_V2 (fuse_mount.c): whether the kernel took it; and
- * for the request this thread handles, whether the kernel says its caller
- * lacks CAP_FSETID, so that data changes clear set-id bits (*known false:
- * the request does not say, e.g. FALLOCATE or COPY_FILE_RANGE). */
-bool fmnt_killpriv_v2(void);
+/* FUSE_HANDLE_KILLPRIV_V2 (fuse_mount.c): for the request this thread
+ * handles, whether the kernel says its caller lacks CAP_FSETID, so that
+ * data changes clear set-id bits (*known false: the kernel did not take the
+ * flag, or the request does not say, e.g. FALLOCATE or COPY_FILE_RANGE). */
 bool fmnt_req_kill_suidgid(bool *known);
 
 int fmnt_inval_inode(struct fmnt *m, uint64_t ino);

@@ -197,20 +197,26 @@ static bool has_file_cap(struct sfs_fuse *f, struct sfs_inode *ip)
 int fops_kill_priv(struct sfs_fuse *f, struct sfs_inode *ip, fuse_req_t req)
 {
 	int r = 0;
+	bool changed = false;
 	if (ip->mode & (S_ISUID | S_ISGID)) {
 		struct fcred c;
 		fops_cred(req, &c);
 		uint32_t mode = fops_req_kills_suidgid(&c)
 				    ? perm_mode_kill_suidgid(ip->mode, ip->gid, &c.c)
 				    : ip->mode;
-		if (mode != ip->mode)
+		if (mode != ip->mode) {
 			r = fops_write_mode(f, ip, mode);
+			changed = true;
+		}
 	}
-	if (!r && has_file_cap(f, ip))
+	if (!r && has_file_cap(f, ip)) {
 		r = xattr_remove(f->fs, ip, "security.capability");
-	/* The kernel learns of the new mode: drop its cached attributes only
-	 * (no page-cache work from inside a write). */
-	if (!r)
+		changed = true;
+	}
+	/* The kernel learns of the new mode and ctime: drop its cached
+	 * attributes only (no page-cache work from inside a write). Nothing
+	 * changed, nothing to say: this runs after every write. */
+	if (!r && changed)
 		fmnt_inval_attr(f->mnt, fops_fuse_ino(f, ip->ino));
 	return r;
 }

@@ -409,8 +409,11 @@ static void remount_check(void)
 	if (ro < 0)
 		return; /* unmounted meanwhile */
 	int r = sfs_fuse_set_readonly(remount.f, ro);
+	const char *why = r == -EROFS ? "it was mounted read-only (no journal): unmount it and "
+					"mount it again"
+				      : strerror(-r);
 	if (r)
-		log_error("local", "remount %s: %s", ro ? "read-only" : "read-write", strerror(-r));
+		log_error("local", "remount %s: %s", ro ? "read-only" : "read-write", why);
 	else
 		log_info("local", "remounted %s",
 			 ro ? "read-only (journal checkpointed)" : "read-write");
@@ -421,7 +424,7 @@ static void remount_check(void)
 	FILE *out = fopen(tmp, "w");
 	if (!out)
 		return;
-	fprintf(out, "%s\n", r ? strerror(-r) : ro ? "ro" : "rw");
+	fprintf(out, "%s\n", r ? why : ro ? "ro" : "rw");
 	if (fclose(out) == 0)
 		rename(tmp, path);
 }

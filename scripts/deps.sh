@@ -4,6 +4,8 @@
 #
 # Why each package (README "Dependencies" says the same for users):
 #   build:  meson ninja-build pkg-config gcc clang (libFuzzer) libclang-rt-14-dev (sanitizer runtimes)
+#           libc6-dev linux-libc-dev (<linux/fuse.h>: the FUSE protocol for KILLPRIV_V2;
+#           <linux/capability.h> in tests)
 #   libs:   libfuse3-dev libraft-dev libuv1-dev liblmdb-dev libsodium-dev (peer authentication)
 #           libacl1-dev (ACL text in tests)
 #   libs:   libjansson-dev (the admin socket's JSON)
@@ -13,7 +15,7 @@
 #           stress-ng (its filesystem stressors, an outside exerciser, run on a mount)
 #   bench:  fio fuse2fs etcd-server etcd-client
 set -euo pipefail
-pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev
+pkgs=(meson ninja-build pkg-config gcc clang libclang-rt-14-dev libc6-dev linux-libc-dev
       libfuse3-dev libraft-dev libuv1-dev liblmdb-dev libsodium-dev libacl1-dev libjansson-dev
       check fuse3 e2fsprogs util-linux iproute2 jq attr acl python3 psmisc procps
       xfsprogs btrfs-progs dosfstools fdisk genisoimage cryptsetup-bin stress-ng

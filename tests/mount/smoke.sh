@@ -120,6 +120,7 @@ touch "$mp/d/rm-new" || fail "remount,rw: create"
 "$SANCTL" mount --local "$dev" "$mp" -o ro || fail "mount -o ro (remount)"
 if out=$("$SANCTL" mount "$mp" -o remount,rw 2>&1); then fail "remount,rw of a read-only mount succeeded"; fi
 case "$out" in *"mounted read-only"*) ;; *) fail "remount,rw of a ro mount: '$out'" ;; esac
+grep -q " $mp ro," /proc/self/mountinfo || fail "a refused remount,rw left the mount writable"
 "$SANCTL" umount "$mp" || fail "umount (ro)"
 if out=$("$SANCTL" mount "$mp" -o remount,ro 2>&1); then fail "remount of an unmounted directory succeeded"; fi
 case "$out" in *"not a sanfs mount point"*) ;; *) fail "remount of a plain directory: '$out'" ;; esac
