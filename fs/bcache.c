@@ -217,13 +217,21 @@ int bc_read(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struc
 		return -EIO;
 	}
 	pthread_mutex_lock(&bc->mu);
-	struct buf *b = lookup(bc, blkno);
+	struct buf *b;
+again:
+	b = lookup(bc, blkno);
 	if (b) {
 		if (b->refs++ == 0)
 			lru_del(bc, b);
 		while (b->flags & BUF_LOADING)
 			pthread_cond_wait(&bc->cv, &bc->mu);
 		int err = b->err;
+		if (err && (b->flags & BUF_PREFETCH)) {
+			/* A read-ahead failed quietly: read it here, and say why. */
+			if (--b->refs == 0)
+				buf_release(bc, b);
+			goto again;
+		}
 		if (!err)
 			err = check_hit(fs, b, type, owner);
 		if (err) {
@@ -279,6 +287,93 @@ int bc_read(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struc
 	return 0;
 }
 
+bool bc_cached(struct sfs *fs, uint64_t blkno)
+{
+	struct bcache *bc = fs->bc;
+	pthread_mutex_lock(&bc->mu);
+	struct buf *b = lookup(bc, blkno);
+	bool cached = b && !(b->flags & BUF_LOADING);
+	pthread_mutex_unlock(&bc->mu);
+	return cached;
+}
+
+/* bc_prefetch reads a run in one request when the blocks lie at most
+ * PF_GAP apart, up to PF_SPAN blocks (256 KiB) per request. */
+#define PF_GAP	8
+#define PF_SPAN 256
+
+/* Under the lock: end the load of b begun by bc_prefetch (b->err set: not
+ * cached). */
+static void prefetch_done(struct bcache *bc, struct buf *b)
+{
+	b->flags &= ~BUF_LOADING;
+	if (b->err)
+		hash_del(bc, b);
+	if (--b->refs == 0)
+		buf_release(bc, b);
+}
+
+void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, size_t n,
+		 uint16_t type)
+{
+	struct bcache *bc = fs->bc;
+	struct buf **load = calloc(n ? n : 1, sizeof(*load));
+	uint8_t *span = bdev_alloc((size_t)PF_SPAN * SFS_BLOCK_SIZE);
+	if (!load || !span) {
+		free(load);
+		bdev_free(span);
+		return;
+	}
+	/* Claim the missing blocks as loading, as bc_read does: a reader that
+	 * comes meanwhile waits for this load instead of reading again. */
+	size_t m = 0;
+	pthread_mutex_lock(&bc->mu);
+	for (size_t i = 0; i < n; i++) {
+		if (blk[i] == 0 || blk[i] >= fs->sb.blocks || (m && blk[i] <= load[m - 1]->blkno) ||
+		    lookup(bc, blk[i]))
+			continue;
+		struct buf *b = buf_alloc(fs, blk[i]);
+		if (!b)
+			break;
+		b->flags = BUF_LOADING | BUF_PREFETCH;
+		b->res = owner[i];
+		hash_add(bc, b);
+		load[m++] = b;
+	}
+	pthread_mutex_unlock(&bc->mu);
+
+	for (size_t i = 0; i < m;) {
+		uint64_t first = load[i]->blkno;
+		size_t j = i + 1;
+		while (j < m && load[j]->blkno - load[j - 1]->blkno <= PF_GAP &&
+		       load[j]->blkno - first < PF_SPAN)
+			j++;
+		uint64_t nblk = load[j - 1]->blkno - first + 1;
+		int err = bdev_read(fs->dev, first * SFS_BLOCK_SIZE, span, nblk * SFS_BLOCK_SIZE);
+		/* Waiters look at b->err only once the load is over (under the
+		 * lock), so it is set here without it. */
+		for (size_t k = i; k < j; k++) {
+			struct buf *b = load[k];
+			b->err = err;
+			if (!err) {
+				memcpy(b->data, span + (b->blkno - first) * SFS_BLOCK_SIZE,
+				       SFS_BLOCK_SIZE);
+				b->err = sfs_blk_verify(b->data, fs->sb.uuid, type, b->blkno,
+							b->res, NULL);
+			}
+		}
+		pthread_mutex_lock(&bc->mu);
+		for (size_t k = i; k < j; k++)
+			prefetch_done(bc, load[k]);
+		bc->reads++;
+		pthread_cond_broadcast(&bc->cv);
+		pthread_mutex_unlock(&bc->mu);
+		i = j;
+	}
+	free(load);
+	bdev_free(span);
+}
+
 int bc_new(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out)
 {
 	struct bcache *bc = fs->bc;
@@ -287,13 +382,15 @@ int bc_new(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct
 		return -EIO;
 	}
 	pthread_mutex_lock(&bc->mu);
-	struct buf *b = lookup(bc, blkno);
+	/* A load under way ends first; its buffer may be gone by the time
+	 * this thread runs again (evicted once unreferenced): look again. */
+	struct buf *b;
+	while ((b = lookup(bc, blkno)) && (b->flags & BUF_LOADING))
+		pthread_cond_wait(&bc->cv, &bc->mu);
 	if (b) {
 		/* A stale copy (the block was freed elsewhere without bc_forget,
 		 * or another node freed it): take it out of the cache. Its
 		 * users keep their reference to an unhashed buffer. */
-		while (b->flags & BUF_LOADING)
-			pthread_cond_wait(&bc->cv, &bc->mu);
 		if (b->refs == 0 && !b->jref) {
 			lru_del(bc, b);
 			hash_del(bc, b);

@@ -22,6 +22,7 @@
 #define SANFS_FS_BCACHE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct sfs;
@@ -51,6 +52,16 @@ int bc_setup(struct sfs *fs, unsigned cache_blocks);
 void bc_teardown(struct sfs *fs); /* every buffer must be unreferenced */
 
 int bc_read(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out);
+/* Read ahead: the blocks blk[0..n) (ascending; blk[i] of the given type,
+ * owned by owner[i]) that are not cached are read in as few device requests as
+ * their nearness allows (a gap of a few blocks is read and thrown away) and
+ * left cached without references. Best effort and quiet: a block that fails
+ * to read or to check is not cached, so the bc_read that follows reports it.
+ * The caller holds each owner's lock in PR or stronger, as for bc_read. */
+void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, size_t n,
+		 uint16_t type);
+/* Whether blkno is cached (a bc_read of it would not wait for the device). */
+bool bc_cached(struct sfs *fs, uint64_t blkno);
 /* A freshly allocated block: zeroed, header filled (crc at write), not read. */
 int bc_new(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struct buf **out);
 void bc_get(struct buf *b);

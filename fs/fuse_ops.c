@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "fs/bcache.h"
 #include "fs/sfs.h"
 #include "fs/xattr.h"
 
@@ -158,6 +159,43 @@ void fops_unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *i
 	 * held (fuse_ops.h). */
 	ls_unlock(ls);
 	inode_put(f->fs, ip);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+#define PREFETCH_BATCH 64
+
+void fops_prefetch_inodes(struct sfs_fuse *f, uint64_t *ino, size_t n)
+{
+	struct sfs *fs = f->fs;
+	qsort(ino, n, sizeof(*ino), cmp_u64);
+	size_t i = 0;
+	while (i < n) {
+		uint64_t blk[PREFETCH_BATCH], res[PREFETCH_BATCH];
+		struct lcl_handle *h[PREFETCH_BATCH];
+		size_t m = 0;
+		for (; i < n && m < PREFETCH_BATCH; i++) {
+			if ((m && ino[i] == blk[m - 1]) || ino[i] < fs->sb.ag_start ||
+			    ino[i] >= fs->sb.blocks || inode_cached(fs, ino[i]) ||
+			    bc_cached(fs, ino[i]))
+				continue;
+			res[m] = inode_res(ino[i]);
+			if (lcl_lock(f->lcl, res[m], LCL_PR, &h[m]))
+				break;
+			blk[m++] = ino[i];
+		}
+		bool stopped = i < n && m < PREFETCH_BATCH;
+		if (m > 1)
+			bc_prefetch(fs, blk, res, m, SFS_BT_INODE);
+		while (m > 0)
+			lcl_unlock(h[--m]);
+		if (stopped)
+			break;
+	}
 }
 
 /* ---- node table ---- */

@@ -121,6 +121,11 @@ int fops_iget(struct sfs_fuse *f, uint64_t ino, struct sfs_inode **out);
  * ends with fops_unlock_one; on error nothing is held. */
 int fops_lock_one(struct sfs_fuse *f, uint64_t ino, enum lcl_mode mode, struct lockset *ls,
 		  struct sfs_inode **ip);
+/* Read ahead the inode blocks of ino[0..n) that are not cached (each under
+ * its own PR lock, taken in ascending order while no other lock is held),
+ * in as few device reads as their nearness allows: a listing then does not
+ * read its inodes one by one. Sorts ino[]; best effort. */
+void fops_prefetch_inodes(struct sfs_fuse *f, uint64_t *ino, size_t n);
 /* Undo fops_lock_one: ls_unlock, then inode_put. */
 void fops_unlock_one(struct sfs_fuse *f, struct lockset *ls, struct sfs_inode *ip);
 /* Whether reading ip now changes its atime (the mount's atime option);

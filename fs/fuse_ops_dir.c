@@ -7,6 +7,7 @@
 
 #include "common/log.h"
 #include "fs/alloc.h"
+#include "fs/bcache.h"
 #include "fs/dir.h"
 #include "fs/fuse_ops.h"
 #include "fs/sfs.h"
@@ -553,6 +554,49 @@ static int collect_fn(void *arg, const char *name, size_t len, uint64_t ino, uin
 	return 0;
 }
 
+/* Read-ahead of a listing's inodes. Entries come in hash order, so the
+ * inodes of one reply lie far apart; those of the next READDIR_AHEAD entries
+ * lie close enough to be read in large requests. A window is read when most
+ * inodes of a reply are not cached: the replies after it find theirs. */
+#define READDIR_AHEAD 4096
+
+struct inos {
+	uint64_t *v;
+	size_t n;
+};
+
+static int collect_ino_fn(void *arg, const char *name, size_t len, uint64_t ino, uint8_t dtype,
+			  uint64_t next_cookie)
+{
+	(void)name, (void)len, (void)dtype, (void)next_cookie;
+	struct inos *w = arg;
+	w->v[w->n++] = ino;
+	return w->n == READDIR_AHEAD;
+}
+
+/* Under the directory's PR lock: the inode numbers of the window from off
+ * into *w (w->v malloc'ed; w->n 0 when no read-ahead is due). */
+static void readdir_ahead(struct sfs_fuse *f, struct sfs_inode *dir, uint64_t off,
+			  const struct dcollect *d, struct inos *w)
+{
+	size_t named = 0, missing = 0;
+	for (size_t i = 0; i < d->n; i++)
+		if (d->v[i].ino != dir->ino && d->v[i].ino != dir->fork.aux) {
+			named++;
+			missing +=
+			    !inode_cached(f->fs, d->v[i].ino) && !bc_cached(f->fs, d->v[i].ino);
+		}
+	if (named < 2 || missing * 2 < named)
+		return;
+	w->v = malloc(READDIR_AHEAD * sizeof(*w->v));
+	if (w->v && dir_iterate(f->fs, dir, off, collect_ino_fn, w) < 0)
+		w->n = 0;
+	if (!w->n) {
+		free(w->v);
+		w->v = NULL;
+	}
+}
+
 static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, bool plus)
 {
 	struct sfs_fuse *f = fops_ctx(req);
@@ -566,6 +610,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	struct inos ahead = {0};
 	struct lockset ls;
 	struct sfs_inode *dir;
 	bool atime = false;
@@ -577,10 +622,15 @@ static void do_readdir(fuse_req_t req, fuse_ino_t fino, size_t size, off_t off, 
 			r = dir_iterate(f->fs, dir, (uint64_t)off, collect_fn, &d);
 		if (r > 0)
 			r = 0;
+		if (!r && plus)
+			readdir_ahead(f, dir, (uint64_t)off, &d, &ahead);
 		/* A listing reads the directory once, from its start. */
 		atime = !r && off == 0 && fops_atime_due(f, dir);
 		fops_unlock_one(f, &ls, dir);
 	}
+	if (ahead.n)
+		fops_prefetch_inodes(f, ahead.v, ahead.n);
+	free(ahead.v);
 	char *buf = r ? NULL : malloc(size);
 	if (!r && !buf)
 		r = -ENOMEM;

@@ -336,6 +336,16 @@ int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out)
 	return 0;
 }
 
+bool inode_cached(struct sfs *fs, uint64_t ino)
+{
+	struct icache *ic = fs->icache;
+	pthread_mutex_lock(&ic->mu);
+	struct sfs_inode *ip = hash_find(ic, ino);
+	bool cached = ip && !ip->stale && !ip->dying;
+	pthread_mutex_unlock(&ic->mu);
+	return cached;
+}
+
 void inode_ref(struct sfs *fs, struct sfs_inode *ip)
 {
 	struct icache *ic = fs->icache;

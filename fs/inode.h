@@ -85,6 +85,8 @@ void inode_cache_counts(struct sfs *fs, unsigned long *cached, unsigned *unused)
  * -ENOENT for a number that is not an inode of this filesystem (outside the
  * device, or not an inode block), -EIO for a corrupt block. */
 int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out);
+/* Whether inode_get of ino would find it cached and current (no read). */
+bool inode_cached(struct sfs *fs, uint64_t ino);
 /* An extra reference on an inode already held. */
 void inode_ref(struct sfs *fs, struct sfs_inode *ip);
 /* Drop a reference. At the last one of an inode with nlink == 0 the inode is

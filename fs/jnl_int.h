@@ -16,6 +16,7 @@ pthread_mutex_t *bc_mutex(struct sfs *fs);
 #define BUF_LOADING   1u /* being read; waiters sleep on the cache cond */
 #define BUF_HASHED    2u /* in the hash table */
 #define BUF_FORGOTTEN 4u /* block freed: never written home */
+#define BUF_PREFETCH  8u /* loaded by bc_prefetch (a failure was not logged) */
 
 /* Under the cache lock: the journal no longer needs b (no running
  * transaction, no commit, no snapshot): drop its reference. */

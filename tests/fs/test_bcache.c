@@ -148,6 +148,87 @@ START_TEST(lru_bound_and_drop_res)
 }
 END_TEST
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+START_TEST(prefetch_reads_runs)
+{
+	struct sfs *fs = mount_img(0);
+	enum { N = 24, BAD = 5, OTHER = 9 };
+	uint64_t blk[N], own[N], tid;
+	for (int i = 0; i < N; i++)
+		blk[i] = make_block(fs, 0, &tid);
+	qsort(blk, N, sizeof(blk[0]), cmp_u64);
+	/* The payload tells the blocks apart once sorted. */
+	for (int i = 0; i < N; i++) {
+		struct txn *t;
+		struct buf *b;
+		own[i] = sfs_owner_inode(blk[i]);
+		ck_assert_int_eq(txn_begin(fs, 2, &t), 0);
+		ck_assert_int_eq(bc_read(fs, blk[i], SFS_BT_XATTR, own[i], &b), 0);
+		ck_assert_int_eq(txn_add(t, b), 0);
+		b->data[64] = (uint8_t)(i + 1);
+		bc_put(b);
+		ck_assert_int_eq(txn_end(t, &tid), 0);
+	}
+	ck_assert_int_eq(jnl_checkpoint_all(fs), 0);
+	bc_shrink(fs);
+	for (int i = 0; i < N; i++)
+		ck_assert(!bc_cached(fs, blk[i]));
+	/* One damaged block, one asked for under the wrong owner. */
+	static uint8_t good[4096], bad[4096];
+	timg_peek(img, blk[BAD], good);
+	memcpy(bad, good, sizeof(bad));
+	bad[900] ^= 1;
+	timg_poke(img, blk[BAD], bad);
+	own[OTHER] = sfs_owner_inode(blk[OTHER] + 1);
+	/* One device request per run of blocks at most 8 apart. */
+	unsigned runs = 1;
+	for (int i = 1; i < N; i++)
+		runs += blk[i] - blk[i - 1] > 8;
+	ck_assert_uint_lt(runs, N);
+	struct bc_stats st0, st1;
+	bc_stats(fs, &st0);
+	bc_prefetch(fs, blk, own, N, SFS_BT_XATTR);
+	bc_stats(fs, &st1);
+	ck_assert_uint_eq(st1.reads - st0.reads, runs);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(bc_cached(fs, blk[i]) == (i != BAD && i != OTHER), "block %d", i);
+	/* The good ones are hits, not reads. */
+	for (int i = 0; i < N; i++) {
+		if (i == BAD || i == OTHER)
+			continue;
+		struct buf *b;
+		ck_assert_int_eq(bc_read(fs, blk[i], SFS_BT_XATTR, own[i], &b), 0);
+		ck_assert_uint_eq(b->data[64], i + 1);
+		bc_put(b);
+	}
+	bc_stats(fs, &st0);
+	ck_assert_uint_eq(st0.reads, st1.reads);
+	ck_assert_uint_eq(st0.misses, st1.misses);
+	ck_assert_uint_eq(st0.hits - st1.hits, N - 2);
+	/* The failures were not cached: the read that follows reports the
+	 * damage itself, and the other block reads under its real owner. */
+	struct buf *b;
+	ck_assert_int_eq(bc_read(fs, blk[BAD], SFS_BT_XATTR, sfs_owner_inode(blk[BAD]), &b), -EIO);
+	ck_assert_int_eq(bc_read(fs, blk[OTHER], SFS_BT_XATTR, sfs_owner_inode(blk[OTHER]), &b), 0);
+	ck_assert_uint_eq(b->data[64], OTHER + 1);
+	bc_put(b);
+	/* Cached blocks are not read again; the repaired one is. */
+	timg_poke(img, blk[BAD], good);
+	own[OTHER] = sfs_owner_inode(blk[OTHER]);
+	bc_stats(fs, &st0);
+	bc_prefetch(fs, blk, own, N, SFS_BT_XATTR);
+	bc_stats(fs, &st1);
+	ck_assert_uint_eq(st1.reads - st0.reads, 1);
+	ck_assert(bc_cached(fs, blk[BAD]));
+	ck_assert_int_eq(sfs_close(fs), 0);
+}
+END_TEST
+
 START_TEST(home_only_gets_committed_images)
 {
 	struct sfs *fs = mount_img(0);
@@ -294,6 +375,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, read_hits_and_checks);
 	tcase_add_test(tc, lru_bound_and_drop_res);
+	tcase_add_test(tc, prefetch_reads_runs);
 	tcase_add_test(tc, home_only_gets_committed_images);
 	tcase_add_test(tc, group_commit_many_handles);
 	tcase_add_test(tc, forget_and_abort);
