@@ -54,6 +54,30 @@ static _Atomic bool killpriv_v2; /* some INIT reply of this process got it */
  * bits, and the answer. */
 static __thread bool req_kill_known, req_kill;
 
+/* Whether the request this thread handles came as FUSE_TMPFILE: libfuse
+ * 3.14 does not know the opcode, so it reaches sanfs as the CREATE it
+ * resembles (same arguments, same reply). */
+static __thread bool req_tmpfile;
+
+bool fmnt_req_tmpfile(void)
+{
+	return req_tmpfile;
+}
+
+static void note_tmpfile(struct fuse_in_header *h, size_t n)
+{
+	req_tmpfile = false;
+	if (h->opcode != FUSE_TMPFILE)
+		return;
+	/* fuse_create_in, then the name of the nameless dentry ("/"). */
+	const char *name = (const char *)(h + 1) + sizeof(struct fuse_create_in);
+	const char *end = (const char *)h + n;
+	if (name >= end || !memchr(name, 0, (size_t)(end - name)))
+		return; /* not as expected: libfuse answers ENOSYS (EOPNOTSUPP) */
+	h->opcode = FUSE_CREATE;
+	req_tmpfile = true;
+}
+
 bool fmnt_req_kill_suidgid(bool *known)
 {
 	*known = req_kill_known && atomic_load(&killpriv_v2);
@@ -83,9 +107,11 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata)
 {
 	(void)userdata;
 	ssize_t n = read(fd, buf, len);
-	const struct fuse_in_header *h = buf;
-	if (n >= (ssize_t)sizeof(*h))
+	struct fuse_in_header *h = buf;
+	if (n >= (ssize_t)sizeof(*h)) {
 		note_kill(h, (size_t)n);
+		note_tmpfile(h, (size_t)n);
+	}
 	if (n < (ssize_t)(sizeof(*h) + offsetof(struct fuse_init_in, flags) + 4) ||
 	    h->opcode != FUSE_INIT)
 		return n;

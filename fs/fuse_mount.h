@@ -98,6 +98,9 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl);
  * data changes clear set-id bits (*known false: the kernel did not take the
  * flag, or the request does not say, e.g. FALLOCATE or COPY_FILE_RANGE). */
 bool fmnt_req_kill_suidgid(bool *known);
+/* Whether the request this thread handles is an O_TMPFILE open, which
+ * reaches fops_create (libfuse 3.14 has no tmpfile operation). */
+bool fmnt_req_tmpfile(void);
 
 int fmnt_inval_inode(struct fmnt *m, uint64_t ino);
 int fmnt_inval_entry(struct fmnt *m, uint64_t parent, const char *name, size_t len);

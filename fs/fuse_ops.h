@@ -206,7 +206,9 @@ void fops_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi);
 void fops_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fops_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi);
-/* Creating a node of any type in parent (mknod, mkdir, symlink, create). */
+/* Creating a node of any type in parent (mknod, mkdir, symlink, create).
+ * name NULL: an O_TMPFILE file, named nowhere: link count 0 and on the
+ * orphan list until fops_link names it, or freed at its last close. */
 int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode, uint32_t rdev,
 	      const char *symlink, struct fuse_entry_param *e);
 

@@ -167,7 +167,8 @@ int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode
 	struct sfs_fuse *f = fops_ctx(req);
 	struct fcred c;
 	fops_cred(req, &c);
-	int r = check_name(name);
+	bool tmpfile = !name;
+	int r = tmpfile ? 0 : check_name(name);
 	if (r)
 		return r;
 	if (f->readonly)
@@ -177,11 +178,16 @@ int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode
 		return tlen ? -ENAMETOOLONG : -ENOENT;
 	struct lockset ls;
 	struct sfs_inode *dir, *ip = NULL;
-	uint64_t ino;
-	r = lock_dir_child(f, &ls, fops_ino(f, parent), LCL_EX, name, LCL_PR, &dir, &ino);
+	uint64_t ino = 0;
+	/* An O_TMPFILE file leaves its directory as it is: PR suffices. */
+	r = tmpfile ? fops_lock_one(f, fops_ino(f, parent), LCL_PR, &ls, &dir)
+		    : lock_dir_child(f, &ls, fops_ino(f, parent), LCL_EX, name, LCL_PR, &dir, &ino);
 	if (r)
 		return r;
-	r = fops_may(f, dir, &c, PERM_W | PERM_X);
+	if (!S_ISDIR(dir->mode))
+		r = -ENOTDIR;
+	if (!r)
+		r = fops_may(f, dir, &c, PERM_W | PERM_X);
 	if (!r && ino)
 		r = -EEXIST;
 	if (!r && S_ISDIR(mode) && dir->nlink >= SFS_LINK_MAX)
@@ -231,6 +237,12 @@ int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode
 		r = symlink_set(f->fs, t, ip, target, tlen);
 		if (r)
 			goto end;
+	}
+	if (tmpfile) {
+		ip->nlink = 0; /* inode_write puts it on the orphan list */
+		ip->linkable = true;
+		r = inode_write(f->fs, t, ip);
+		goto end;
 	}
 	r = dir_add(f->fs, t, dir, name, strlen(name), ip->ino, mode_dtype(mode));
 	if (r)
@@ -446,7 +458,9 @@ void fops_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const char
 		r = -EROFS;
 	if (!r && S_ISDIR(ip->mode))
 		r = -EPERM;
-	if (!r && ip->nlink == 0)
+	/* Only an O_TMPFILE file comes back from link count 0 (the kernel
+	 * also refuses one opened with O_EXCL). */
+	if (!r && ip->nlink == 0 && !ip->linkable)
 		r = -ENOENT;
 	if (!r && ip->nlink >= SFS_LINK_MAX)
 		r = -EMLINK;
@@ -474,8 +488,11 @@ void fops_link(fuse_req_t req, fuse_ino_t fino, fuse_ino_t newparent, const char
 	}
 	struct fuse_entry_param e;
 	if (t) {
-		if (!r) {
+		if (!r && ip->nlink == 0)
+			r = inode_link_tmpfile(f->fs, t, ip);
+		else if (!r)
 			ip->nlink++;
+		if (!r) {
 			fops_touch(ip, false, true);
 			fops_touch(dir, true, true);
 			r = inode_write(f->fs, t, ip);

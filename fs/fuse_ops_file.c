@@ -82,7 +82,9 @@ void fops_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 {
 	struct sfs_fuse *f = fops_ctx(req);
 	struct fuse_entry_param e;
-	int r = fops_make(req, parent, name, S_IFREG | (mode & 07777), 0, NULL, &e);
+	bool tmpfile = fmnt_req_tmpfile();
+	int r =
+	    fops_make(req, parent, tmpfile ? NULL : name, S_IFREG | (mode & 07777), 0, NULL, &e);
 	if (r) {
 		fuse_reply_err(req, -r);
 		return;

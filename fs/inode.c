@@ -336,6 +336,19 @@ int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out)
 	return 0;
 }
 
+int inode_link_tmpfile(struct sfs *fs, struct txn *t, struct sfs_inode *ip)
+{
+	if (ip->lflags & INODE_LF_ORPHAN) {
+		int r = orphan_del(fs, t, ip->ino);
+		if (r)
+			return r;
+		ip->lflags &= (uint16_t)~INODE_LF_ORPHAN;
+	}
+	ip->nlink = 1;
+	ip->linkable = false;
+	return 0;
+}
+
 bool inode_cached(struct sfs *fs, uint64_t ino)
 {
 	struct icache *ic = fs->icache;

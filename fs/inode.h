@@ -59,6 +59,7 @@ struct sfs_inode {
 	bool cached;		    /* in the hash table */
 	bool stale;		    /* must be re-read before use (inode_invalidate) */
 	bool dying;		    /* last reference gone with nlink 0: being freed */
+	bool linkable;		    /* O_TMPFILE not named yet: a link may name it */
 	uint64_t sync_tid;	    /* last transaction that changed the inode */
 	pthread_mutex_t rlock;	    /* serialises re-reads after an invalidation */
 	struct sfs_inode *hnext;    /* hash chain */
@@ -85,6 +86,10 @@ void inode_cache_counts(struct sfs *fs, unsigned long *cached, unsigned *unused)
  * -ENOENT for a number that is not an inode of this filesystem (outside the
  * device, or not an inode block), -EIO for a corrupt block. */
 int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out);
+/* The first name of an O_TMPFILE inode (link count 0, on the orphan list):
+ * link count 1 and off the orphan list, in t (inode_write then stores it).
+ * Caller holds EX on the inode. */
+int inode_link_tmpfile(struct sfs *fs, struct txn *t, struct sfs_inode *ip);
 /* Whether inode_get of ino would find it cached and current (no read). */
 bool inode_cached(struct sfs *fs, uint64_t ino);
 /* An extra reference on an inode already held. */

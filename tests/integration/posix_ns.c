@@ -4,6 +4,7 @@
  * names, unlink while open. Usage: posix_ns DIR [CASE...] (see tcheck.h). */
 #include "tcheck.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -654,6 +655,96 @@ static void t_many_unlinked_open(void)
 		 (unsigned long long)b.f_ffree, (unsigned long long)a.f_ffree);
 }
 
+static int count_entries(void)
+{
+	DIR *d = opendir(".");
+	T_ASSERT(d != NULL, "opendir: %s", strerror(errno));
+	int n = 0;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* open(O_TMPFILE): a file named nowhere (link count 0, listed nowhere),
+ * readable and writable, named later by linkat (through /proc/self/fd),
+ * never with O_EXCL; one closed without a name gives its space back. */
+static void t_tmpfile(void)
+{
+	struct statvfs a, b;
+	T_OK(statvfs(".", &a));
+	int before = count_entries();
+	mode_t old = umask(022);
+	int fd = open(".", O_TMPFILE | O_RDWR, 0640);
+	umask(old);
+	T_ASSERT(fd >= 0, "open(O_TMPFILE): %s", strerror(errno));
+	struct stat st;
+	T_OK(fstat(fd, &st));
+	T_ASSERT(S_ISREG(st.st_mode), "regular file");
+	T_EQ(st.st_mode & 07777, 0640);
+	T_EQ(st.st_nlink, 0);
+	T_EQ(st.st_uid, geteuid());
+	T_EQ(count_entries(), before);
+	static char data[1 << 20], back[1 << 20];
+	t_fill(data, sizeof(data), 11);
+	T_EQ(pwrite(fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+	T_OK(fsync(fd));
+	T_EQ(pread(fd, back, sizeof(back), 0), (ssize_t)sizeof(back));
+	T_MEMEQ(back, data, sizeof(data));
+	char proc[64];
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	T_OK(linkat(AT_FDCWD, proc, AT_FDCWD, "named", AT_SYMLINK_FOLLOW));
+	T_ERR(linkat(AT_FDCWD, proc, AT_FDCWD, "named", AT_SYMLINK_FOLLOW), EEXIST);
+	struct stat nst = t_lstat("named");
+	T_EQ(nst.st_ino, st.st_ino);
+	T_EQ(nst.st_nlink, 1);
+	T_EQ(nst.st_size, (off_t)sizeof(data));
+	/* A second name like any file's. */
+	T_OK(linkat(AT_FDCWD, proc, AT_FDCWD, "named2", AT_SYMLINK_FOLLOW));
+	T_EQ(t_lstat("named").st_nlink, 2);
+	T_OK(unlink("named2"));
+	T_OK(close(fd));
+	memset(back, 0, sizeof(back));
+	T_EQ(t_read_file("named", back, sizeof(back)), sizeof(back));
+	T_MEMEQ(back, data, sizeof(data));
+	T_EQ(count_entries(), before + 1);
+	T_OK(unlink("named"));
+
+	/* O_EXCL: never gets a name. */
+	fd = T_OK(open(".", O_TMPFILE | O_WRONLY | O_EXCL, 0600));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	T_ERR(linkat(AT_FDCWD, proc, AT_FDCWD, "excl", AT_SYMLINK_FOLLOW), ENOENT);
+	T_OK(close(fd));
+	/* O_TMPFILE needs a directory; and a file unlinked while open is
+	 * not brought back by a link either. */
+	t_write_file("plain", "p", 1, 0644);
+	T_ERR(open("plain", O_TMPFILE | O_RDWR, 0600), ENOTDIR);
+	fd = T_OK(open("plain", O_RDWR));
+	T_OK(unlink("plain"));
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	T_ERR(linkat(AT_FDCWD, proc, AT_FDCWD, "back", AT_SYMLINK_FOLLOW), ENOENT);
+	T_OK(close(fd));
+
+	/* Unnamed ones, closed: their inodes and blocks come back. */
+	for (int i = 0; i < 20; i++) {
+		fd = T_OK(open(".", O_TMPFILE | O_RDWR, 0600));
+		T_EQ(pwrite(fd, data, sizeof(data), 0), (ssize_t)sizeof(data));
+		T_OK(close(fd));
+	}
+	for (int k = 0; k < 50; k++) {
+		sync();
+		T_OK(statvfs(".", &b));
+		if (b.f_ffree >= a.f_ffree && b.f_bfree + 16 >= a.f_bfree)
+			break;
+		usleep(100000);
+	}
+	T_ASSERT(b.f_ffree >= a.f_ffree, "free inodes back: %llu < %llu",
+		 (unsigned long long)b.f_ffree, (unsigned long long)a.f_ffree);
+	T_ASSERT(b.f_bfree + 16 >= a.f_bfree, "free blocks back: %llu < %llu",
+		 (unsigned long long)b.f_bfree, (unsigned long long)a.f_bfree);
+	T_EQ(count_entries(), before);
+}
+
 /* Forget every unused inode and dentry (the kernel then asks sanfs). */
 static void drop_caches(void)
 {
@@ -720,6 +811,7 @@ static const struct t_case cases[] = {
     {"rename", t_rename, 0},
     {"rename_flags", t_rename_flags, 0},
     {"unlink_open", t_unlink_open, 0},
+    {"tmpfile", t_tmpfile, 0},
     {"many_unlinked_open", t_many_unlinked_open, 0},
     {"forget", t_forget, 0},
     {NULL, NULL, 0},

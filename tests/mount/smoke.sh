@@ -171,6 +171,55 @@ echo odd >"$odd/f"
 "$SANCTL" umount "$odd" || fail "sanctl umount '$odd'"
 wait_gone "$pid" 60 || fail "daemon of '$odd' still running"
 echo "ok: mount point '$odd'"
+# 8. O_TMPFILE across kill -9: an unnamed file open at the crash is freed
+# by the next mount (the orphan list), one named by linkat and fsynced is
+# kept with its data; fsck is clean either side of that mount.
+logs=$(mktemp -d /var/tmp/sanfs-smoke-XXXXXX)
+TMPDIRS+=("$logs")
+"$SANCTL" mount --local "$dev" "$mp" || fail "mount (O_TMPFILE)"
+pid=$(daemon_pid "$mp") || fail "no pid file (O_TMPFILE)"
+free0=$(stat -f -c %f "$mp")
+python3 - "$mp" >"$logs/tmpfile.out" 2>&1 <<'PY' &
+import ctypes, os, sys, time
+mp = sys.argv[1]
+a = os.open(mp, os.O_TMPFILE | os.O_RDWR, 0o600)
+os.write(a, os.urandom(4 << 20))
+os.fsync(a)
+b = os.open(mp, os.O_TMPFILE | os.O_RDWR, 0o644)
+os.write(b, b"kept through the crash\n")
+# linkat(AT_SYMLINK_FOLLOW): os.link would call link(), which does not
+# follow /proc/self/fd's symlink.
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.linkat(-100, b"/proc/self/fd/%d" % b, -100, os.path.join(mp, "kept").encode(), 0x400):
+    sys.exit("linkat: " + os.strerror(ctypes.get_errno()))
+os.fsync(b)
+d = os.open(mp, os.O_RDONLY | os.O_DIRECTORY)
+os.fsync(d)
+print("ready", flush=True)
+time.sleep(60)
+PY
+holder=$!
+for _ in $(seq 1 100); do
+	grep -q ready "$logs/tmpfile.out" && break
+	kill -0 $holder 2>/dev/null || fail "O_TMPFILE script: $(cat "$logs/tmpfile.out")"
+	sleep 0.1
+done
+grep -q ready "$logs/tmpfile.out" || fail "O_TMPFILE script did not get ready"
+[ "$(stat -f -c %f "$mp")" -lt $((free0 - 1000)) ] || fail "the unnamed 4 MiB took no space"
+kill -9 "$pid"
+kill -9 $holder 2>/dev/null
+wait $holder 2>/dev/null || true
+fusermount3 -u -z "$mp" 2>/dev/null || umount -l "$mp"
+wait_gone "$pid" 10 || fail "sanfsd survived kill -9"
+"$SANCTL" fsck "$dev" >"$logs/tmpfile-fsck1" 2>&1 ||
+	fail "fsck after the crash with an open O_TMPFILE file: $(tail -5 "$logs/tmpfile-fsck1")"
+"$SANCTL" mount --local "$dev" "$mp" || fail "mount after the crash (O_TMPFILE)"
+[ "$(cat "$mp/kept")" = "kept through the crash" ] || fail "the linked O_TMPFILE file is lost"
+free1=$(stat -f -c %f "$mp")
+[ "$free1" -ge $((free0 - 16)) ] || fail "the unnamed file's space is not back: $free1 < $free0"
+rm "$mp/kept"
+"$SANCTL" umount "$mp" || fail "umount (O_TMPFILE)"
+echo "ok: O_TMPFILE across kill -9"
 if "$SANCTL" --help | grep -q '^  fsck'; then
 	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
 	echo "ok: fsck clean"
