@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
@@ -377,6 +378,74 @@ static void pidfile_remove(const char *path)
 		unlink(path);
 }
 
+/* ---- one daemon per device on this host ----
+ *
+ * A daemon holds an flock on SANFS_RUN_DIR/dev-ID.lock (ID: the block
+ * device's number, or an image file's device and inode) for its life. One
+ * that still holds it while the device is mounted nowhere is finishing an
+ * unmount (umount(8) and fusermount3 -u return before the daemon has freed
+ * the inodes the kernel let go, checkpointed the journal and marked the
+ * device clean; sanctl umount waits for it). A new mount then waits for it,
+ * instead of watching a heartbeat that still advances and refusing. */
+#define DEV_LOCK_WAIT_S 60
+
+static int dev_lock(const char *dev_real, const char *device)
+{
+	struct stat st;
+	if (stat(dev_real, &st) != 0) {
+		fail_line("%s: %s", device, strerror(errno));
+		return -1;
+	}
+	char path[PATH_MAX];
+	if (S_ISBLK(st.st_mode))
+		snprintf(path, sizeof(path), "%s/dev-%u:%u.lock", SANFS_RUN_DIR, major(st.st_rdev),
+			 minor(st.st_rdev));
+	else
+		snprintf(path, sizeof(path), "%s/dev-%u:%u-%llu.lock", SANFS_RUN_DIR,
+			 major(st.st_dev), minor(st.st_dev), (unsigned long long)st.st_ino);
+	mkdir(SANFS_RUN_DIR, 0755);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		/* Not fatal: the heartbeat still keeps two mounts apart. */
+		log_warn("local", "cannot open %s: %s", path, strerror(errno));
+		return -2;
+	}
+	char where[4096];
+	for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) != 0; i++) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			log_warn("local", "cannot lock %s: %s", path, strerror(errno));
+			return fd;
+		}
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		if (mounted_as_sanfs(dev_real, where, sizeof(where))) {
+			fail_line("%s is already mounted on %s", device, where);
+			close(fd);
+			return -1;
+		}
+		if (i == 0)
+			log_info("local",
+				 "%s: waiting for the daemon of its last mount (pid %s) to "
+				 "finish unmounting",
+				 dev_real, pid[0] ? pid : "?");
+		if (i == DEV_LOCK_WAIT_S * 10) {
+			fail_line("%s: the daemon of its last mount (pid %s) has not finished "
+				  "unmounting after %d s",
+				  device, pid[0] ? pid : "?", DEV_LOCK_WAIT_S);
+			close(fd);
+			return -1;
+		}
+		usleep(100000);
+	}
+	char pid[32];
+	int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+		log_warn("local", "cannot write %s: %s", path, strerror(errno));
+	return fd;
+}
+
 /* ---- remount ----
  *
  * `mount -o remount,ro` changes the flags of the FUSE mount in the kernel
@@ -479,6 +548,9 @@ static int serve(struct local_args *a, const char *dev_real, const char *mp_real
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
 	pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+	int lock_fd = dev_lock(dev_real, a->device);
+	if (lock_fd == -1)
+		return 1;
 	int r = lcl_create_local(&lcl);
 	if (r) {
 		fail_line("cannot create the lock layer: %s", strerror(-r));

@@ -220,6 +220,34 @@ free1=$(stat -f -c %f "$mp")
 rm "$mp/kept"
 "$SANCTL" umount "$mp" || fail "umount (O_TMPFILE)"
 echo "ok: O_TMPFILE across kill -9"
+# 9. A mount right after umount(8) while the last daemon is still finishing
+# its unmount (umount(8) does not wait for it; stopped here, so that it
+# cannot finish first): the new mount waits for it and then finds the
+# device clean, instead of taking a slot over whose heartbeat stopped.
+"$SANCTL" mount --local "$dev" "$mp" || fail "mount (9)"
+pid=$(daemon_pid "$mp") || fail "no pid file (9)"
+echo waited >"$mp/w"
+dlog=/var/log/sanfs/local-$(basename "$dev").log
+lines=$(wc -l <"$dlog")
+kill -STOP "$pid"
+# --no-canonicalize: a stat of the mount point would wait for the daemon.
+umount --no-canonicalize "$mp" || fail "umount(8) with the daemon stopped"
+"$SANCTL" mount --local "$dev" "$mp" >"$logs/m9.out" 2>&1 &
+m9=$!
+sleep 3
+kill -0 $m9 2>/dev/null || fail "the new mount did not wait for the last daemon: $(cat "$logs/m9.out")"
+is_sanfs_mount "$mp" && fail "mounted while the last daemon was still there"
+kill -CONT "$pid"
+wait $m9 || fail "mount once the last daemon finished: $(cat "$logs/m9.out")"
+wait_gone "$pid" 10 || fail "the last daemon did not exit"
+[ "$(cat "$mp/w")" = waited ] || fail "data of the last mount (9)"
+new=$(tail -n +$((lines + 1)) "$dlog")
+grep -q "waiting for the daemon of its last mount (pid $pid)" <<<"$new" ||
+	fail "no waiting line in the log: $new"
+grep -q "unmounted cleanly" <<<"$new" || fail "the last daemon did not unmount cleanly: $new"
+grep -q "taking it over" <<<"$new" && fail "the new mount took the slot over: $new"
+"$SANCTL" umount "$mp" || fail "umount (9)"
+echo "ok: a mount waits for the last daemon's unmount"
 if "$SANCTL" --help | grep -q '^  fsck'; then
 	"$SANCTL" fsck "$dev" >/dev/null || fail "fsck after clean unmounts"
 	echo "ok: fsck clean"
