@@ -194,10 +194,12 @@ static struct buf *buf_alloc(struct sfs *fs, uint64_t blkno)
 	return b;
 }
 
-static int check_hit(struct sfs *fs, struct buf *b, uint16_t type, uint64_t owner)
+static int check_hit(struct sfs *fs, struct buf *b, uint16_t type, uint64_t owner, bool say)
 {
 	uint16_t t = sfs_blk_type(b->data);
 	if ((type != SFS_ANY_TYPE && t != type) || (owner != SFS_ANY_OWNER && b->res != owner)) {
+		if (!say)
+			return -EIO;
 		log_error("fs",
 			  "block %" PRIu64 ": cached as %s owner %#" PRIx64
 			  ", wanted %s owner %#" PRIx64,
@@ -218,6 +220,7 @@ int bc_read(struct sfs *fs, uint64_t blkno, uint16_t type, uint64_t owner, struc
 	}
 	pthread_mutex_lock(&bc->mu);
 	struct buf *b;
+	bool reread = false;
 again:
 	b = lookup(bc, blkno);
 	if (b) {
@@ -232,8 +235,19 @@ again:
 				buf_release(bc, b);
 			goto again;
 		}
+		if (!err && !reread && b->refs == 1 && !b->jref && !b->committing &&
+		    check_hit(fs, b, type, owner, false)) {
+			/* Cached, unused and clean, but not what the caller's lock
+			 * says it is: a copy from before the block was freed and
+			 * reused (in a cluster, by another node). Read it again. */
+			lru_del(bc, b);
+			hash_del(bc, b);
+			buf_free(b);
+			reread = true;
+			goto again;
+		}
 		if (!err)
-			err = check_hit(fs, b, type, owner);
+			err = check_hit(fs, b, type, owner, true);
 		if (err) {
 			if (--b->refs == 0)
 				buf_release(bc, b);
@@ -298,7 +312,7 @@ bool bc_cached(struct sfs *fs, uint64_t blkno)
 }
 
 /* bc_prefetch reads a run in one request when the blocks lie at most
- * PF_GAP apart, up to PF_SPAN blocks (256 KiB) per request. */
+ * PF_GAP apart, up to PF_SPAN blocks (1 MiB) per request. */
 #define PF_GAP	8
 #define PF_SPAN 256
 
@@ -318,12 +332,8 @@ void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, siz
 {
 	struct bcache *bc = fs->bc;
 	struct buf **load = calloc(n ? n : 1, sizeof(*load));
-	uint8_t *span = bdev_alloc((size_t)PF_SPAN * SFS_BLOCK_SIZE);
-	if (!load || !span) {
-		free(load);
-		bdev_free(span);
+	if (!load)
 		return;
-	}
 	/* Claim the missing blocks as loading, as bc_read does: a reader that
 	 * comes meanwhile waits for this load instead of reading again. */
 	size_t m = 0;
@@ -342,14 +352,28 @@ void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, siz
 	}
 	pthread_mutex_unlock(&bc->mu);
 
-	for (size_t i = 0; i < m;) {
+	/* The runs, and one buffer for the longest. */
+	size_t *end = calloc(m ? m : 1, sizeof(*end));
+	uint64_t longest = 1;
+	for (size_t i = 0; end && i < m;) {
 		uint64_t first = load[i]->blkno;
 		size_t j = i + 1;
 		while (j < m && load[j]->blkno - load[j - 1]->blkno <= PF_GAP &&
 		       load[j]->blkno - first < PF_SPAN)
 			j++;
+		end[i] = j;
+		if (load[j - 1]->blkno - first + 1 > longest)
+			longest = load[j - 1]->blkno - first + 1;
+		i = j;
+	}
+	uint8_t *span = end ? bdev_alloc(longest * SFS_BLOCK_SIZE) : NULL;
+	for (size_t i = 0; i < m;) {
+		uint64_t first = load[i]->blkno;
+		size_t j = span ? end[i] : m;
 		uint64_t nblk = load[j - 1]->blkno - first + 1;
-		int err = bdev_read(fs->dev, first * SFS_BLOCK_SIZE, span, nblk * SFS_BLOCK_SIZE);
+		int err =
+		    span ? bdev_read(fs->dev, first * SFS_BLOCK_SIZE, span, nblk * SFS_BLOCK_SIZE)
+			 : -ENOMEM;
 		/* Waiters look at b->err only once the load is over (under the
 		 * lock), so it is set here without it. */
 		for (size_t k = i; k < j; k++) {
@@ -371,6 +395,7 @@ void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, siz
 		i = j;
 	}
 	free(load);
+	free(end);
 	bdev_free(span);
 }
 

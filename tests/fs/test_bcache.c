@@ -229,6 +229,42 @@ START_TEST(prefetch_reads_runs)
 }
 END_TEST
 
+/* A cached copy from before its block was reused (in a cluster, by another
+ * node) no longer matches what the caller's lock says: an unused clean copy
+ * is read again; one still in use is an error. */
+START_TEST(stale_copy_is_read_again)
+{
+	struct sfs *fs = mount_img(0);
+	uint64_t tid;
+	uint64_t blk = make_block(fs, 0x5a, &tid);
+	ck_assert_int_eq(jnl_checkpoint_all(fs), 0);
+	struct buf *b;
+	ck_assert_int_eq(bc_read(fs, blk, SFS_BT_XATTR, sfs_owner_inode(blk), &b), 0);
+	bc_put(b);
+	/* Behind the cache, the block becomes another inode's. */
+	static uint8_t d[4096];
+	timg_peek(img, blk, d);
+	uint64_t other = sfs_owner_inode(blk + 7);
+	sfs_blk_seal(d, fs->sb.uuid, SFS_BT_XATTR, blk, other);
+	d[64] = 0x6b;
+	sfs_blk_reseal(d);
+	timg_poke(img, blk, d);
+	ck_assert_int_eq(bc_read(fs, blk, SFS_BT_XATTR, other, &b), 0);
+	ck_assert_uint_eq(b->res, other);
+	ck_assert_uint_eq(b->data[64], 0x6b);
+	/* In use: the mismatch is reported, nothing is dropped. */
+	struct buf *b2;
+	ck_assert_int_eq(bc_read(fs, blk, SFS_BT_XATTR, sfs_owner_inode(blk), &b2), -EIO);
+	ck_assert_int_eq(bc_read(fs, blk, SFS_BT_XATTR, other, &b2), 0);
+	ck_assert_ptr_eq(b, b2);
+	bc_put(b2);
+	bc_put(b);
+	/* Unused, and the disk agrees with the cache: still an error. */
+	ck_assert_int_eq(bc_read(fs, blk, SFS_BT_INODE, other, &b), -EIO);
+	ck_assert_int_eq(sfs_close(fs), 0);
+}
+END_TEST
+
 START_TEST(home_only_gets_committed_images)
 {
 	struct sfs *fs = mount_img(0);
@@ -376,6 +412,7 @@ int main(void)
 	tcase_add_test(tc, read_hits_and_checks);
 	tcase_add_test(tc, lru_bound_and_drop_res);
 	tcase_add_test(tc, prefetch_reads_runs);
+	tcase_add_test(tc, stale_copy_is_read_again);
 	tcase_add_test(tc, home_only_gets_committed_images);
 	tcase_add_test(tc, group_commit_many_handles);
 	tcase_add_test(tc, forget_and_abort);

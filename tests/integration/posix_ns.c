@@ -675,13 +675,13 @@ static void t_tmpfile(void)
 	T_OK(statvfs(".", &a));
 	int before = count_entries();
 	mode_t old = umask(022);
-	int fd = open(".", O_TMPFILE | O_RDWR, 0640);
+	int fd = open(".", O_TMPFILE | O_RDWR, 0666);
 	umask(old);
 	T_ASSERT(fd >= 0, "open(O_TMPFILE): %s", strerror(errno));
 	struct stat st;
 	T_OK(fstat(fd, &st));
 	T_ASSERT(S_ISREG(st.st_mode), "regular file");
-	T_EQ(st.st_mode & 07777, 0640);
+	T_EQ(st.st_mode & 07777, 0644);
 	T_EQ(st.st_nlink, 0);
 	T_EQ(st.st_uid, geteuid());
 	T_EQ(count_entries(), before);
@@ -725,6 +725,22 @@ static void t_tmpfile(void)
 	T_ERR(linkat(AT_FDCWD, proc, AT_FDCWD, "back", AT_SYMLINK_FOLLOW), ENOENT);
 	T_OK(close(fd));
 
+	/* Under a setgid directory it takes the directory's group (as root:
+	 * any group will do). */
+	if (geteuid() == 0) {
+		T_OK(mkdir("sg", 0777));
+		T_OK(chown("sg", 0, 4321));
+		T_OK(chmod("sg", 02777));
+		fd = T_OK(open("sg", O_TMPFILE | O_RDWR, 0600));
+		T_OK(fstat(fd, &st));
+		T_EQ(st.st_gid, 4321);
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		T_OK(linkat(AT_FDCWD, proc, AT_FDCWD, "sg/f", AT_SYMLINK_FOLLOW));
+		T_OK(close(fd));
+		T_EQ(t_lstat("sg/f").st_gid, 4321);
+		T_OK(unlink("sg/f"));
+		T_OK(rmdir("sg"));
+	}
 	/* Unnamed ones, closed: their inodes and blocks come back. */
 	for (int i = 0; i < 20; i++) {
 		fd = T_OK(open(".", O_TMPFILE | O_RDWR, 0600));

@@ -213,7 +213,12 @@ fusermount3 -u -z "$mp" 2>/dev/null || umount -l "$mp"
 wait_gone "$pid" 10 || fail "sanfsd survived kill -9"
 "$SANCTL" fsck "$dev" >"$logs/tmpfile-fsck1" 2>&1 ||
 	fail "fsck after the crash with an open O_TMPFILE file: $(tail -5 "$logs/tmpfile-fsck1")"
+dlog=/var/log/sanfs/local-$(basename "$dev").log
+lines=$(wc -l <"$dlog")
 "$SANCTL" mount --local "$dev" "$mp" || fail "mount after the crash (O_TMPFILE)"
+# The unnamed one only: the link took "kept" off the orphan list.
+new=$(tail -n +$((lines + 1)) "$dlog")
+grep -q "reclaiming 1 orphan inode(s)" <<<"$new" || fail "orphans at the mount: $(grep orphan <<<"$new")"
 [ "$(cat "$mp/kept")" = "kept through the crash" ] || fail "the linked O_TMPFILE file is lost"
 free1=$(stat -f -c %f "$mp")
 [ "$free1" -ge $((free0 - 16)) ] || fail "the unnamed file's space is not back: $free1 < $free0"
