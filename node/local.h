@@ -14,7 +14,10 @@
  * While mounted, the daemon's pid is in SANFS_RUN_DIR/fuse-MAJ:MIN.pid, where
  * MAJ:MIN is st_dev of the mount point (the FUSE connection); the daemon
  * removes the file after a clean sfs_close, so `sanctl umount` can wait for
- * the daemon and tell a clean exit from a failed one.
+ * the daemon and tell a clean exit from a failed one. For its whole life the
+ * daemon also holds an flock on SANFS_RUN_DIR/dev-ID.lock (ID names the
+ * device); a new daemon of the same device waits for it while the device is
+ * mounted nowhere (the last daemon is finishing its unmount; up to 60 s).
  *
  * Options (-o, comma separated): local, ro, rw, allow_other (default),
  * noallow_other, acl (default), noacl, debug (FUSE request trace), threads=N,
