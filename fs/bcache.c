@@ -327,6 +327,17 @@ static void prefetch_done(struct bcache *bc, struct buf *b)
 		buf_release(bc, b);
 }
 
+/* The end of the run that starts at load[i]: blocks at most PF_GAP apart,
+ * at most PF_SPAN from its first. */
+static size_t run_end(struct buf *const *load, size_t i, size_t m)
+{
+	size_t j = i + 1;
+	while (j < m && load[j]->blkno - load[j - 1]->blkno <= PF_GAP &&
+	       load[j]->blkno - load[i]->blkno < PF_SPAN)
+		j++;
+	return j;
+}
+
 void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, size_t n,
 		 uint16_t type)
 {
@@ -352,24 +363,18 @@ void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, siz
 	}
 	pthread_mutex_unlock(&bc->mu);
 
-	/* The runs, and one buffer for the longest. */
-	size_t *end = calloc(m ? m : 1, sizeof(*end));
+	/* One buffer for the longest run. */
 	uint64_t longest = 1;
-	for (size_t i = 0; end && i < m;) {
-		uint64_t first = load[i]->blkno;
-		size_t j = i + 1;
-		while (j < m && load[j]->blkno - load[j - 1]->blkno <= PF_GAP &&
-		       load[j]->blkno - first < PF_SPAN)
-			j++;
-		end[i] = j;
-		if (load[j - 1]->blkno - first + 1 > longest)
-			longest = load[j - 1]->blkno - first + 1;
-		i = j;
+	for (size_t i = 0, j; i < m; i = j) {
+		j = run_end(load, i, m);
+		uint64_t len = load[j - 1]->blkno - load[i]->blkno + 1;
+		if (len > longest)
+			longest = len;
 	}
-	uint8_t *span = end ? bdev_alloc(longest * SFS_BLOCK_SIZE) : NULL;
+	uint8_t *span = bdev_alloc(longest * SFS_BLOCK_SIZE);
 	for (size_t i = 0; i < m;) {
 		uint64_t first = load[i]->blkno;
-		size_t j = span ? end[i] : m;
+		size_t j = span ? run_end(load, i, m) : m;
 		uint64_t nblk = load[j - 1]->blkno - first + 1;
 		int err =
 		    span ? bdev_read(fs->dev, first * SFS_BLOCK_SIZE, span, nblk * SFS_BLOCK_SIZE)
@@ -395,7 +400,6 @@ void bc_prefetch(struct sfs *fs, const uint64_t *blk, const uint64_t *owner, siz
 		i = j;
 	}
 	free(load);
-	free(end);
 	bdev_free(span);
 }
 

@@ -184,7 +184,7 @@ int fops_make(fuse_req_t req, fuse_ino_t parent, const char *name, uint32_t mode
 		    : lock_dir_child(f, &ls, fops_ino(f, parent), LCL_EX, name, LCL_PR, &dir, &ino);
 	if (r)
 		return r;
-	if (!S_ISDIR(dir->mode))
+	if (tmpfile && !S_ISDIR(dir->mode)) /* lock_dir_child checked the rest */
 		r = -ENOTDIR;
 	if (!r)
 		r = fops_may(f, dir, &c, PERM_W | PERM_X);
