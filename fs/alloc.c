@@ -306,7 +306,7 @@ static int alloc_in_ag(struct sfs *fs, struct txn *t, uint32_t ag, uint32_t from
 		if (want > avail)
 			want = (uint32_t)avail;
 	}
-	uint32_t off, len;
+	uint32_t off = 0, len = 0; /* set by ag_search on success; gcc -O3 cannot see it */
 	rc = avail < min || want == 0 ? -ENOSPC : ag_search(&c, &busy, from, want, min, &off, &len);
 	free(busy.v);
 	if (!rc)
