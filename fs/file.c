@@ -152,6 +152,55 @@ int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint6
 	return *done ? 0 : r;
 }
 
+/* The tail copy: one block of the file as the device holds it, the last
+ * one a write ended inside, so that the next small write there (an append,
+ * a log line) need not read it back first. Only the code below writes file
+ * data, and each write keeps the copy right (tail_wrote); freeing blocks
+ * drops it; and it goes with the inode's other cached state when the
+ * inode's lock is lost (inode_invalidate: a re-read) or the inode leaves
+ * the cache. A copy also names its device block: a block freed and given
+ * to the file again is never mistaken for it. */
+static const uint8_t *tail_find(const struct sfs_inode *ip, uint64_t lb, uint64_t phys)
+{
+	return ip->tail && ip->tail_lblk == lb && ip->tail_pblk == phys ? ip->tail : NULL;
+}
+
+/* Block lb at phys as the device holds it: from the tail copy, else read. */
+static int read_edge(struct sfs *fs, const struct sfs_inode *ip, uint64_t lb, uint64_t phys,
+		     uint8_t *out)
+{
+	const uint8_t *c = tail_find(ip, lb, phys);
+	if (!c)
+		return dev_read(fs, phys, out, 1);
+	memcpy(out, c, BS);
+	return 0;
+}
+
+/* bb's nblk blocks for lb.. at phys.. went to the device (r: how). When
+ * the written data ended inside the last block (partial), that block
+ * becomes the copy; a copy inside the range is refreshed. */
+static void tail_wrote(struct sfs_inode *ip, uint64_t lb, uint64_t phys, const uint8_t *bb,
+		       uint64_t nblk, bool partial, int r)
+{
+	bool inside = ip->tail && ip->tail_lblk >= lb && ip->tail_lblk - lb < nblk;
+	if (r) { /* what the device holds now is not known */
+		if (inside)
+			inode_tail_drop(ip);
+		return;
+	}
+	if (partial && inode_tail_hold(ip)) {
+		ip->tail_lblk = lb + nblk - 1;
+		ip->tail_pblk = phys + nblk - 1;
+		inside = true;
+	}
+	if (!inside)
+		return;
+	if (ip->tail_pblk == phys + (ip->tail_lblk - lb))
+		memcpy(ip->tail, bb + (ip->tail_lblk - lb) * BS, BS);
+	else
+		inode_tail_drop(ip);
+}
+
 /* Blocks freed by a transaction are allocatable only once it commits (the
  * journal could otherwise replay an old image over their new owner's data).
  * So ENOSPC right after a big truncate or unlink may only mean "not yet":
@@ -188,6 +237,7 @@ static int write_seg(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint8_
 		memset(bb + skip + (se - *pos), 0, got * BS - skip - (se - *pos));
 		memcpy(bb + skip, data, se - *pos);
 		r = dev_write(fs, start, bb, got);
+		tail_wrote(ip, lb, start, bb, got, se % BS, r);
 		if (r == 0) {
 			struct sfs_extent e = {lb, start, got, 0};
 			r = extent_insert(fs, t, ip, &e);
@@ -212,6 +262,7 @@ static int write_seg(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint8_
 		memset(bb + skip + (se - *pos), 0, nblk * BS - skip - (se - *pos));
 		memcpy(bb + skip, data, se - *pos);
 		r = dev_write(fs, phys, bb, nblk);
+		tail_wrote(ip, lb, phys, bb, nblk, se % BS, r);
 		if (r)
 			return r;
 		bool more;
@@ -225,13 +276,14 @@ static int write_seg(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint8_
 		return 0;
 	}
 	/* Written: read-modify-write of the partial edge blocks only. */
-	if (skip && (r = dev_read(fs, phys, bb, 1)))
+	if (skip && (r = read_edge(fs, ip, lb, phys, bb)))
 		return r;
 	if (se % BS && (nblk > 1 || skip == 0) &&
-	    (r = dev_read(fs, phys + nblk - 1, bb + (nblk - 1) * BS, 1)))
+	    (r = read_edge(fs, ip, lb + nblk - 1, phys + nblk - 1, bb + (nblk - 1) * BS)))
 		return r;
 	memcpy(bb + skip, data, se - *pos);
 	r = dev_write(fs, phys, bb, nblk);
+	tail_wrote(ip, lb, phys, bb, nblk, se % BS, r);
 	if (r)
 		return r;
 	*pos = se;
@@ -318,10 +370,11 @@ static int zero_partial(struct sfs *fs, struct sfs_inode *ip, uint64_t off, uint
 	if (!bb)
 		return -ENOMEM;
 	uint64_t phys = x.pblk + (lb - x.lblk);
-	r = dev_read(fs, phys, bb, 1);
+	r = read_edge(fs, ip, lb, phys, bb);
 	if (r == 0) {
 		memset(bb + off % BS, 0, n);
 		r = dev_write(fs, phys, bb, 1);
+		tail_wrote(ip, lb, phys, bb, 1, false, r);
 	}
 	bdev_free(bb);
 	return r;
@@ -335,6 +388,8 @@ static int remove_blocks(struct sfs *fs, struct sfs_inode *ip, uint64_t from, ui
 {
 	bool more = true;
 	int r = 0;
+	if (ip->tail && ip->tail_lblk >= from && ip->tail_lblk < to)
+		inode_tail_drop(ip);
 	while (more && r == 0) {
 		struct txn *t;
 		unsigned fixed = inode_write_max_blocks() + ORPHAN_MAX_BLOCKS;

@@ -214,6 +214,27 @@ void inode_iobuf_put(struct sfs *fs, void *buf)
 	bdev_pool_put(fs->icache->iopool, buf);
 }
 
+static atomic_uint tails_live;
+
+uint8_t *inode_tail_hold(struct sfs_inode *ip)
+{
+	if (ip->tail)
+		return ip->tail;
+	if (atomic_fetch_add(&tails_live, 1) >= INODE_TAILS_MAX ||
+	    !(ip->tail = malloc(SFS_BLOCK_SIZE)))
+		atomic_fetch_sub(&tails_live, 1);
+	return ip->tail;
+}
+
+void inode_tail_drop(struct sfs_inode *ip)
+{
+	if (!ip->tail)
+		return;
+	free(ip->tail);
+	ip->tail = NULL;
+	atomic_fetch_sub(&tails_live, 1);
+}
+
 void inode_teardown(struct sfs *fs)
 {
 	struct icache *ic = fs->icache;

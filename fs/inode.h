@@ -55,6 +55,9 @@ struct sfs_inode {
 	uint64_t xattr_blk;	    /* overflow xattr block, 0: none */
 	uint16_t ixattr_len;	    /* bytes of inline xattr entries */
 	uint8_t *ixattr;	    /* INODE_XATTR_SIZE bytes, NULL when none */
+	uint8_t *tail;		    /* file.c's copy of a written block, NULL: none */
+	uint64_t tail_lblk;	    /* ... its logical block */
+	uint64_t tail_pblk;	    /* ... and where it is on the device */
 	unsigned refs;		    /* cache references (under the cache mutex) */
 	bool cached;		    /* in the hash table */
 	bool stale;		    /* must be re-read before use (inode_invalidate) */

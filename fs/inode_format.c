@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "fs/format.h"
 #include "fs/inode.h"
+#include "fs/inode_priv.h"
 #include "locks/lcl.h"
 
 #define SUB "inode"
@@ -241,6 +242,7 @@ bad:
 
 void inode_decoded_release(struct sfs_inode *ip)
 {
+	inode_tail_drop(ip);
 	free(ip->iext);
 	free(ip->sym);
 	free(ip->ixattr);
