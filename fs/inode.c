@@ -37,6 +37,7 @@ struct icache {
 	unsigned nunused, max_unused;
 	uint64_t gen_next;	  /* generation numbers */
 	struct bdev_pool *iopool; /* file I/O bounce buffers (inode_iobuf_get) */
+	bool orphans_kept;	  /* unlinked inodes not freed: the journal stopped */
 };
 
 uint64_t inode_res(uint64_t ino)
@@ -620,7 +621,19 @@ void inode_put(struct sfs *fs, struct sfs_inode *ip)
 		pthread_mutex_unlock(&ic->mu);
 		return;
 	}
-	if (ip->nlink == 0 && !ip->stale && !fs->readonly && !atomic_load(&fs->frozen)) {
+	/* With the journal stopped no change can be written: an unlinked inode
+	 * is left to the next mount's orphan recovery (said once, not once per
+	 * inode: an unmount after a device failure forgets them all). */
+	bool stopped = ip->nlink == 0 && jnl_aborted(fs);
+	if (stopped && !ic->orphans_kept) {
+		ic->orphans_kept = true;
+		log_warn(SUB,
+			 "inode %llu: unlinked, not freed (the journal stopped); unlinked "
+			 "inodes are left to the next mount's orphan recovery",
+			 (unsigned long long)ip->ino);
+	}
+	if (ip->nlink == 0 && !stopped && !ip->stale && !fs->readonly &&
+	    !atomic_load(&fs->frozen)) {
 		ip->dying = true;
 		pthread_mutex_unlock(&ic->mu);
 		struct lcl_handle *h;
