@@ -47,12 +47,15 @@ while [ "$round" -lt "$rounds" ]; do
 	n=$((400 + RANDOM % 3000))
 	dlines=$(wc -l <"$dlog" 2>/dev/null || echo 0)
 	SANFS_BDEV_FAULTS="eio_after,n=$n,ops=rw" target_mount || fail "mount with the fault armed"
+	dpid=$(target_daemon_pid)
+	[ -n "$dpid" ] || fail "no sanfsd serves $TARGET_MNT"
 	before=$(wc -l <"$log")
 	timeout 120 "$workload" run "$TARGET_MNT/w" "$log" "$round" 60 2>"$werr"
 	rc=$?
 	[ $rc = 124 ] && fail "the workload hung on the failed device"
 	grep -q "Input/output error" "$werr" ||
 		fail "the workload did not meet the failure: $(head -c 300 "$werr")"
+	kill -0 "$dpid" 2>/dev/null || fail "sanfsd $dpid died with its device"
 	timeout 20 stat "$TARGET_MNT/w" >/dev/null || fail "the daemon stopped answering"
 	new=$(tail -n +$((dlines + 1)) "$dlog")
 	grep -q "journal of slot 0 aborted" <<<"$new" || fail "no log line says the journal stopped"
