@@ -284,8 +284,20 @@ void fops_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 void fops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	(void)fi;
+	/* The tail copy lives while the file is open for writing: the copies
+	 * of files written once and closed (an untar) would otherwise fill
+	 * the daemon's quota of them. Another writer still open takes a new
+	 * copy at its next small write. */
+	struct sfs_fuse *f = fops_ctx(req);
+	uint64_t i = fops_ino(f, ino);
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && file_has_tail(f->fs, i)) {
+		struct lockset ls;
+		struct sfs_inode *ip;
+		if (fops_lock_one(f, i, LCL_EX, &ls, &ip) == 0) {
+			file_forget_tail(ip);
+			fops_unlock_one(f, &ls, ip);
+		}
+	}
 	fuse_reply_err(req, 0);
 }
 

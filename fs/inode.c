@@ -227,6 +227,16 @@ uint8_t *inode_tail_hold(struct sfs_inode *ip)
 	return ip->tail;
 }
 
+bool inode_tail_peek(struct sfs *fs, uint64_t ino)
+{
+	struct icache *ic = fs->icache;
+	pthread_mutex_lock(&ic->mu);
+	struct sfs_inode *ip = hash_find(ic, ino);
+	bool has = ip && ip->tail;
+	pthread_mutex_unlock(&ic->mu);
+	return has;
+}
+
 void inode_tail_drop(struct sfs_inode *ip)
 {
 	if (!ip->tail)
@@ -624,7 +634,7 @@ void inode_put(struct sfs *fs, struct sfs_inode *ip)
 	/* With the journal stopped no change can be written: an unlinked inode
 	 * is left to the next mount's orphan recovery (said once, not once per
 	 * inode: an unmount after a device failure forgets them all). */
-	bool stopped = ip->nlink == 0 && jnl_aborted(fs);
+	bool stopped = ip->nlink == 0 && !fs->readonly && jnl_aborted(fs);
 	if (stopped && !ic->orphans_kept) {
 		ic->orphans_kept = true;
 		log_warn(SUB,

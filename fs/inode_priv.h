@@ -3,6 +3,7 @@
 #ifndef SANFS_FS_INODE_PRIV_H
 #define SANFS_FS_INODE_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fs/jnl.h"
@@ -36,5 +37,7 @@ void inode_iobuf_put(struct sfs *fs, void *buf);
 struct sfs_inode;
 uint8_t *inode_tail_hold(struct sfs_inode *ip);
 void inode_tail_drop(struct sfs_inode *ip);
+/* Whether the cached inode ino holds a tail copy (racy: a hint). */
+bool inode_tail_peek(struct sfs *fs, uint64_t ino);
 
 #endif

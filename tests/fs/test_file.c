@@ -16,6 +16,7 @@
 #include "fs/extent.h"
 #include "fs/file.h"
 #include "fs/inode.h"
+#include "fs/inode_priv.h"
 #include "fs/sfs.h"
 #include "test_inode_util.h"
 
@@ -370,7 +371,6 @@ START_TEST(split_inline_extents_when_full)
 }
 END_TEST
 
-/* Random operations against an in-memory model of the contents. */
 /* Small appends keep a copy of the block they end in (file.c's tail copy):
  * 1,000 appends of 7 bytes read nothing from the device (every read fails
  * with EIO meanwhile), and the file is what was written, read back from
@@ -451,6 +451,80 @@ START_TEST(tail_copy_follows_the_device)
 }
 END_TEST
 
+/* A write that fails over the copy's block drops the copy (the device's
+ * bytes are not known): the next small write merges with what the device
+ * holds. */
+START_TEST(failed_write_drops_the_copy)
+{
+	struct sfs_inode *ip = tfs_new(&T, S_IFREG | 0644);
+	uint8_t a[100], c[10], *back = aligned_alloc(4096, 8192);
+	memset(a, 'A', sizeof(a));
+	memset(c, 'C', sizeof(c));
+	wr(ip, a, sizeof(a), 0);
+	ck_assert_ptr_nonnull(ip->tail);
+	struct sfs_extent x;
+	ck_assert_int_eq(extent_find(T.fs, ip, 0, &x), 0);
+	struct bdev_fault f = {
+	    .kind = BDEV_FAULT_EIO, .ops = BDEV_FAULT_WRITE, .off = x.pblk * 4096, .len = 4096};
+	ck_assert_int_eq(bdev_fault_add(T.fs->dev, &f), 0);
+	size_t done;
+	ck_assert_int_eq(file_write(T.fs, ip, c, sizeof(c), 100, &done), -EIO);
+	ck_assert_ptr_null(ip->tail);
+	bdev_fault_clear(T.fs->dev);
+	wr(ip, c, sizeof(c), 100);
+	rd(ip, back, 8192, 0, 110);
+	ck_assert(all_same(back, 'A', 100) && all_same(back + 100, 'C', 10));
+	inode_put(T.fs, ip);
+	free(back);
+}
+END_TEST
+
+/* At most INODE_TAILS_MAX copies exist; every way one goes (forgotten at
+ * the last close, a truncate, an invalidation, an unlinked inode freed)
+ * gives its place back. */
+START_TEST(copies_are_bounded_and_given_back)
+{
+	enum { N = INODE_TAILS_MAX + 10 };
+	static struct sfs_inode *ips[N];
+	uint8_t a[10];
+	memset(a, 'a', sizeof(a));
+	for (int round = 0; round < 2; round++) {
+		for (int i = 0; i < N; i++) {
+			if (round == 0 || !ips[i])
+				ips[i] = tfs_new(&T, S_IFREG | 0644);
+			wr(ips[i], a, sizeof(a), 0);
+		}
+		int with = 0;
+		for (int i = 0; i < N; i++)
+			with += ips[i]->tail != NULL;
+		ck_assert_int_eq(with, INODE_TAILS_MAX);
+		for (int i = 0; i < N; i++) {
+			uint64_t ino = ips[i]->ino;
+			switch (i % 4) {
+			case 0:
+				file_forget_tail(ips[i]);
+				break;
+			case 1:
+				ck_assert_int_eq(file_truncate(T.fs, ips[i], 0), 0);
+				break;
+			case 2:
+				inode_invalidate(T.fs, ino);
+				ck_assert_int_eq(inode_revalidate(T.fs, ips[i]), 0);
+				break;
+			default:
+				tfs_set_nlink(&T, ips[i], 0);
+				inode_put(T.fs, ips[i]); /* freed */
+				ips[i] = NULL;
+			}
+			ck_assert(!ips[i] || !ips[i]->tail);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		if (ips[i])
+			inode_put(T.fs, ips[i]);
+}
+END_TEST
+
 #define MODEL_MAX (6 * MiB)
 
 static void model_check(struct sfs_inode *ip, const uint8_t *m, uint64_t msize, uint8_t *tmp)
@@ -479,6 +553,8 @@ static void model_check(struct sfs_inode *ip, const uint8_t *m, uint64_t msize, 
 	}
 }
 
+/* Random operations against an in-memory model of the contents (a third of
+ * the writes small appends, which go through the tail copy). */
 START_TEST(random_model)
 {
 	unsigned seed = getenv("SEED") ? (unsigned)atoi(getenv("SEED")) : (unsigned)time(NULL);
@@ -585,6 +661,8 @@ int main(void)
 	tcase_add_test(tc, random_model);
 	tcase_add_test(tc, appends_read_nothing);
 	tcase_add_test(tc, tail_copy_follows_the_device);
+	tcase_add_test(tc, failed_write_drops_the_copy);
+	tcase_add_test(tc, copies_are_bounded_and_given_back);
 	tcase_set_timeout(tc, 120);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
