@@ -633,7 +633,9 @@ void inode_put(struct sfs *fs, struct sfs_inode *ip)
 	}
 	/* With the journal stopped no change can be written: an unlinked inode
 	 * is left to the next mount's orphan recovery (said once, not once per
-	 * inode: an unmount after a device failure forgets them all). */
+	 * inode: an unmount after a device failure forgets them all). Lock
+	 * order: the cache's mutex, then the journal's (jnl_aborted); nothing
+	 * takes them the other way round. */
 	bool stopped = ip->nlink == 0 && !fs->readonly && jnl_aborted(fs);
 	if (stopped && !ic->orphans_kept) {
 		ic->orphans_kept = true;
