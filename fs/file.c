@@ -201,16 +201,6 @@ static void tail_wrote(struct sfs_inode *ip, uint64_t lb, uint64_t phys, const u
 		inode_tail_drop(ip);
 }
 
-void file_forget_tail(struct sfs_inode *ip)
-{
-	inode_tail_drop(ip);
-}
-
-bool file_has_tail(struct sfs *fs, uint64_t ino)
-{
-	return inode_tail_peek(fs, ino);
-}
-
 /* Blocks freed by a transaction are allocatable only once it commits (the
  * journal could otherwise replay an old image over their new owner's data).
  * So ENOSPC right after a big truncate or unlink may only mean "not yet":

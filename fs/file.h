@@ -21,7 +21,6 @@
 #ifndef SANFS_FS_FILE_H
 #define SANFS_FS_FILE_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,13 +38,6 @@ int file_read(struct sfs *fs, struct sfs_inode *ip, void *buf, size_t len, uint6
  * the size; updates mtime and ctime. */
 int file_write(struct sfs *fs, struct sfs_inode *ip, const void *buf, size_t len, uint64_t off,
 	       size_t *done);
-/* The tail copy (the block the last write ended inside, kept so that the
- * next small write need not read it; INTERNALS "The tail copy") lives while
- * the file is open for writing: file_forget_tail drops it (caller holds EX),
- * file_has_tail says whether the cached inode ino holds one (a hint, no lock:
- * whether file_forget_tail is worth the lock). */
-void file_forget_tail(struct sfs_inode *ip);
-bool file_has_tail(struct sfs *fs, uint64_t ino);
 /* Grow (a hole) or shrink (blocks past the end freed, the partial last block
  * zeroed past the new size). Shrinking a file with blocks past the new end
  * puts it on the orphan list until every block is freed, so a crash finishes

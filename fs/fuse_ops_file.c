@@ -290,11 +290,11 @@ void fops_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * copy at its next small write. */
 	struct sfs_fuse *f = fops_ctx(req);
 	uint64_t i = fops_ino(f, ino);
-	if ((fi->flags & O_ACCMODE) != O_RDONLY && file_has_tail(f->fs, i)) {
+	if ((fi->flags & O_ACCMODE) != O_RDONLY && inode_tail_peek(f->fs, i)) {
 		struct lockset ls;
 		struct sfs_inode *ip;
 		if (fops_lock_one(f, i, LCL_EX, &ls, &ip) == 0) {
-			file_forget_tail(ip);
+			inode_tail_drop(ip);
 			fops_unlock_one(f, &ls, ip);
 		}
 	}

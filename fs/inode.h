@@ -95,6 +95,14 @@ int inode_get(struct sfs *fs, uint64_t ino, struct sfs_inode **out);
 int inode_link_tmpfile(struct sfs *fs, struct txn *t, struct sfs_inode *ip);
 /* Whether inode_get of ino would find it cached and current (no read). */
 bool inode_cached(struct sfs *fs, uint64_t ino);
+/* The tail copy (ip->tail: the block the last write ended inside, kept by
+ * file.c so that the next small write need not read it back) lives while
+ * the file is open for writing. inode_tail_drop frees it (caller holds EX;
+ * inode_decoded_release does it too: a re-read, an eviction);
+ * inode_tail_peek says whether the cached inode ino holds one (a hint, no
+ * lock: whether the drop is worth taking the lock). */
+void inode_tail_drop(struct sfs_inode *ip);
+bool inode_tail_peek(struct sfs *fs, uint64_t ino);
 /* An extra reference on an inode already held. */
 void inode_ref(struct sfs *fs, struct sfs_inode *ip);
 /* Drop a reference. At the last one of an inode with nlink == 0 the inode is

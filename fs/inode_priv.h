@@ -3,7 +3,6 @@
 #ifndef SANFS_FS_INODE_PRIV_H
 #define SANFS_FS_INODE_PRIV_H
 
-#include <stdbool.h>
 #include <stdint.h>
 
 #include "fs/jnl.h"
@@ -28,16 +27,11 @@ struct sfs;
 void *inode_iobuf_get(struct sfs *fs);
 void inode_iobuf_put(struct sfs *fs, void *buf);
 
-/* The tail copy of a file (file.c): ip->tail, one block as it is on the
- * device. inode_tail_hold gives ip's buffer, allocating one while fewer
- * than INODE_TAILS_MAX exist in the process (NULL: none to be had);
- * inode_tail_drop frees it (inode_decoded_release does too: a re-read after
- * an invalidation, an eviction). */
+/* The tail copy of a file (file.c, inode.h): inode_tail_hold gives ip's
+ * buffer, allocating one while fewer than INODE_TAILS_MAX exist in the
+ * process (NULL: none to be had). */
 #define INODE_TAILS_MAX 4096 /* 16 MiB of 4 KiB blocks */
 struct sfs_inode;
 uint8_t *inode_tail_hold(struct sfs_inode *ip);
-void inode_tail_drop(struct sfs_inode *ip);
-/* Whether the cached inode ino holds a tail copy (racy: a hint). */
-bool inode_tail_peek(struct sfs *fs, uint64_t ino);
 
 #endif

@@ -502,7 +502,7 @@ START_TEST(copies_are_bounded_and_given_back)
 			uint64_t ino = ips[i]->ino;
 			switch (i % 4) {
 			case 0:
-				file_forget_tail(ips[i]);
+				inode_tail_drop(ips[i]);
 				break;
 			case 1:
 				ck_assert_int_eq(file_truncate(T.fs, ips[i], 0), 0);
