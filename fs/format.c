@@ -232,6 +232,13 @@ int sfs_super_compatible(const struct sfs_super *sb, bool *ro_only, const char *
 		*why = "filesystem version is newer than this sanfs";
 		return -EINVAL;
 	}
+	if (sb->version < SFS_VERSION) {
+		/* Version 1 (before the xattr run) is a development format no
+		 * release wrote: its xattr entries would be misread. */
+		*why =
+		    "filesystem version 1 is older than this sanfs reads (make it again with mkfs)";
+		return -EINVAL;
+	}
 	if (sb->incompat & ~SFS_INCOMPAT_SUPP) {
 		*why = "unknown incompatible feature";
 		return -EINVAL;

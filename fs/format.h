@@ -30,7 +30,7 @@
 #define SFS_BLOCK_SHIFT	  12
 #define SFS_MAGIC	  0x53464E53u /* "SNFS" */
 #define SFS_BLK_HDR_SIZE  48u
-#define SFS_VERSION	  1u
+#define SFS_VERSION	  2u
 #define SFS_LABEL_MAX	  63 /* bytes, without the NUL */
 #define SFS_UUID_SIZE	  16
 #define SFS_DEFAULT_SLOTS 16u

@@ -26,6 +26,7 @@
 #include "fs/inode.h"
 #include "fs/jnl.h"
 #include "fs/sfs.h"
+#include "fs/xattr.h"
 
 struct claim {
 	uint64_t blk;	  /* the device block claimed */
@@ -121,6 +122,17 @@ static bool side_valid(struct sfs *fs, uint64_t blk, uint16_t type, uint64_t ino
 	return true;
 }
 
+static bool xattr_run_valid(struct sfs *fs, uint64_t ino, const struct sfs_inode *ip)
+{
+	uint8_t *area;
+	size_t len;
+	if (!ip->xattr_blk || ip->xattr_blk + ip->xattr_nblk > fs->sb.blocks ||
+	    xattr_run_read(fs, ino, ip->xattr_blk, ip->xattr_nblk, 0, &area, &len))
+		return false;
+	free(area);
+	return true;
+}
+
 /* Every claim of a block marked in ck->dup, in inode order, through a
  * read-only mount (as the walk reads). 0, -ENOMEM, or -EIO when an inode
  * the walk read cannot be read now. */
@@ -151,9 +163,10 @@ static int dup_scan(struct fsck *ck, struct claims *c)
 			rc = extent_walk(fs, &ip, &eo, c);
 		}
 		/* A side block holds the block only when it is what it claims
-		 * to be: a corrupt xattr block is dropped by the last walk. */
-		if (side_valid(fs, ip.xattr_blk, SFS_BT_XATTR, ino))
-			claim_meta(c, ip.xattr_blk, "xattr block");
+		 * to be: a corrupt xattr run is dropped by the last walk. */
+		if (xattr_run_valid(fs, ino, &ip))
+			for (unsigned k = 0; k < ip.xattr_nblk; k++)
+				claim_meta(c, ip.xattr_blk + k, "xattr block");
 		if (side_valid(fs, ip.symlink_blk, SFS_BT_SYMLINK, ino))
 			claim_meta(c, ip.symlink_blk, "symlink block");
 		if (c->err)

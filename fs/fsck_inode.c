@@ -29,6 +29,7 @@
 #include "fs/inode.h"
 #include "fs/inode_format.h"
 #include "fs/sfs.h"
+#include "fs/xattr.h"
 
 struct iinfo {
 	uint32_t mode, nlink;
@@ -175,6 +176,7 @@ int fsck_inode_set(struct fsck *ck, uint64_t ino, enum fsck_ifield f, uint64_t v
 		break;
 	case FSCK_IF_XATTR:
 		ip.xattr_blk = v;
+		ip.xattr_nblk = v ? ip.xattr_nblk : 0;
 		break;
 	case FSCK_IF_EMPTY_DIR:
 		if (!S_ISDIR(ip.mode)) {
@@ -310,16 +312,38 @@ static int side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t bl
 	return 0;
 }
 
-/* Repair of a corrupt xattr block: the inode lets go of it (its extended
+/* The xattr run of an inode: 0 when fine or absent, -1 for a bad range
+ * (reported), 1 when a block or the entries fail their checks (the caller
+ * reports it). */
+static int xattr_run(struct fsck *ck, struct sfs *fs, uint64_t ino, const struct sfs_inode *ip,
+		     struct iwalk *w)
+{
+	if (!ip->xattr_blk)
+		return 0;
+	if (fsck_ref(ck, ip->xattr_blk, ip->xattr_nblk, "xattr block", ino)) {
+		w->bad = 1;
+		return -1;
+	}
+	uint8_t *area;
+	size_t len;
+	if (xattr_run_read(fs, ino, ip->xattr_blk, ip->xattr_nblk, 0, &area, &len))
+		return 1;
+	free(area);
+	w->blocks += ip->xattr_nblk;
+	return 0;
+}
+
+/* Repair of a corrupt xattr run: the inode lets go of it (its extended
  * attributes beyond the inline area are lost; the file's data is not), and
- * the block is no longer referenced, so phase 5 frees it. st_blocks is then
- * corrected by the caller's check. */
-static bool drop_xattr_block(struct fsck *ck, uint64_t ino, uint64_t xblk)
+ * its blocks are no longer referenced, so phase 5 frees them. st_blocks is
+ * then corrected by the caller's check. */
+static bool drop_xattr_run(struct fsck *ck, uint64_t ino, uint64_t xblk, unsigned n)
 {
 	if (!ck->rw || ck->mute || fsck_inode_set(ck, ino, FSCK_IF_XATTR, 0))
 		return false;
-	if (!(ck->dup[xblk >> 3] & (1u << (xblk & 7))))
-		ck->refs[xblk >> 3] &= (uint8_t) ~(1u << (xblk & 7));
+	for (uint64_t b = xblk; b < xblk + n; b++)
+		if (!(ck->dup[b >> 3] & (1u << (b & 7))))
+			ck->refs[b >> 3] &= (uint8_t) ~(1u << (b & 7));
 	return true;
 }
 
@@ -493,8 +517,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 					 ino, S_ISDIR(ip.mode) ? "directory" : "extent", rc);
 				w.bad = 1;
 			}
-			int xr =
-			    side_block(ck, fs, ino, ip.xattr_blk, SFS_BT_XATTR, "xattr block", &w);
+			int xr = xattr_run(ck, fs, ino, &ip, &w);
 			if (xr < 0 && fx &&
 			    fsck_fixes_push(&fx->xdrop, &fx->nxdrop, &fx->capxdrop, ino)) {
 				inode_decoded_release(&ip);
@@ -503,11 +526,11 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				return -ENOMEM;
 			}
 			if (xr == 1) {
-				bool ok = drop_xattr_block(ck, ino, ip.xattr_blk);
+				bool ok = drop_xattr_run(ck, ino, ip.xattr_blk, ip.xattr_nblk);
 				fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
-					 "inode %" PRIu64 ": xattr block %" PRIu64
-					 " unreadable or corrupt%s",
-					 ino, ip.xattr_blk,
+					 "inode %" PRIu64 ": xattr run %" PRIu64
+					 " (%u blocks) unreadable or corrupt%s",
+					 ino, ip.xattr_blk, ip.xattr_nblk,
 					 ok ? "; dropped (the attributes it held are lost)" : "");
 				if (!ok)
 					w.bad = 1;

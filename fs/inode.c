@@ -606,8 +606,9 @@ static int inode_free_blocks(struct sfs *fs, struct sfs_inode *ip)
 		r = btree_destroy(&bt, t);
 	}
 	if (r == 0 && ip->xattr_blk) {
-		r = alloc_free(fs, t, ip->xattr_blk, 1);
-		bc_forget(fs, ip->xattr_blk);
+		r = alloc_free(fs, t, ip->xattr_blk, ip->xattr_nblk);
+		for (unsigned i = 0; i < ip->xattr_nblk; i++)
+			bc_forget(fs, ip->xattr_blk + i);
 	}
 	if (r == 0 && ip->symlink_blk) {
 		r = alloc_free(fs, t, ip->symlink_blk, 1);

@@ -52,7 +52,8 @@ struct sfs_inode {
 	uint32_t symlen;	    /* symlink target length (0: not a symlink) */
 	char *sym;		    /* inline part of the target, NUL-terminated */
 	uint64_t symlink_blk;	    /* tail of a long target, 0: none */
-	uint64_t xattr_blk;	    /* overflow xattr block, 0: none */
+	uint64_t xattr_blk;	    /* first block of the xattr run, 0: none */
+	uint16_t xattr_nblk;	    /* blocks in the run (0 without one) */
 	uint16_t ixattr_len;	    /* bytes of inline xattr entries */
 	uint8_t *ixattr;	    /* INODE_XATTR_SIZE bytes, NULL when none */
 	uint8_t *tail;		    /* file.c's copy of a written block, NULL: none */

@@ -39,7 +39,8 @@ enum {
 	O_IXLEN = 182,
 	O_XBLK = 184,
 	O_SBLK = 192,
-	O_RSVD = 200, /* reserved, zero, up to INODE_DATA_OFF */
+	O_XNBLK = 200,
+	O_RSVD = 202, /* reserved, zero, up to INODE_DATA_OFF */
 };
 
 void sfs_extent_encode(const struct sfs_extent *e, uint8_t out[SFS_EXTENT_SIZE])
@@ -104,6 +105,7 @@ void inode_encode(const struct sfs_inode *ip, uint8_t *blk)
 	le16_put(blk + O_IXLEN, ip->ixattr_len);
 	le64_put(blk + O_XBLK, ip->xattr_blk);
 	le64_put(blk + O_SBLK, ip->symlink_blk);
+	le16_put(blk + O_XNBLK, ip->xattr_nblk);
 	assert(ip->niext <= INODE_INLINE_EXT);
 	for (unsigned i = 0; i < ip->niext; i++)
 		sfs_extent_encode(&ip->iext[i], blk + INODE_DATA_OFF + i * SFS_EXTENT_SIZE);
@@ -160,6 +162,7 @@ int inode_decode(const uint8_t *blk, uint64_t ino, struct sfs_inode *ip)
 	ip->ixattr_len = le16_get(blk + O_IXLEN);
 	ip->xattr_blk = le64_get(blk + O_XBLK);
 	ip->symlink_blk = le64_get(blk + O_SBLK);
+	ip->xattr_nblk = le16_get(blk + O_XNBLK);
 
 	if (!mode_valid(ip->mode))
 		BAD("block %llu: bad mode %#o", b, ip->mode);
@@ -221,6 +224,9 @@ int inode_decode(const uint8_t *blk, uint64_t ino, struct sfs_inode *ip)
 	} else if (ip->symlen || ip->symlink_blk) {
 		BAD("block %llu: symlink fields on a non-symlink", b);
 	}
+	if ((ip->xattr_blk == 0) != (ip->xattr_nblk == 0) || ip->xattr_nblk > XATTR_RUN_MAX)
+		BAD("block %llu: xattr run %llu of %u blocks", b, (unsigned long long)ip->xattr_blk,
+		    ip->xattr_nblk);
 	if (ip->ixattr_len > INODE_XATTR_SIZE)
 		BAD("block %llu: inline xattr length %u too large", b, ip->ixattr_len);
 	if (ip->ixattr_len) {
@@ -260,73 +266,117 @@ int inode_block_decode(const uint8_t *blk, const uint8_t uuid[16], uint64_t ino,
 	return inode_decode(blk, ino, ip);
 }
 
+size_t xattr_ent_len(const uint8_t *e)
+{
+	return XATTR_ENT_HDR + e[1] + xattr_ent_vlen(e);
+}
+
+static int ent_cmp(const uint8_t *a, const uint8_t *b)
+{
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	if (a[1] != b[1])
+		return a[1] < b[1] ? -1 : 1;
+	return memcmp(a + XATTR_ENT_HDR, b + XATTR_ENT_HDR, a[1]);
+}
+
+static int ent_ptr_cmp(const void *a, const void *b)
+{
+	return ent_cmp(*(const uint8_t *const *)a, *(const uint8_t *const *)b);
+}
+
+/* Duplicates among the n entries of a checked area: by pairs when there are
+ * few (the inline area's usual one to three), else sorted (a run holds up to
+ * thousands). -EIO (logged), -ENOMEM, 0. */
+static int no_duplicates(const uint8_t *area, size_t len, size_t n, uint64_t blkno)
+{
+	const uint8_t **v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	size_t k = 0;
+	for (size_t off = 0; off < len; off += xattr_ent_len(area + off))
+		v[k++] = area + off;
+	int dup = 0;
+	if (n <= 16) {
+		for (size_t i = 0; i < n && !dup; i++)
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = ent_cmp(v[i], v[j]) == 0;
+	} else {
+		qsort(v, n, sizeof(*v), ent_ptr_cmp);
+		for (size_t i = 1; i < n && !dup; i++)
+			dup = ent_cmp(v[i - 1], v[i]) == 0;
+	}
+	free(v);
+	if (dup) {
+		log_error(SUB, "block %llu: duplicate xattr entry", (unsigned long long)blkno);
+		return -EIO;
+	}
+	return 0;
+}
+
 int xattr_area_check(const uint8_t *area, size_t len, uint64_t blkno)
 {
 	unsigned long long b = (unsigned long long)blkno;
-	size_t off = 0;
+	size_t off = 0, n = 0;
 	while (off < len) {
 		if (len - off < XATTR_ENT_HDR) {
 			log_error(SUB, "block %llu: truncated xattr entry at %zu", b, off);
 			return -EIO;
 		}
 		unsigned ns = area[off], nlen = area[off + 1];
-		size_t vlen = le16_get(area + off + 2);
+		size_t vlen = xattr_ent_vlen(area + off);
 		if (ns < 1 || ns > 5 || (ns <= 3 && nlen == 0) || (ns > 3 && nlen != 0)) {
 			log_error(SUB, "block %llu: bad xattr namespace %u / name length %u", b, ns,
 				  nlen);
 			return -EIO;
 		}
-		size_t elen = XATTR_ENT_HDR + nlen + vlen;
-		if (elen > len - off) {
+		if (vlen > XATTR_VALUE_MAX || XATTR_ENT_HDR + nlen + vlen > len - off) {
 			log_error(SUB, "block %llu: xattr entry at %zu runs past its area", b, off);
 			return -EIO;
 		}
-		const uint8_t *name = area + off + XATTR_ENT_HDR;
-		if (memchr(name, 0, nlen)) {
+		if (memchr(area + off + XATTR_ENT_HDR, 0, nlen)) {
 			log_error(SUB, "block %llu: NUL byte in xattr name", b);
 			return -EIO;
 		}
-		/* Duplicates: compare with every earlier entry. */
-		for (size_t o2 = 0; o2 < off;) {
-			unsigned ns2 = area[o2], n2 = area[o2 + 1];
-			if (ns2 == ns && n2 == nlen &&
-			    !memcmp(area + o2 + XATTR_ENT_HDR, name, nlen)) {
-				log_error(SUB, "block %llu: duplicate xattr entry", b);
-				return -EIO;
-			}
-			o2 += XATTR_ENT_HDR + n2 + le16_get(area + o2 + 2);
-		}
-		off += elen;
+		off += XATTR_ENT_HDR + nlen + vlen;
+		n++;
 	}
-	return 0;
+	return n > 1 ? no_duplicates(area, len, n, blkno) : 0;
 }
 
-int xattr_block_decode(const uint8_t *blk, uint64_t blkno, size_t *used)
+int xattr_block_decode(const uint8_t *blk, uint64_t blkno, unsigned index, size_t *used)
 {
-	size_t u = le16_get(blk + XATTR_BLK_USED_OFF);
-	for (unsigned i = XATTR_BLK_USED_OFF + 2; i < XATTR_BLK_ENTRIES_OFF; i++)
+	unsigned long long b = (unsigned long long)blkno;
+	unsigned idx = le16_get(blk + XATTR_BLK_INDEX_OFF);
+	size_t u = le32_get(blk + XATTR_BLK_USED_OFF);
+	for (unsigned i = XATTR_BLK_INDEX_OFF + 2; i < XATTR_BLK_USED_OFF; i++)
 		if (blk[i]) {
-			log_error(SUB, "block %llu: reserved byte %u not zero",
-				  (unsigned long long)blkno, i);
+			log_error(SUB, "block %llu: reserved byte %u not zero", b, i);
 			return -EIO;
 		}
-	if (u > XATTR_BLK_SIZE) {
-		log_error(SUB, "block %llu: xattr block length %zu too large",
-			  (unsigned long long)blkno, u);
+	for (unsigned i = XATTR_BLK_USED_OFF + 4; i < XATTR_BLK_ENTRIES_OFF; i++)
+		if (blk[i]) {
+			log_error(SUB, "block %llu: reserved byte %u not zero", b, i);
+			return -EIO;
+		}
+	if (idx != index) {
+		log_error(SUB, "block %llu: xattr block %u of its run, expected %u", b, idx, index);
 		return -EIO;
 	}
-	int r = xattr_area_check(blk + XATTR_BLK_ENTRIES_OFF, u, blkno);
-	if (r)
-		return r;
+	if (u == 0 || u > XATTR_BLK_SIZE) {
+		log_error(SUB, "block %llu: xattr block length %zu out of range", b, u);
+		return -EIO;
+	}
 	*used = u;
 	return 0;
 }
 
-void xattr_block_set_used(uint8_t *blk, size_t used)
+void xattr_block_encode(uint8_t *blk, unsigned index, size_t used)
 {
-	assert(used <= XATTR_BLK_SIZE);
-	le16_put(blk + XATTR_BLK_USED_OFF, (uint16_t)used);
-	memset(blk + XATTR_BLK_USED_OFF + 2, 0, XATTR_BLK_ENTRIES_OFF - XATTR_BLK_USED_OFF - 2);
+	assert(used > 0 && used <= XATTR_BLK_SIZE && index < XATTR_RUN_MAX);
+	memset(blk + XATTR_BLK_INDEX_OFF, 0, XATTR_BLK_ENTRIES_OFF - XATTR_BLK_INDEX_OFF);
+	le16_put(blk + XATTR_BLK_INDEX_OFF, (uint16_t)index);
+	le32_put(blk + XATTR_BLK_USED_OFF, (uint32_t)used);
 	memset(blk + XATTR_BLK_ENTRIES_OFF + used, 0, XATTR_BLK_SIZE - used);
 }
 

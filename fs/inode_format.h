@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/endian_le.h"
+
 struct sfs_inode;
 
 /* Inode block layout (offsets from the start of the 4 KiB block). */
@@ -35,10 +37,15 @@ struct sfs_inode;
 /* User-visible inode flags (struct sfs_inode.flags): none defined yet. */
 #define INODE_FLAGS_KNOWN 0x00000000u
 
-/* Xattr block: header, u16 bytes used, entries from XATTR_BLK_ENTRIES_OFF. */
-#define XATTR_BLK_USED_OFF    48
+/* Xattr run: 1..XATTR_RUN_MAX adjacent blocks whose payloads, one after the
+ * other, hold the entries that do not fit inline. Each block: header, u16 its
+ * index in the run, u16 zero, u32 bytes of entries in this block's payload
+ * (every block but the last is full), zero to XATTR_BLK_ENTRIES_OFF. */
+#define XATTR_BLK_INDEX_OFF   48
+#define XATTR_BLK_USED_OFF    52
 #define XATTR_BLK_ENTRIES_OFF 64
 #define XATTR_BLK_SIZE	      (4096 - XATTR_BLK_ENTRIES_OFF) /* 4032 */
+#define XATTR_RUN_MAX	      32			     /* blocks: 129,024 bytes of entries */
 
 /* Symlink block: header, u16 bytes, the bytes of the target past the part kept
  * inline (a target longer than INODE_DATA_SIZE keeps its first
@@ -47,9 +54,10 @@ struct sfs_inode;
 #define SYMLINK_BLK_DATA_OFF 64
 #define SYMLINK_MAX	     4095 /* PATH_MAX - 1 */
 
-/* One xattr entry (inline area and xattr block alike):
- *   u8 ns, u8 name_len, u16 value_len, name bytes, value bytes. */
-#define XATTR_ENT_HDR 4
+/* One xattr entry (inline area and xattr run alike):
+ *   u8 ns, u8 name_len, u32 value_len (<= XATTR_VALUE_MAX), name, value. */
+#define XATTR_ENT_HDR	6
+#define XATTR_VALUE_MAX 65536 /* XATTR_SIZE_MAX */
 
 /* Extent: file blocks [lblk, lblk+len) are device blocks [pblk, pblk+len). */
 #define SFS_EXT_UNWRITTEN 0x1u /* allocated, reads as zeros (fallocate) */
@@ -89,14 +97,22 @@ void inode_decoded_release(struct sfs_inode *ip);
 int inode_block_decode(const uint8_t *blk, const uint8_t uuid[16], uint64_t ino,
 		       struct sfs_inode *ip);
 
-/* Xattr entry areas (inline area of INODE_XATTR_SIZE or block of
- * XATTR_BLK_SIZE): check that entries tile [0, len) exactly with valid
- * namespaces and names, no duplicates. -EIO with a log line naming blkno. */
+/* Xattr entry areas (the inline area, or the payloads of a run put one after
+ * the other): check that entries tile [0, len) exactly with valid namespaces,
+ * names and value lengths, no duplicates. -EIO with a log line naming blkno. */
 int xattr_area_check(const uint8_t *area, size_t len, uint64_t blkno);
+/* Length of the entry at e (checked areas only). */
+size_t xattr_ent_len(const uint8_t *e);
+static inline size_t xattr_ent_vlen(const uint8_t *e)
+{
+	return le32_get(e + 2);
+}
 
-/* Xattr block payload: decode the used length (checked). */
-int xattr_block_decode(const uint8_t *blk, uint64_t blkno, size_t *used);
-void xattr_block_set_used(uint8_t *blk, size_t used);
+/* Block `index` of a run: check its header; *used gets the bytes of entries
+ * in its payload. The run's rules (all blocks but the last full) and its
+ * entries are checked by the caller on the whole area. */
+int xattr_block_decode(const uint8_t *blk, uint64_t blkno, unsigned index, size_t *used);
+void xattr_block_encode(uint8_t *blk, unsigned index, size_t used);
 
 /* Symlink block: the tail of the target. */
 int symlink_block_decode(const uint8_t *blk, uint64_t blkno, size_t expect_len);

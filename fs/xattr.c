@@ -1,7 +1,8 @@
-/* Extended attributes: inline area, then one xattr block (xattr.h). */
+/* Extended attributes: inline area, then a run of xattr blocks (xattr.h). */
 #include "fs/xattr.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,7 @@
 #include "fs/jnl.h"
 #include "fs/sfs.h"
 
-#define NAME_MAX_ 255	/* XATTR_NAME_MAX */
-#define SIZE_MAX_ 65536 /* XATTR_SIZE_MAX */
+#define NAME_MAX_ 255 /* XATTR_NAME_MAX */
 
 static const struct {
 	const char *prefix;
@@ -67,14 +67,9 @@ struct area {
 	size_t len, cap;
 };
 
-static size_t ent_len(const uint8_t *e)
-{
-	return XATTR_ENT_HDR + e[1] + le16_get(e + 2);
-}
-
 static long area_find(const struct area *a, unsigned ns, const char *s, size_t sl)
 {
-	for (size_t off = 0; off < a->len; off += ent_len(a->p + off)) {
+	for (size_t off = 0; off < a->len; off += xattr_ent_len(a->p + off)) {
 		const uint8_t *e = a->p + off;
 		if (e[0] == ns && e[1] == sl && !memcmp(e + XATTR_ENT_HDR, s, sl))
 			return (long)off;
@@ -84,7 +79,7 @@ static long area_find(const struct area *a, unsigned ns, const char *s, size_t s
 
 static void area_del(struct area *a, size_t off)
 {
-	size_t n = ent_len(a->p + off);
+	size_t n = xattr_ent_len(a->p + off);
 	memmove(a->p + off, a->p + off + n, a->len - off - n);
 	a->len -= n;
 }
@@ -98,29 +93,67 @@ static bool area_add(struct area *a, unsigned ns, const char *s, size_t sl, cons
 	uint8_t *e = a->p + a->len;
 	e[0] = (uint8_t)ns;
 	e[1] = (uint8_t)sl;
-	le16_put(e + 2, (uint16_t)vl);
+	le32_put(e + 2, (uint32_t)vl);
 	memcpy(e + XATTR_ENT_HDR, s, sl);
 	memcpy(e + XATTR_ENT_HDR + sl, v, vl);
 	a->len += n;
 	return true;
 }
 
-/* Load the xattr block of ip (a reference in *bp, its area in *a). */
-static int load_block(struct sfs *fs, struct sfs_inode *ip, struct buf **bp, struct area *a)
+int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_t cap,
+		   uint8_t **out, size_t *len)
 {
-	size_t used;
-	int r = bc_read(fs, ip->xattr_blk, SFS_BT_XATTR, inode_res(ip->ino), bp);
-	if (r)
-		return r;
-	r = xattr_block_decode((*bp)->data, ip->xattr_blk, &used);
+	if (n == 0 || n > XATTR_RUN_MAX)
+		return -EIO;
+	if (cap < (size_t)n * XATTR_BLK_SIZE)
+		cap = (size_t)n * XATTR_BLK_SIZE;
+	uint8_t *p = malloc(cap);
+	if (!p)
+		return -ENOMEM;
+	size_t total = 0;
+	int r = 0;
+	for (unsigned i = 0; i < n && r == 0; i++) {
+		struct buf *b;
+		size_t used;
+		r = bc_read(fs, blk + i, SFS_BT_XATTR, inode_res(ino), &b);
+		if (r)
+			break;
+		r = xattr_block_decode(b->data, blk + i, i, &used);
+		if (r == 0 && i + 1 < n && used != XATTR_BLK_SIZE) {
+			log_error("inode", "block %" PRIu64 ": xattr block %u of %u not full",
+				  blk + i, i, n);
+			r = -EIO;
+		}
+		if (r == 0) {
+			memcpy(p + total, b->data + XATTR_BLK_ENTRIES_OFF, used);
+			total += used;
+		}
+		bc_put(b);
+	}
+	if (r == 0)
+		r = xattr_area_check(p, total, blk);
 	if (r) {
-		bc_put(*bp);
+		free(p);
 		return r;
 	}
-	a->p = (*bp)->data + XATTR_BLK_ENTRIES_OFF;
-	a->len = used;
-	a->cap = XATTR_BLK_SIZE;
+	*out = p;
+	*len = total;
 	return 0;
+}
+
+/* ip's run as an area of capacity cap (at least the run's size); a->p NULL
+ * (nothing to free) when ip has none. */
+static int load_run(struct sfs *fs, struct sfs_inode *ip, size_t cap, struct area *a)
+{
+	a->p = NULL;
+	a->len = 0;
+	a->cap = cap;
+	if (!ip->xattr_blk)
+		return 0;
+	int r = xattr_run_read(fs, ip->ino, ip->xattr_blk, ip->xattr_nblk, cap, &a->p, &a->len);
+	if (r == 0 && a->cap < (size_t)ip->xattr_nblk * XATTR_BLK_SIZE)
+		a->cap = (size_t)ip->xattr_nblk * XATTR_BLK_SIZE;
+	return r;
 }
 
 static void inline_area(struct sfs_inode *ip, struct area *a)
@@ -139,35 +172,34 @@ int xattr_get(struct sfs *fs, struct sfs_inode *ip, const char *name, void *buf,
 	int r = xattr_parse_name(name, &ns, &s, &sl);
 	if (r)
 		return r;
-	struct area a;
-	struct buf *b = NULL;
+	struct area a, run = {NULL, 0, 0};
 	inline_area(ip, &a);
 	long off = a.p ? area_find(&a, ns, s, sl) : -1;
 	if (off < 0 && ip->xattr_blk) {
-		r = load_block(fs, ip, &b, &a);
+		r = load_run(fs, ip, 0, &run);
 		if (r)
 			return r;
+		a = run;
 		off = area_find(&a, ns, s, sl);
 	}
 	if (off < 0)
 		r = -ENODATA;
 	else {
 		const uint8_t *e = a.p + off;
-		size_t vl = le16_get(e + 2);
+		size_t vl = xattr_ent_vlen(e);
 		*len = vl;
 		if (size && vl > size)
 			r = -ERANGE;
 		else if (size)
 			memcpy(buf, e + XATTR_ENT_HDR + e[1], vl);
 	}
-	if (b)
-		bc_put(b);
+	free(run.p);
 	return r;
 }
 
 static int list_area(const struct area *a, char *buf, size_t size, size_t *pos)
 {
-	for (size_t off = 0; off < a->len; off += ent_len(a->p + off)) {
+	for (size_t off = 0; off < a->len; off += xattr_ent_len(a->p + off)) {
 		const uint8_t *e = a->p + off;
 		size_t pl = nspace[e[0]].plen, n = pl + e[1] + 1;
 		if (size) {
@@ -189,15 +221,101 @@ int xattr_list(struct sfs *fs, struct sfs_inode *ip, char *buf, size_t size, siz
 	inline_area(ip, &a);
 	int r = a.p ? list_area(&a, buf, size, &pos) : 0;
 	if (r == 0 && ip->xattr_blk) {
-		struct buf *b;
-		r = load_block(fs, ip, &b, &a);
+		r = load_run(fs, ip, 0, &a);
 		if (r)
 			return r;
 		r = list_area(&a, buf, size, &pos);
-		bc_put(b);
+		free(a.p);
 	}
 	if (r == 0)
 		*len = pos;
+	return r;
+}
+
+/* Blocks of a run that holds len bytes of entries. */
+static unsigned run_blocks(size_t len)
+{
+	return (unsigned)((len + XATTR_BLK_SIZE - 1) / XATTR_BLK_SIZE);
+}
+
+/* Write block i of the run at blk with its part of the entries in a
+ * (new: a fresh block, else the cached one joins the transaction). */
+static int run_put_block(struct sfs *fs, struct txn *t, struct sfs_inode *ip, uint64_t blk,
+			 unsigned i, const struct area *a, bool new)
+{
+	struct buf *b;
+	int r = new ? bc_new(fs, blk + i, SFS_BT_XATTR, inode_res(ip->ino), &b)
+		    : bc_read(fs, blk + i, SFS_BT_XATTR, inode_res(ip->ino), &b);
+	if (r)
+		return r;
+	r = txn_add(t, b);
+	if (r == 0) {
+		size_t off = (size_t)i * XATTR_BLK_SIZE, used = a->len - off;
+		if (used > XATTR_BLK_SIZE)
+			used = XATTR_BLK_SIZE;
+		memcpy(b->data + XATTR_BLK_ENTRIES_OFF, a->p + off, used);
+		xattr_block_encode(b->data, i, used);
+	}
+	bc_put(b);
+	return r;
+}
+
+static int run_free(struct sfs *fs, struct txn *t, uint64_t blk, unsigned n)
+{
+	int r = alloc_free(fs, t, blk, n);
+	for (unsigned i = 0; i < n; i++)
+		bc_forget(fs, blk + i);
+	return r;
+}
+
+/* Make ip's run hold the entries of nw (old: what it holds now). A run that
+ * must grow moves to a new run of adjacent blocks, allocated first (so
+ * -ENOSPC changes nothing); one that shrinks frees its last blocks; only
+ * the blocks whose bytes change are written. *clean goes false at the first
+ * change. */
+static int run_store(struct sfs *fs, struct txn *t, struct sfs_inode *ip, const struct area *old,
+		     const struct area *nw, bool *clean)
+{
+	unsigned n = ip->xattr_nblk, m = run_blocks(nw->len);
+	uint64_t blk = ip->xattr_blk;
+	int r = 0;
+	if (m > n) {
+		uint64_t start;
+		uint32_t got;
+		r = alloc_blocks(fs, t, ip->ino + 1, m, m, &start, &got);
+		if (r)
+			return r;
+		*clean = false;
+		for (unsigned i = 0; i < m && r == 0; i++)
+			r = run_put_block(fs, t, ip, start, i, nw, true);
+		if (r == 0 && n)
+			r = run_free(fs, t, blk, n);
+		if (r == 0) {
+			ip->xattr_blk = start;
+			ip->xattr_nblk = (uint16_t)m;
+			ip->blocks += 8ull * (m - n);
+		}
+		return r;
+	}
+	for (unsigned i = 0; i < m && r == 0; i++) {
+		size_t off = (size_t)i * XATTR_BLK_SIZE;
+		size_t ol = old->len > off ? old->len - off : 0, nl = nw->len - off;
+		ol = ol > XATTR_BLK_SIZE ? XATTR_BLK_SIZE : ol;
+		nl = nl > XATTR_BLK_SIZE ? XATTR_BLK_SIZE : nl;
+		if (ol == nl && !memcmp(old->p + off, nw->p + off, nl))
+			continue;
+		*clean = false;
+		r = run_put_block(fs, t, ip, blk, i, nw, false);
+	}
+	if (r == 0 && m < n) {
+		*clean = false;
+		r = run_free(fs, t, blk + m, n - m);
+		if (r == 0) {
+			ip->xattr_nblk = (uint16_t)m;
+			ip->xattr_blk = m ? blk : 0;
+			ip->blocks -= 8ull * (n - m);
+		}
+	}
 	return r;
 }
 
@@ -213,33 +331,36 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 		return r;
 	if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 		return -EINVAL;
-	if (value && size > SIZE_MAX_)
+	if (value && size > XATTR_VALUE_MAX)
 		return -E2BIG;
 
 	/* Work on copies; nothing changes until the new layout fits. */
-	uint8_t icopy[INODE_XATTR_SIZE], bcopy[XATTR_BLK_SIZE];
+	uint8_t icopy[INODE_XATTR_SIZE];
 	struct area in = {icopy, ip->ixattr_len, INODE_XATTR_SIZE};
-	struct area bk = {bcopy, 0, XATTR_BLK_SIZE};
 	if (ip->ixattr_len)
 		memcpy(icopy, ip->ixattr, ip->ixattr_len);
-	struct buf *b = NULL;
-	if (ip->xattr_blk) {
-		struct area ba;
-		r = load_block(fs, ip, &b, &ba);
-		if (r)
-			return r;
-		memcpy(bcopy, ba.p, ba.len);
-		bk.len = ba.len;
+	struct area old, rk;
+	r = load_run(fs, ip, 0, &old);
+	if (r)
+		return r;
+	rk.cap = (size_t)XATTR_RUN_MAX * XATTR_BLK_SIZE;
+	rk.len = old.len;
+	rk.p = malloc(rk.cap);
+	if (!rk.p) {
+		free(old.p);
+		return -ENOMEM;
 	}
-	bool bchanged = false;
+	if (old.len)
+		memcpy(rk.p, old.p, old.len);
+	bool rchanged = false;
 	long off = area_find(&in, ns, s, sl);
 	bool exists = off >= 0;
 	if (exists) {
 		area_del(&in, (size_t)off);
-	} else if ((off = area_find(&bk, ns, s, sl)) >= 0) {
+	} else if ((off = area_find(&rk, ns, s, sl)) >= 0) {
 		exists = true;
-		area_del(&bk, (size_t)off);
-		bchanged = true;
+		area_del(&rk, (size_t)off);
+		rchanged = true;
 	}
 	if (!value && !exists)
 		r = -ENODATA;
@@ -248,78 +369,44 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 	else if (value && !exists && (flags & XATTR_REPLACE))
 		r = -ENODATA;
 	else if (value && !area_add(&in, ns, s, sl, value, size)) {
-		if (area_add(&bk, ns, s, sl, value, size))
-			bchanged = true;
+		if (area_add(&rk, ns, s, sl, value, size))
+			rchanged = true;
 		else
-			r = -EOVERFLOW; /* no room in the inode or its block: see xattr_set */
-	}
-	if (r) {
-		if (b)
-			bc_put(b);
-		return r;
+			r = -EOVERFLOW; /* no room in the inode or its run: see xattr_set */
 	}
 
-	struct txn *t;
-	r = txn_begin(fs, 1 + ALLOC_MAX_BLOCKS + inode_write_max_blocks(), &t);
+	if (r == 0 && in.len && !ip->ixattr) {
+		ip->ixattr = malloc(INODE_XATTR_SIZE);
+		if (!ip->ixattr)
+			r = -ENOMEM;
+	}
+	struct txn *t = NULL;
+	if (r == 0) {
+		unsigned res = inode_write_max_blocks();
+		if (rchanged)
+			res += ip->xattr_nblk + run_blocks(rk.len) + 2 * ALLOC_MAX_BLOCKS;
+		r = txn_begin(fs, res, &t);
+	}
 	if (r) {
-		if (b)
-			bc_put(b);
+		free(old.p);
+		free(rk.p);
 		return r;
 	}
 	bool clean = true;
-	uint64_t newblk = 0;
-	if (bchanged && bk.len == 0 && b) { /* the block is empty: free it */
-		r = alloc_free(fs, t, ip->xattr_blk, 1);
-		if (r == 0) {
-			bc_put(b);
-			b = NULL;
-			bc_forget(fs, ip->xattr_blk);
-			ip->xattr_blk = 0;
-			ip->blocks -= 8;
-		}
-		clean = false;
-	} else if (bchanged) {
-		if (!b) {
-			uint32_t got;
-			r = alloc_blocks(fs, t, ip->ino + 1, 1, 1, &newblk, &got);
-			if (r == 0) {
-				clean = false;
-				r = bc_new(fs, newblk, SFS_BT_XATTR, inode_res(ip->ino), &b);
-				if (r)
-					alloc_free(fs, t, newblk, 1);
-			}
-		}
-		if (r == 0)
-			r = txn_add(t, b);
-		if (r == 0) {
-			clean = false;
-			memcpy(b->data + XATTR_BLK_ENTRIES_OFF, bcopy, bk.len);
-			xattr_block_set_used(b->data, bk.len);
-			if (newblk) {
-				ip->xattr_blk = newblk;
-				ip->blocks += 8;
-			}
-		}
-	}
+	if (rchanged)
+		r = run_store(fs, t, ip, &old, &rk, &clean);
+	free(old.p);
+	free(rk.p);
 	if (r == 0) {
-		if (in.len && !ip->ixattr) {
-			ip->ixattr = malloc(INODE_XATTR_SIZE);
-			if (!ip->ixattr)
-				r = -ENOMEM;
-		}
-		if (r == 0) {
-			if (in.len)
-				memcpy(ip->ixattr, icopy, in.len);
-			ip->ixattr_len = (uint16_t)in.len;
-			struct timespec now;
-			inode_now(&now);
-			ip->ctime = now;
-			r = inode_write(fs, t, ip);
-			clean = false;
-		}
+		if (in.len)
+			memcpy(ip->ixattr, icopy, in.len);
+		ip->ixattr_len = (uint16_t)in.len;
+		struct timespec now;
+		inode_now(&now);
+		ip->ctime = now;
+		r = inode_write(fs, t, ip);
+		clean = false;
 	}
-	if (b)
-		bc_put(b);
 	return inode_txn_close(t, r, clean, NULL);
 }
 

@@ -1055,6 +1055,67 @@ START_TEST(side_blocks_and_records)
 }
 END_TEST
 
+/* An xattr run of several blocks: fsck reads every block and the entries
+ * across them. A middle block claiming another place in the run, then an
+ * entry whose namespace is bad (both resealed, so only the content checks
+ * see them), are errors; the repair drops the run and frees its blocks. */
+START_TEST(xattr_run_checked)
+{
+	for (int round = 0; round < 2; round++) {
+		struct tfs x;
+		tfs_open(&x);
+		uint64_t f =
+		    tfs_make(&x, x.root, round ? "run1" : "run0", S_IFREG | 0644, 4096, 33);
+		struct sfs_inode *ip;
+		ck_assert_int_eq(inode_get(x.fs, f, &ip), 0);
+		static char big[20000];
+		memset(big, 'r', sizeof(big));
+		ck_assert_int_eq(xattr_set(x.fs, ip, "user.small", "kept", 4, 0), 0);
+		ck_assert_int_eq(xattr_set(x.fs, ip, "user.big", big, sizeof(big), 0), 0);
+		uint64_t xblk = ip->xattr_blk;
+		unsigned n = ip->xattr_nblk;
+		inode_put(x.fs, ip);
+		ck_assert_uint_eq(n, 5);
+		tfs_close(&x);
+		struct fsck_result r;
+		ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+		static uint8_t d[4096];
+		if (round == 0) {
+			timg_peek(img, xblk + 2, d);
+			d[XATTR_BLK_INDEX_OFF] = 3;
+			sfs_blk_reseal(d);
+			timg_poke(img, xblk + 2, d);
+		} else {
+			/* The entry starts in block 0: its namespace byte. */
+			timg_peek(img, xblk, d);
+			uint8_t *at = memmem(d + XATTR_BLK_ENTRIES_OFF, 4032, "big", 3);
+			ck_assert_ptr_nonnull(at);
+			at[-XATTR_ENT_HDR] = 9;
+			sfs_blk_reseal(d);
+			timg_poke(img, xblk, d);
+		}
+		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+		ck_assert_ptr_nonnull(strstr(msgs, "xattr run"));
+		ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+		ck_assert_ptr_nonnull(strstr(msgs, "dropped (the attributes it held are lost)"));
+		ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
+		struct sfs_inode in = read_inode(f);
+		ck_assert_uint_eq(in.xattr_blk, 0);
+		ck_assert_uint_eq(in.xattr_nblk, 0);
+		ck_assert_uint_eq(in.blocks, 8);
+		tfs_open(&x);
+		tfs_check_data(&x, f, 4096, 33);
+		ck_assert_int_eq(inode_get(x.fs, f, &ip), 0);
+		char v[8];
+		size_t vl;
+		ck_assert_int_eq(xattr_get(x.fs, ip, "user.small", v, sizeof(v), &vl), 0);
+		ck_assert_int_eq(xattr_get(x.fs, ip, "user.big", NULL, 0, &vl), -ENODATA);
+		inode_put(x.fs, ip);
+		tfs_close(&x);
+	}
+}
+END_TEST
+
 /* Directory structure: an entry of the wrong type is retyped, a '..' that
  * disagrees with the directory's name is pointed at it, a second name of a
  * directory is removed (the one its '..' agrees with stays), a cycle of
@@ -1794,6 +1855,7 @@ int main(void)
 	tcase_add_test(tc, dir_tree_corrupt);
 	tcase_add_test(tc, root_corrupt);
 	tcase_add_test(tc, side_blocks_and_records);
+	tcase_add_test(tc, xattr_run_checked);
 	tcase_add_test(tc, structure_repairs);
 	tcase_add_test(tc, cli_repair_lost_found);
 	tcase_add_test(tc, dup_data_cloned);

@@ -48,10 +48,10 @@ static void make_file(struct sfs_inode *ip)
 	ip->iext[2] = (struct sfs_extent){100, 1ull << 35, 10, 0};
 	ip->ixattr = calloc(1, INODE_XATTR_SIZE);
 	uint8_t *p = ip->ixattr;
-	p[0] = 1, p[1] = 3, le16_put(p + 2, 2), memcpy(p + 4, "abcXY", 5);
-	p += 9;
-	p[0] = 4, p[1] = 0, le16_put(p + 2, 3), memcpy(p + 4, "acl", 3);
-	ip->ixattr_len = 9 + 7;
+	p[0] = 1, p[1] = 3, le32_put(p + 2, 2), memcpy(p + 6, "abcXY", 5);
+	p += 11;
+	p[0] = 4, p[1] = 0, le32_put(p + 2, 3), memcpy(p + 6, "acl", 3);
+	ip->ixattr_len = 11 + 9;
 }
 
 static void encode(struct sfs_inode *ip)
@@ -165,6 +165,9 @@ static const struct corrupt corrupts[] = {
     {"ixattr_len too large", 182, 2, INODE_XATTR_SIZE + 1},
     {"ixattr_len cuts an entry", 182, 2, 10},
     {"symlink block on a file", 192, 8, 55},
+    {"xattr run length without a run", 200, 2, 1},
+    {"xattr run without a length", 184, 8, 77},
+    {"xattr run too long", 200, 2, XATTR_RUN_MAX + 1},
     {"reserved", 230, 1, 1},
     {"blocks not whole", 72, 8, 9},
     {"size too large", 64, 8, (1ull << 52) + 1},
@@ -175,10 +178,11 @@ static const struct corrupt corrupts[] = {
     {"extent past max", 256 + 48, 8, (1ull << 40) - 5},
     {"xattr namespace 0", 1280, 1, 0},
     {"xattr namespace 6", 1280, 1, 6},
-    {"xattr acl with a name", 1289, 1, 4 | 0},
-    {"xattr value past area", 1282, 2, 200},
+    {"xattr acl with a name", 1291, 1, 4 | 0},
+    {"xattr value past area", 1282, 4, 200},
+    {"xattr value past XATTR_SIZE_MAX", 1282, 4, 65537},
     {"xattr user with empty name", 1281, 1, 0},
-    {"xattr duplicate", 1289 + 1, 1, 3},
+    {"xattr duplicate", 1291 + 1, 1, 3},
 };
 
 static void poke(unsigned off, unsigned width, uint64_t v)
@@ -209,14 +213,14 @@ START_TEST(corrupt_fields)
 		poke(c->off, c->width, c->val);
 		if (!strcmp(c->what, "xattr duplicate")) {
 			/* Turn the ACL entry into a second user."abc" entry. */
-			blk[1289] = 1;
-			blk[1290] = 3;
-			memcpy(blk + 1293, "abc", 3);
-			le16_put(blk + 1291, 0);
-			le16_put(blk + 182, 9 + 7);
+			blk[1291] = 1;
+			blk[1292] = 3;
+			le32_put(blk + 1293, 0);
+			memcpy(blk + 1297, "abc", 3);
+			le16_put(blk + 182, 11 + 9);
 		}
 		if (!strcmp(c->what, "xattr acl with a name"))
-			blk[1290] = 1;
+			blk[1292] = 1;
 		seal();
 		if (decode(&b) != -EIO)
 			ck_abort_msg("corruption '%s' was accepted", c->what);
@@ -329,17 +333,44 @@ START_TEST(xattr_block_checks)
 	uint8_t x[SFS_BLOCK_SIZE] = {0};
 	size_t used;
 	uint8_t *e = x + XATTR_BLK_ENTRIES_OFF;
-	e[0] = 2, e[1] = 1, le16_put(e + 2, 4), memcpy(e + 4, "kVALU", 5);
-	xattr_block_set_used(x, 9);
-	ck_assert_int_eq(xattr_block_decode(x, 5, &used), 0);
-	ck_assert_uint_eq(used, 9);
-	le16_put(x + XATTR_BLK_USED_OFF, XATTR_BLK_SIZE + 1);
-	ck_assert_int_eq(xattr_block_decode(x, 5, &used), -EIO);
-	le16_put(x + XATTR_BLK_USED_OFF, 8);
-	ck_assert_int_eq(xattr_block_decode(x, 5, &used), -EIO);
-	le16_put(x + XATTR_BLK_USED_OFF, 9);
-	x[55] = 1; /* reserved */
-	ck_assert_int_eq(xattr_block_decode(x, 5, &used), -EIO);
+	e[0] = 2, e[1] = 1, le32_put(e + 2, 4), memcpy(e + 6, "kVALU", 5);
+	xattr_block_encode(x, 3, 11);
+	ck_assert_int_eq(xattr_block_decode(x, 5, 3, &used), 0);
+	ck_assert_uint_eq(used, 11);
+	ck_assert_int_eq(xattr_area_check(e, used, 5), 0);
+	ck_assert_int_eq(xattr_block_decode(x, 5, 2, &used), -EIO); /* another place in the run */
+	le32_put(x + XATTR_BLK_USED_OFF, XATTR_BLK_SIZE + 1);
+	ck_assert_int_eq(xattr_block_decode(x, 5, 3, &used), -EIO);
+	le32_put(x + XATTR_BLK_USED_OFF, 0); /* an empty block is freed, never kept */
+	ck_assert_int_eq(xattr_block_decode(x, 5, 3, &used), -EIO);
+	le32_put(x + XATTR_BLK_USED_OFF, 11);
+	x[50] = 1; /* reserved */
+	ck_assert_int_eq(xattr_block_decode(x, 5, 3, &used), -EIO);
+	x[50] = 0;
+	x[58] = 1; /* reserved */
+	ck_assert_int_eq(xattr_block_decode(x, 5, 3, &used), -EIO);
+	x[58] = 0;
+	ck_assert_int_eq(xattr_block_decode(x, 5, 3, &used), 0);
+	/* Entries: a value longer than XATTR_SIZE_MAX, an entry cut short. */
+	ck_assert_int_eq(xattr_area_check(e, 10, 5), -EIO);
+	le32_put(e + 2, XATTR_VALUE_MAX + 1);
+	ck_assert_int_eq(xattr_area_check(e, 11, 5), -EIO);
+	le32_put(e + 2, 4);
+	/* Duplicates, among few entries and among many (the sorted check). */
+	static uint8_t many[40 * 12 + 1];
+	size_t len = 0;
+	for (unsigned i = 0; i < 40; i++) {
+		uint8_t *m = many + len;
+		m[0] = 1, m[1] = 4, le32_put(m + 2, 2);
+		snprintf((char *)m + 6, 7, "n%03uvv", i);
+		len += 12;
+	}
+	ck_assert_int_eq(xattr_area_check(many, len, 5), 0);
+	ck_assert_int_eq(xattr_area_check(many, 36, 5), 0);
+	memcpy(many + 12 * 37 + 6, "n005", 4);
+	ck_assert_int_eq(xattr_area_check(many, len, 5), -EIO);
+	memcpy(many + 12 * 2 + 6, "n000", 4);
+	ck_assert_int_eq(xattr_area_check(many, 36, 5), -EIO);
 	/* Symlink block. */
 	uint8_t s[SFS_BLOCK_SIZE] = {0};
 	symlink_block_encode(s, "tail", 4);

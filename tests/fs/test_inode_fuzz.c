@@ -61,8 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	case 1: {
 		size_t used;
-		if (xattr_block_decode(blk, 5, &used) == 0)
-			FUZZ_CHECK(used <= XATTR_BLK_SIZE);
+		if (xattr_block_decode(blk, 5, mode >> 3 & 31, &used) == 0) {
+			FUZZ_CHECK(used > 0 && used <= XATTR_BLK_SIZE);
+			(void)xattr_area_check(blk + XATTR_BLK_ENTRIES_OFF, used, 5);
+		}
 		break;
 	}
 	case 2:
