@@ -290,7 +290,7 @@ static int ent_ptr_cmp(const void *a, const void *b)
  * thousands). -EIO (logged), -ENOMEM, 0. */
 static int no_duplicates(const uint8_t *area, size_t len, size_t n, uint64_t blkno)
 {
-	const uint8_t **v = malloc((n ? n : 1) * sizeof(*v));
+	const uint8_t *few[16], **v = n <= 16 ? few : malloc(n * sizeof(*v));
 	if (!v)
 		return -ENOMEM;
 	size_t k = 0;
@@ -306,7 +306,8 @@ static int no_duplicates(const uint8_t *area, size_t len, size_t n, uint64_t blk
 		for (size_t i = 1; i < n && !dup; i++)
 			dup = ent_cmp(v[i - 1], v[i]) == 0;
 	}
-	free(v);
+	if (v != few)
+		free(v);
 	if (dup) {
 		log_error(SUB, "block %llu: duplicate xattr entry", (unsigned long long)blkno);
 		return -EIO;

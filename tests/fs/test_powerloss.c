@@ -16,7 +16,11 @@
  *  - every byte inside a file's size is that file's pattern (a pure
  *    function of (file id, offset)) or zero, never stale bytes of another
  *    file or of metadata (stale data exposure), and no size is larger
- *    than the file ever was.
+ *    than the file ever was;
+ *  - the file's attribute user.v (set again and again with lengths from a
+ *    few bytes inline to XATTR_SIZE_MAX in the xattr run, so runs grow,
+ *    move, shrink and go) is one whole version that was set, not older
+ *    than the one an fsync made durable.
  *
  * Rounds: SANFS_POWERLOSS_ROUNDS (default 30), bounded to about
  * SANFS_POWERLOSS_SECONDS (default 60) s.
@@ -46,6 +50,7 @@
 #include "fs/jnl.h"
 #include "fs/mkfs.h"
 #include "fs/sfs.h"
+#include "fs/xattr.h"
 #include "locks/lcl.h"
 
 #define NTHREADS 3
@@ -53,6 +58,7 @@
 #define NEVENTS	 24	     /* name events of one file */
 #define FMAX	 (160 << 10) /* largest file */
 #define WMAX	 (40 << 10)  /* largest write */
+#define BUFMAX	 (64 << 10)  /* a worker's buffer: the largest write or xattr value */
 #define MAYBE	 UINT64_MAX  /* tid of a change whose handle failed */
 
 static char img[64];
@@ -76,6 +82,8 @@ struct pfile {
 	uint64_t max_size;
 	uint64_t ack_size; /* bytes below it were made durable by an fsync */
 	uint64_t ack_tid;  /* the transaction that fsync waited for */
+	uint32_t xver;	   /* versions of user.v set (tried) so far */
+	uint32_t xack;	   /* the version an fsync made durable, 0: none */
 	unsigned nev;
 	struct ev ev[NEVENTS];
 };
@@ -97,6 +105,7 @@ static struct worker W[NTHREADS];
 static atomic_bool stop;
 static atomic_bool cutting;		 /* set just before the cut: errors after it are expected */
 static atomic_uint_fast64_t durable_tid; /* every tid <= it is durable */
+static uint8_t *rbuf;			 /* the checker's read buffer (FMAX) */
 static unsigned sync_pct;		 /* per cent of operations that are fsyncs */
 
 static void durable_at_least(uint64_t tid)
@@ -293,6 +302,80 @@ static int op_write(struct worker *w, struct pfile *p, bool append)
 	return r;
 }
 
+/* Version ver of file fid's user.v: its length (a pure function, from a
+ * few bytes to XATTR_SIZE_MAX) and its bytes (u32 ver, u32 fid, pattern). */
+static size_t xlen(unsigned fid, uint32_t ver)
+{
+	uint32_t h = (fid + 1) * 2654435761u ^ ver * 40503u;
+	h ^= h >> 15;
+	switch (h % 4) {
+	case 0:
+		return 8 + h % 200;
+	case 1:
+		return 8 + h % 3000;
+	case 2:
+		return 3000 + h % 30000;
+	default:
+		return h & 16 ? 65536 : 8 + h % 65000;
+	}
+}
+
+static uint8_t xpat(unsigned fid, uint32_t ver, size_t i)
+{
+	return (uint8_t)(fid * 31 + ver * 7 + i * 13 + (i >> 9));
+}
+
+static int op_xattr(struct worker *w, struct pfile *p)
+{
+	uint32_t ver = ++p->xver;
+	size_t len = xlen(p->fid, ver);
+	for (size_t i = 0; i < len; i++)
+		w->buf[i] = xpat(p->fid, ver, i);
+	memcpy(w->buf, &ver, 4);
+	memcpy(w->buf + 4, &p->fid, 4);
+	struct locks l = {.n = 1, .ino = {p->ino}};
+	int r = lock_all(&l);
+	if (r)
+		return r;
+	struct sfs_inode *ip = NULL;
+	r = inode_get(fs, p->ino, &ip);
+	if (!r)
+		r = xattr_set(fs, ip, "user.v", w->buf, len, 0);
+	unlock_all(&l);
+	if (ip)
+		inode_put(fs, ip);
+	return r == -ENOSPC ? 1 : r; /* full: nothing done */
+}
+
+/* The rule for user.v of file p found as inode ip; "" when it holds. */
+static const char *check_xattr(struct sfs_inode *ip, const struct pfile *p, char *why, size_t wlen)
+{
+	size_t n = 0;
+	int r = xattr_get(fs, ip, "user.v", rbuf, BUFMAX, &n);
+	if (r == -ENODATA && p->xack == 0)
+		return "";
+	if (r) {
+		snprintf(why, wlen, "user.v: %d (version %u was fsync'ed)", r, p->xack);
+		return why;
+	}
+	uint32_t ver, fid;
+	memcpy(&ver, rbuf, 4);
+	memcpy(&fid, rbuf + 4, 4);
+	if (n < 8 || fid != p->fid || ver < p->xack || ver == 0 || ver > p->xver ||
+	    n != xlen(p->fid, ver)) {
+		snprintf(why, wlen,
+			 "user.v: %zu bytes of version %u of file %u (set %u, fsync'ed %u)", n, ver,
+			 fid, p->xver, p->xack);
+		return why;
+	}
+	for (size_t i = 8; i < n; i++)
+		if (rbuf[i] != xpat(p->fid, ver, i)) {
+			snprintf(why, wlen, "user.v version %u: byte %zu of %zu wrong", ver, i, n);
+			return why;
+		}
+	return "";
+}
+
 static int op_fsync(struct worker *w, struct pfile *p)
 {
 	struct lcl_handle *h;
@@ -303,9 +386,11 @@ static int op_fsync(struct worker *w, struct pfile *p)
 	r = inode_get(fs, p->ino, &ip);
 	if (!r) {
 		uint64_t tid = ip->sync_tid, size = p->size;
+		uint32_t xver = p->xver;
 		r = inode_fsync(fs, ip);
 		if (!r) {
 			durable_at_least(tid);
+			p->xack = xver;
 			if (size > p->ack_size) {
 				p->ack_size = size;
 				p->ack_tid = tid;
@@ -456,8 +541,10 @@ static void *worker_run(void *arg)
 				r = op_syncdir(w);
 			goto done;
 		}
-		c = (unsigned)rand_r(&w->seed) % 16;
-		if (!p || c < 2)
+		c = (unsigned)rand_r(&w->seed) % 19;
+		if (p && c >= 16)
+			r = op_xattr(w, p);
+		else if (!p || c < 2)
 			r = op_create(w);
 		else if (c < 8)
 			r = op_write(w, p, true);
@@ -533,8 +620,6 @@ static unsigned candidates(const struct pfile *p, uint64_t durable, int out[NEVE
 		out[n++] = p->ev[i].name;
 	return n;
 }
-
-static uint8_t *rbuf;
 
 /* For the failure message: what the model knows of p. */
 static void print_history(const struct pfile *p, uint64_t durable)
@@ -655,7 +740,7 @@ static struct sfs *mount_img(bool volatile_cache, unsigned commit_ms)
 }
 
 struct totals {
-	uint64_t reverted, kept, fsyncs, ops, cap_flushes, files, acked_bytes;
+	uint64_t reverted, kept, fsyncs, ops, cap_flushes, files, acked_bytes, xattrs;
 };
 
 static void verify(struct totals *tot)
@@ -723,6 +808,10 @@ static void verify(struct totals *tot)
 				struct sfs_inode *ip;
 				ck_assert_int_eq(inode_get(fs, p->ino, &ip), 0);
 				const char *bad = check_content(ip, p, why, sizeof(why));
+				if (!*bad)
+					bad = check_xattr(ip, p, why, sizeof(why));
+				tot->xattrs += p->xver && xattr_get(fs, ip, "user.v", NULL, 0,
+								    &(size_t){0}) == 0;
 				if (*bad) {
 					print_history(p, durable);
 					keep_image();
@@ -873,7 +962,7 @@ START_TEST(powerloss_rounds)
 	fflush(stdout);
 	rbuf = malloc(FMAX);
 	for (unsigned t = 0; t < NTHREADS; t++)
-		W[t].buf = malloc(WMAX);
+		W[t].buf = malloc(BUFMAX);
 	struct totals tot = {0};
 	double t0 = now_s();
 	int done = 0;
@@ -885,12 +974,12 @@ START_TEST(powerloss_rounds)
 		done++;
 	}
 	printf("test_powerloss: %d rounds passed in %.1f s: %llu ops, %llu fsyncs acknowledged "
-	       "(%llu bytes checked present), %llu files; power cuts reverted %llu unflushed "
-	       "4 KiB blocks and kept %llu; %llu cap write-backs\n",
+	       "(%llu bytes checked present), %llu files (%llu with user.v checked); power cuts "
+	       "reverted %llu unflushed 4 KiB blocks and kept %llu; %llu cap write-backs\n",
 	       done, now_s() - t0, (unsigned long long)tot.ops, (unsigned long long)tot.fsyncs,
 	       (unsigned long long)tot.acked_bytes, (unsigned long long)tot.files,
-	       (unsigned long long)tot.reverted, (unsigned long long)tot.kept,
-	       (unsigned long long)tot.cap_flushes);
+	       (unsigned long long)tot.xattrs, (unsigned long long)tot.reverted,
+	       (unsigned long long)tot.kept, (unsigned long long)tot.cap_flushes);
 	/* The test must have tested something: writes were lost at the cuts
 	 * and fsyncs were acknowledged before them. */
 	if (done >= 10) {
@@ -916,7 +1005,7 @@ START_TEST(forget_before_commit_then_checkpoint)
 	round_seed = 0;
 	round_no = 0;
 	rbuf = malloc(FMAX);
-	W[0] = (struct worker){.id = 0, .seed = 1, .buf = malloc(WMAX)};
+	W[0] = (struct worker){.id = 0, .seed = 1, .buf = malloc(BUFMAX)};
 	make_image();
 	fs = mount_img(false, 600000); /* commits only when asked */
 	struct worker *w = &W[0];
