@@ -122,15 +122,19 @@ static bool side_valid(struct sfs *fs, uint64_t blk, uint16_t type, uint64_t ino
 	return true;
 }
 
-static bool xattr_run_valid(struct sfs *fs, uint64_t ino, const struct sfs_inode *ip)
+/* 1 when ip's xattr run holds its blocks (reads and checks), 0 when not,
+ * -ENOMEM. */
+static int xattr_run_valid(struct sfs *fs, uint64_t ino, const struct sfs_inode *ip)
 {
 	uint8_t *area;
 	size_t len;
-	if (!ip->xattr_blk || ip->xattr_blk + ip->xattr_nblk > fs->sb.blocks ||
-	    xattr_run_read(fs, ino, ip->xattr_blk, ip->xattr_nblk, 0, &area, &len))
-		return false;
+	if (!ip->xattr_blk || ip->xattr_blk + ip->xattr_nblk > fs->sb.blocks)
+		return 0;
+	int r = xattr_run_read(fs, ino, ip->xattr_blk, ip->xattr_nblk, 0, true, &area, &len);
+	if (r)
+		return r == -ENOMEM ? r : 0;
 	free(area);
-	return true;
+	return 1;
 }
 
 /* Every claim of a block marked in ck->dup, in inode order, through a
@@ -164,9 +168,11 @@ static int dup_scan(struct fsck *ck, struct claims *c)
 		}
 		/* A side block holds the block only when it is what it claims
 		 * to be: a corrupt xattr run is dropped by the last walk. */
-		if (xattr_run_valid(fs, ino, &ip))
-			for (unsigned k = 0; k < ip.xattr_nblk; k++)
-				claim_meta(c, ip.xattr_blk + k, "xattr block");
+		int xv = xattr_run_valid(fs, ino, &ip);
+		if (xv < 0)
+			c->err = xv;
+		for (unsigned k = 0; xv > 0 && k < ip.xattr_nblk; k++)
+			claim_meta(c, ip.xattr_blk + k, "xattr block");
 		if (side_valid(fs, ip.symlink_blk, SFS_BT_SYMLINK, ino))
 			claim_meta(c, ip.symlink_blk, "symlink block");
 		if (c->err)

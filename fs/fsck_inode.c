@@ -314,7 +314,8 @@ static int side_block(struct fsck *ck, struct sfs *fs, uint64_t ino, uint64_t bl
 
 /* The xattr run of an inode: 0 when fine or absent, -1 for a bad range
  * (reported), 1 when a block or the entries fail their checks (the caller
- * reports it). */
+ * reports it; a name both inline and in the run is such a failure: the run
+ * goes), -ENOMEM. */
 static int xattr_run(struct fsck *ck, struct sfs *fs, uint64_t ino, const struct sfs_inode *ip,
 		     struct iwalk *w)
 {
@@ -325,10 +326,18 @@ static int xattr_run(struct fsck *ck, struct sfs *fs, uint64_t ino, const struct
 		return -1;
 	}
 	uint8_t *area;
-	size_t len;
-	if (xattr_run_read(fs, ino, ip->xattr_blk, ip->xattr_nblk, 0, &area, &len))
+	size_t len, cap = (size_t)ip->xattr_nblk * XATTR_BLK_SIZE + ip->ixattr_len;
+	int r = xattr_run_read(fs, ino, ip->xattr_blk, ip->xattr_nblk, cap, false, &area, &len);
+	if (r == 0) {
+		if (ip->ixattr_len)
+			memcpy(area + len, ip->ixattr, ip->ixattr_len);
+		r = xattr_area_check(area, len + ip->ixattr_len, ip->xattr_blk);
+		free(area);
+	}
+	if (r == -ENOMEM)
+		return r;
+	if (r)
 		return 1;
-	free(area);
 	w->blocks += ip->xattr_nblk;
 	return 0;
 }
@@ -464,7 +473,14 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 		}
 		struct sfs_inode ip;
 		memset(&ip, 0, sizeof(ip));
-		if (inode_block_decode(blk, ck->sb.uuid, ino, &ip)) {
+		int dr = inode_block_decode(blk, ck->sb.uuid, ino, &ip);
+		if (dr == -ENOMEM) { /* not the inode's fault: never cleared for it */
+			free_info(ck, info);
+			if (fs)
+				sfs_close(fs);
+			return -ENOMEM;
+		}
+		if (dr) {
 			const char *why = NULL;
 			sfs_blk_verify(blk, ck->sb.uuid, SFS_BT_INODE, ino, sfs_owner_inode(ino),
 				       &why);
@@ -518,6 +534,12 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 				w.bad = 1;
 			}
 			int xr = xattr_run(ck, fs, ino, &ip, &w);
+			if (xr == -ENOMEM) {
+				inode_decoded_release(&ip);
+				free_info(ck, info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
 			if (xr < 0 && fx &&
 			    fsck_fixes_push(&fx->xdrop, &fx->nxdrop, &fx->capxdrop, ino)) {
 				inode_decoded_release(&ip);

@@ -230,7 +230,10 @@ int inode_decode(const uint8_t *blk, uint64_t ino, struct sfs_inode *ip)
 	if (ip->ixattr_len > INODE_XATTR_SIZE)
 		BAD("block %llu: inline xattr length %u too large", b, ip->ixattr_len);
 	if (ip->ixattr_len) {
-		if (xattr_area_check(blk + INODE_XATTR_OFF, ip->ixattr_len, ino))
+		int r = xattr_area_check(blk + INODE_XATTR_OFF, ip->ixattr_len, ino);
+		if (r == -ENOMEM)
+			goto nomem;
+		if (r)
 			goto bad;
 		ip->ixattr = malloc(INODE_XATTR_SIZE);
 		if (!ip->ixattr)
@@ -315,7 +318,7 @@ static int no_duplicates(const uint8_t *area, size_t len, size_t n, uint64_t blk
 	return 0;
 }
 
-int xattr_area_check(const uint8_t *area, size_t len, uint64_t blkno)
+int xattr_area_tiles(const uint8_t *area, size_t len, uint64_t blkno, size_t *count)
 {
 	unsigned long long b = (unsigned long long)blkno;
 	size_t off = 0, n = 0;
@@ -342,7 +345,15 @@ int xattr_area_check(const uint8_t *area, size_t len, uint64_t blkno)
 		off += XATTR_ENT_HDR + nlen + vlen;
 		n++;
 	}
-	return n > 1 ? no_duplicates(area, len, n, blkno) : 0;
+	*count = n;
+	return 0;
+}
+
+int xattr_area_check(const uint8_t *area, size_t len, uint64_t blkno)
+{
+	size_t n;
+	int r = xattr_area_tiles(area, len, blkno, &n);
+	return r == 0 && n > 1 ? no_duplicates(area, len, n, blkno) : r;
 }
 
 int xattr_block_decode(const uint8_t *blk, uint64_t blkno, unsigned index, size_t *used)

@@ -99,7 +99,10 @@ int inode_block_decode(const uint8_t *blk, const uint8_t uuid[16], uint64_t ino,
 
 /* Xattr entry areas (the inline area, or the payloads of a run put one after
  * the other): check that entries tile [0, len) exactly with valid namespaces,
- * names and value lengths, no duplicates. -EIO with a log line naming blkno. */
+ * names and value lengths (all a reader needs to be safe; *count gets the
+ * entries), and for xattr_area_check also that no name is there twice
+ * (what a change needs). -EIO with a log line naming blkno, -ENOMEM. */
+int xattr_area_tiles(const uint8_t *area, size_t len, uint64_t blkno, size_t *count);
 int xattr_area_check(const uint8_t *area, size_t len, uint64_t blkno);
 /* Length of the entry at e (checked areas only). */
 size_t xattr_ent_len(const uint8_t *e);

@@ -18,7 +18,8 @@
 #include "fs/jnl.h"
 #include "fs/sfs.h"
 
-#define NAME_MAX_ 255 /* XATTR_NAME_MAX */
+#define NAME_MAX_	255   /* XATTR_NAME_MAX */
+#define XATTR_LIST_MAX_ 65536 /* XATTR_LIST_MAX: the most listxattr(2) returns */
 
 static const struct {
 	const char *prefix;
@@ -100,7 +101,7 @@ static bool area_add(struct area *a, unsigned ns, const char *s, size_t sl, cons
 	return true;
 }
 
-int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_t cap,
+int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_t cap, bool full,
 		   uint8_t **out, size_t *len)
 {
 	if (n == 0 || n > XATTR_RUN_MAX)
@@ -130,8 +131,10 @@ int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_
 		}
 		bc_put(b);
 	}
+	size_t count;
 	if (r == 0)
-		r = xattr_area_check(p, total, blk);
+		r = full ? xattr_area_check(p, total, blk)
+			 : xattr_area_tiles(p, total, blk, &count);
 	if (r) {
 		free(p);
 		return r;
@@ -141,19 +144,36 @@ int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_
 	return 0;
 }
 
-/* ip's run as an area of capacity cap (at least the run's size); a->p NULL
- * (nothing to free) when ip has none. */
-static int load_run(struct sfs *fs, struct sfs_inode *ip, size_t cap, struct area *a)
+/* ip's run as an area (a->p NULL, nothing to free, when ip has none); full:
+ * checked for duplicates too, as a change needs. */
+static int load_run(struct sfs *fs, struct sfs_inode *ip, bool full, struct area *a)
 {
 	a->p = NULL;
 	a->len = 0;
-	a->cap = cap;
+	a->cap = (size_t)ip->xattr_nblk * XATTR_BLK_SIZE;
 	if (!ip->xattr_blk)
 		return 0;
-	int r = xattr_run_read(fs, ip->ino, ip->xattr_blk, ip->xattr_nblk, cap, &a->p, &a->len);
-	if (r == 0 && a->cap < (size_t)ip->xattr_nblk * XATTR_BLK_SIZE)
-		a->cap = (size_t)ip->xattr_nblk * XATTR_BLK_SIZE;
-	return r;
+	return xattr_run_read(fs, ip->ino, ip->xattr_blk, ip->xattr_nblk, 0, full, &a->p, &a->len);
+}
+
+/* For a change: the run as it is (old) and a copy with room for the
+ * largest run (nw). */
+static int run_copy(struct sfs *fs, struct sfs_inode *ip, struct area *old, struct area *nw)
+{
+	int r = load_run(fs, ip, true, old);
+	if (r)
+		return r;
+	nw->cap = (size_t)XATTR_RUN_MAX * XATTR_BLK_SIZE;
+	nw->len = old->len;
+	nw->p = malloc(nw->cap);
+	if (!nw->p) {
+		free(old->p);
+		old->p = NULL;
+		return -ENOMEM;
+	}
+	if (old->len)
+		memcpy(nw->p, old->p, old->len);
+	return 0;
 }
 
 static void inline_area(struct sfs_inode *ip, struct area *a)
@@ -176,7 +196,7 @@ int xattr_get(struct sfs *fs, struct sfs_inode *ip, const char *name, void *buf,
 	inline_area(ip, &a);
 	long off = a.p ? area_find(&a, ns, s, sl) : -1;
 	if (off < 0 && ip->xattr_blk) {
-		r = load_run(fs, ip, 0, &run);
+		r = load_run(fs, ip, false, &run);
 		if (r)
 			return r;
 		a = run;
@@ -221,7 +241,7 @@ int xattr_list(struct sfs *fs, struct sfs_inode *ip, char *buf, size_t size, siz
 	inline_area(ip, &a);
 	int r = a.p ? list_area(&a, buf, size, &pos) : 0;
 	if (r == 0 && ip->xattr_blk) {
-		r = load_run(fs, ip, 0, &a);
+		r = load_run(fs, ip, false, &a);
 		if (r)
 			return r;
 		r = list_area(&a, buf, size, &pos);
@@ -230,6 +250,20 @@ int xattr_list(struct sfs *fs, struct sfs_inode *ip, char *buf, size_t size, siz
 	if (r == 0)
 		*len = pos;
 	return r;
+}
+
+/* Bytes listxattr gives for the entry names of an area (0 for none). */
+static size_t list_len(const struct area *a)
+{
+	size_t pos = 0;
+	if (a->p)
+		list_area(a, NULL, 0, &pos);
+	return pos;
+}
+
+static size_t name_list_len(unsigned ns, size_t sl)
+{
+	return nspace[ns].plen + sl + 1;
 }
 
 /* Blocks of a run that holds len bytes of entries. */
@@ -334,47 +368,44 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 	if (value && size > XATTR_VALUE_MAX)
 		return -E2BIG;
 
-	/* Work on copies; nothing changes until the new layout fits. */
+	/* Work on copies; nothing changes until the new layout fits. The run
+	 * is read only when the name may be there (it is not inline) or the
+	 * value does not fit inline. */
 	uint8_t icopy[INODE_XATTR_SIZE];
 	struct area in = {icopy, ip->ixattr_len, INODE_XATTR_SIZE};
 	if (ip->ixattr_len)
 		memcpy(icopy, ip->ixattr, ip->ixattr_len);
-	struct area old, rk;
-	r = load_run(fs, ip, 0, &old);
-	if (r)
-		return r;
-	rk.cap = (size_t)XATTR_RUN_MAX * XATTR_BLK_SIZE;
-	rk.len = old.len;
-	rk.p = malloc(rk.cap);
-	if (!rk.p) {
-		free(old.p);
-		return -ENOMEM;
-	}
-	if (old.len)
-		memcpy(rk.p, old.p, old.len);
+	struct area old = {NULL, 0, 0}, rk = {NULL, 0, 0};
 	bool rchanged = false;
 	long off = area_find(&in, ns, s, sl);
 	bool exists = off >= 0;
 	if (exists) {
 		area_del(&in, (size_t)off);
-	} else if ((off = area_find(&rk, ns, s, sl)) >= 0) {
-		exists = true;
-		area_del(&rk, (size_t)off);
-		rchanged = true;
-	}
-	if (!value && !exists)
-		r = -ENODATA;
-	else if (value && exists && (flags & XATTR_CREATE))
-		r = -EEXIST;
-	else if (value && !exists && (flags & XATTR_REPLACE))
-		r = -ENODATA;
-	else if (value && !area_add(&in, ns, s, sl, value, size)) {
-		if (area_add(&rk, ns, s, sl, value, size))
+	} else if (ip->xattr_blk) {
+		r = run_copy(fs, ip, &old, &rk);
+		if (r == 0 && (off = area_find(&rk, ns, s, sl)) >= 0) {
+			exists = true;
+			area_del(&rk, (size_t)off);
 			rchanged = true;
-		else
+		}
+	}
+	if (r == 0 && !value && !exists)
+		r = -ENODATA;
+	else if (r == 0 && value && exists && (flags & XATTR_CREATE))
+		r = -EEXIST;
+	else if (r == 0 && value && !exists && (flags & XATTR_REPLACE))
+		r = -ENODATA;
+	else if (r == 0 && value && !exists &&
+		 list_len(&in) + list_len(&rk) + name_list_len(ns, sl) > XATTR_LIST_MAX_)
+		r = -EOVERFLOW; /* listxattr could no longer list them: see xattr_set */
+	else if (r == 0 && value && !area_add(&in, ns, s, sl, value, size)) {
+		if (!rk.p)
+			r = run_copy(fs, ip, &old, &rk);
+		if (r == 0 && area_add(&rk, ns, s, sl, value, size))
+			rchanged = true;
+		else if (r == 0)
 			r = -EOVERFLOW; /* no room in the inode or its run: see xattr_set */
 	}
-
 	if (r == 0 && in.len && !ip->ixattr) {
 		ip->ixattr = malloc(INODE_XATTR_SIZE);
 		if (!ip->ixattr)

@@ -13,7 +13,8 @@
  * Errors (as getxattr(2) and friends): -ENODATA absent, -ERANGE buffer too
  * small or name longer than XATTR_NAME_MAX (255), -E2BIG value longer than
  * XATTR_SIZE_MAX (65536), -ENOSPC no room left for it in the inode or its
- * run (or no run of free blocks long enough), -EEXIST / -ENODATA for
+ * run (or no run of free blocks long enough, or its name would make the
+ * list of names longer than listxattr(2) can return: XATTR_LIST_MAX), -EEXIST / -ENODATA for
  * XATTR_CREATE / XATTR_REPLACE, -EINVAL empty name or unknown flags.
  *
  * Locking: the caller holds the inode's LCL lock, PR for get/list, EX for
@@ -22,6 +23,7 @@
 #ifndef SANFS_FS_XATTR_H
 #define SANFS_FS_XATTR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,10 +41,11 @@ int xattr_list(struct sfs *fs, struct sfs_inode *ip, char *buf, size_t size, siz
 int xattr_remove(struct sfs *fs, struct sfs_inode *ip, const char *name);
 
 /* The run of n blocks at blk of inode ino, read and checked (each block's
- * header, all blocks but the last full, the entries): *out gets a malloc'd
- * copy of its entries (capacity max(cap, n blocks' payloads)), *len their
- * bytes. For fsck too. -EIO (logged) when anything is wrong. */
-int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_t cap,
+ * header, all blocks but the last full, the entries tile; full: no name
+ * twice, which a reader need not pay for): *out gets a malloc'd copy of its
+ * entries (capacity max(cap, n blocks' payloads)), *len their bytes. For
+ * fsck too. -EIO (logged) when anything is wrong, -ENOMEM. */
+int xattr_run_read(struct sfs *fs, uint64_t ino, uint64_t blk, unsigned n, size_t cap, bool full,
 		   uint8_t **out, size_t *len);
 
 /* Namespace of a full name: 1 user, 2 trusted, 3 security, 4 ACL access,

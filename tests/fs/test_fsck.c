@@ -1056,21 +1056,24 @@ START_TEST(side_blocks_and_records)
 END_TEST
 
 /* An xattr run of several blocks: fsck reads every block and the entries
- * across them. A middle block claiming another place in the run, then an
- * entry whose namespace is bad (both resealed, so only the content checks
- * see them), are errors; the repair drops the run and frees its blocks. */
+ * across them. A middle block claiming another place in the run, an entry
+ * whose namespace is bad, a name both inline and in the run (all resealed,
+ * so only the content checks see them) are errors; the repair drops the run
+ * and frees its blocks. */
 START_TEST(xattr_run_checked)
 {
-	for (int round = 0; round < 2; round++) {
+	for (int round = 0; round < 3; round++) {
 		struct tfs x;
 		tfs_open(&x);
-		uint64_t f =
-		    tfs_make(&x, x.root, round ? "run1" : "run0", S_IFREG | 0644, 4096, 33);
+		char fname[8];
+		snprintf(fname, sizeof(fname), "run%d", round);
+		uint64_t f = tfs_make(&x, x.root, fname, S_IFREG | 0644, 4096, 33);
 		struct sfs_inode *ip;
 		ck_assert_int_eq(inode_get(x.fs, f, &ip), 0);
 		static char big[20000];
 		memset(big, 'r', sizeof(big));
 		ck_assert_int_eq(xattr_set(x.fs, ip, "user.small", "kept", 4, 0), 0);
+		ck_assert_int_eq(xattr_set(x.fs, ip, "user.bxg", "inline", 6, 0), 0);
 		ck_assert_int_eq(xattr_set(x.fs, ip, "user.big", big, sizeof(big), 0), 0);
 		uint64_t xblk = ip->xattr_blk;
 		unsigned n = ip->xattr_nblk;
@@ -1085,6 +1088,14 @@ START_TEST(xattr_run_checked)
 			d[XATTR_BLK_INDEX_OFF] = 3;
 			sfs_blk_reseal(d);
 			timg_poke(img, xblk + 2, d);
+		} else if (round == 2) {
+			/* The inline "user.bxg" renamed "user.big": a name in both. */
+			timg_peek(img, f, d);
+			uint8_t *at = memmem(d + INODE_XATTR_OFF, INODE_XATTR_SIZE, "bxg", 3);
+			ck_assert_ptr_nonnull(at);
+			at[1] = 'i';
+			sfs_blk_reseal(d);
+			timg_poke(img, f, d);
 		} else {
 			/* The entry starts in block 0: its namespace byte. */
 			timg_peek(img, xblk, d);
@@ -1109,7 +1120,10 @@ START_TEST(xattr_run_checked)
 		char v[8];
 		size_t vl;
 		ck_assert_int_eq(xattr_get(x.fs, ip, "user.small", v, sizeof(v), &vl), 0);
-		ck_assert_int_eq(xattr_get(x.fs, ip, "user.big", NULL, 0, &vl), -ENODATA);
+		if (round < 2)
+			ck_assert_int_eq(xattr_get(x.fs, ip, "user.big", NULL, 0, &vl), -ENODATA);
+		else
+			ck_assert_int_eq(xattr_get(x.fs, ip, "user.big", v, sizeof(v), &vl), 0);
 		inode_put(x.fs, ip);
 		tfs_close(&x);
 	}

@@ -172,6 +172,36 @@ START_TEST(spill_and_limits)
 }
 END_TEST
 
+/* The names of an inode never outgrow what listxattr(2) can return
+ * (XATTR_LIST_MAX, 65,536 bytes): one name more is ENOSPC, a new value for
+ * a name it has is fine. */
+START_TEST(list_stays_listable)
+{
+	struct sfs_inode *ip = tfs_new(&T, S_IFREG | 0644);
+	char name[300];
+	memset(name, 'n', sizeof(name));
+	memcpy(name, "user.", 5);
+	name[255] = 0;
+	for (int i = 0; i < 256; i++) { /* 256 names of 255 bytes + NUL: 65,536 */
+		snprintf(name + 5, 4, "%03d", i);
+		name[8] = 'n';
+		ck_assert_int_eq(xattr_set(T.fs, ip, name, NULL, 0, XATTR_CREATE), 0);
+	}
+	size_t n;
+	ck_assert_int_eq(xattr_list(T.fs, ip, NULL, 0, &n), 0);
+	ck_assert_uint_eq(n, 65536);
+	memcpy(name + 5, "zzz", 3);
+	ck_assert_int_eq(xattr_set(T.fs, ip, name, "v", 1, 0), -ENOSPC);
+	ck_assert_int_eq(xattr_set(T.fs, ip, "user.z", "v", 1, 0), -ENOSPC);
+	memcpy(name + 5, "007", 3);
+	ck_assert_int_eq(xattr_set(T.fs, ip, name, "value", 5, XATTR_REPLACE), 0);
+	get_eq(ip, name, "value", 5);
+	ck_assert_int_eq(xattr_remove(T.fs, ip, name), 0);
+	ck_assert_int_eq(xattr_set(T.fs, ip, "user.z", "v", 1, 0), 0);
+	inode_put(T.fs, ip);
+}
+END_TEST
+
 /* What xfstests' generic/020 asks of a FUSE filesystem: a thousand
  * attributes and a value of XATTR_SIZE_MAX on one file, listed, read back
  * after a remount, removed; the inode freed with its run. */
@@ -313,6 +343,7 @@ int main(void)
 	tcase_add_test(tc, basic_and_flags);
 	tcase_add_test(tc, spill_and_limits);
 	tcase_add_test(tc, thousand_and_max);
+	tcase_add_test(tc, list_stays_listable);
 	tcase_add_test(tc, random_model);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
