@@ -1,5 +1,10 @@
-/* fuse_ops_rename: rename(2) and renameat2 with RENAME_NOREPLACE and
- * RENAME_EXCHANGE, POSIX errors and link counts.
+/* fuse_ops_rename: rename(2) and renameat2 with RENAME_NOREPLACE,
+ * RENAME_EXCHANGE and RENAME_WHITEOUT, POSIX errors and link counts.
+ *
+ * RENAME_WHITEOUT (overlayfs on an upper directory here): the old name is
+ * left naming a new whiteout, a character device 0:0 of mode 0 owned by the
+ * caller, in the rename's own transaction (the kernel checks CAP_MKNOD). The
+ * whiteout is created first, so no room for it changes nothing.
  *
  * Locks: both directories and both named inodes EX, in ascending order
  * (lock_all retries when a name turns out to sort below a lock held).
@@ -21,6 +26,9 @@
 #endif
 #ifndef RENAME_EXCHANGE
 #define RENAME_EXCHANGE (1 << 1)
+#endif
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
 #endif
 
 /* A directory's parent lives in its tree's aux word (fs/btree.h); the
@@ -235,17 +243,24 @@ static int rn_checks(struct sfs_fuse *f, struct rn *x, const struct fcred *c, un
 	return 0;
 }
 
-static int rn_apply(struct sfs_fuse *f, struct rn *x, const char *name, const char *newname,
-		    unsigned flags)
+static int rn_apply(struct sfs_fuse *f, struct rn *x, const struct fcred *c, const char *name,
+		    const char *newname, unsigned flags)
 {
 	bool sdir = S_ISDIR(x->s->mode), ddir = x->d && S_ISDIR(x->d->mode);
 	bool moved = x->odir != x->ndir;
 	struct txn *t;
 	int r =
-	    txn_begin(f->fs, 4 * inode_write_max_blocks() + 3 * dir_max_blocks_per_op() + 4, &t);
+	    txn_begin(f->fs, 5 * inode_write_max_blocks() + 3 * dir_max_blocks_per_op() + 8, &t);
 	if (r)
 		return r;
 	size_t nl = strlen(name), nnl = strlen(newname);
+	struct sfs_inode *wh = NULL;
+	if (flags & RENAME_WHITEOUT) {
+		uint32_t gid = (x->od->mode & S_ISGID) ? x->od->gid : c->c.gid;
+		r = inode_create(f->fs, t, x->od, S_IFCHR, c->c.uid, gid, 0, &wh);
+		if (!r)
+			r = inode_write(f->fs, t, wh);
+	}
 	if (flags & RENAME_EXCHANGE) {
 		r = dir_set(f->fs, t, x->od, name, nl, x->dst, x->dtype);
 		if (!r)
@@ -269,7 +284,9 @@ static int rn_apply(struct sfs_fuse *f, struct rn *x, const char *name, const ch
 			r = dir_set(f->fs, t, x->nd, newname, nnl, x->src, x->stype);
 		else
 			r = dir_add(f->fs, t, x->nd, newname, nnl, x->src, x->stype);
-		if (!r) {
+		if (!r && wh) {
+			r = dir_set(f->fs, t, x->od, name, nl, wh->ino, S_IFCHR >> 12);
+		} else if (!r) {
 			uint64_t gone;
 			r = dir_remove(f->fs, t, x->od, name, nl, &gone);
 		}
@@ -305,7 +322,10 @@ static int rn_apply(struct sfs_fuse *f, struct rn *x, const char *name, const ch
 		r = inode_write(f->fs, t, x->s);
 	if (!r && x->d)
 		r = inode_write(f->fs, t, x->d);
-	return fops_txn_finish(t, r);
+	r = fops_txn_finish(t, r);
+	if (wh)
+		inode_put(f->fs, wh);
+	return r;
 }
 
 void fops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -315,9 +335,9 @@ void fops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 	struct fcred c;
 	fops_cred(req, &c);
 	int r = 0;
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT))
 		r = -EINVAL;
-	else if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
+	else if ((flags & RENAME_EXCHANGE) && (flags & (RENAME_NOREPLACE | RENAME_WHITEOUT)))
 		r = -EINVAL;
 	else if (strlen(name) > NAME_MAX || strlen(newname) > NAME_MAX)
 		r = -ENAMETOOLONG;
@@ -366,12 +386,12 @@ void fops_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t
 	r = rn_checks(f, &x, &c, flags);
 	if (r)
 		goto rel;
-	r = rn_apply(f, &x, name, newname, flags);
+	r = rn_apply(f, &x, &c, name, newname, flags);
 	/* ENOSPC there changed nothing (else the journal aborted and the sync
 	 * fails): blocks freed by transactions not yet committed become free
 	 * when they commit (as in create). */
 	if (r == -ENOSPC && jnl_sync(f->fs) == 0)
-		r = rn_apply(f, &x, name, newname, flags);
+		r = rn_apply(f, &x, &c, name, newname, flags);
 rel:
 	rn_release(f, &x);
 out:

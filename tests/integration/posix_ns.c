@@ -517,6 +517,64 @@ static void t_rename_flags(void)
 	T_OK(lstat("p1/file/in", &st));
 }
 
+#ifndef RENAME_WHITEOUT
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+/* RENAME_WHITEOUT (what overlayfs asks of its upper directory): the old
+ * name is left naming a whiteout, a character device 0:0 of mode 0; with a
+ * target, a directory, or across directories alike; not with EXCHANGE.
+ * Needs CAP_MKNOD (the kernel checks it). */
+static void t_rename_whiteout(void)
+{
+	if (geteuid() != 0)
+		t_skip("RENAME_WHITEOUT needs CAP_MKNOD");
+	struct stat st;
+	t_write_file("a", "A", 1, 0644);
+	ino_t ia = t_lstat("a").st_ino;
+	T_OK(renameat2(AT_FDCWD, "a", AT_FDCWD, "b", RENAME_WHITEOUT));
+	T_EQ(t_lstat("b").st_ino, ia);
+	st = t_lstat("a");
+	T_ASSERT(S_ISCHR(st.st_mode) && (st.st_mode & 07777) == 0 && st.st_rdev == makedev(0, 0),
+		 "a whiteout: mode %o rdev %lx", st.st_mode, (unsigned long)st.st_rdev);
+	T_EQ(st.st_nlink, 1);
+	T_ASSERT(st.st_ino != ia, "a new inode");
+	char buf[4];
+	T_EQ(t_read_file("b", buf, sizeof(buf)), 1);
+	/* Over an existing target, and a directory into another directory. */
+	t_write_file("c", "C", 1, 0644);
+	T_OK(renameat2(AT_FDCWD, "b", AT_FDCWD, "c", RENAME_WHITEOUT));
+	T_EQ(t_lstat("c").st_ino, ia);
+	T_ASSERT(S_ISCHR(t_lstat("b").st_mode), "b whiteout");
+	T_OK(mkdir("d1", 0755));
+	T_OK(mkdir("d2", 0755));
+	T_OK(mkdir("d1/sub", 0755));
+	nlink_t n1 = t_lstat("d1").st_nlink, n2 = t_lstat("d2").st_nlink;
+	T_OK(renameat2(AT_FDCWD, "d1/sub", AT_FDCWD, "d2/sub", RENAME_WHITEOUT));
+	T_ASSERT(S_ISCHR(t_lstat("d1/sub").st_mode), "d1/sub whiteout");
+	T_EQ(t_lstat("d1").st_nlink, n1 - 1);
+	T_EQ(t_lstat("d2").st_nlink, n2 + 1);
+	T_EQ(t_lstat("d2/sub/..").st_ino, t_lstat("d2").st_ino);
+	/* The whiteout is an ordinary name: listed, removable. */
+	DIR *d = opendir("d1");
+	T_ASSERT(d != NULL, "opendir");
+	int seen = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		if (!strcmp(e->d_name, "sub"))
+			seen += e->d_type == DT_CHR || e->d_type == DT_UNKNOWN;
+	closedir(d);
+	T_EQ(seen, 1);
+	T_OK(unlink("d1/sub"));
+	T_OK(rmdir("d1"));
+	/* The flag rules. */
+	t_write_file("e", "E", 1, 0644);
+	T_ERR(renameat2(AT_FDCWD, "e", AT_FDCWD, "c", RENAME_WHITEOUT | RENAME_NOREPLACE), EEXIST);
+	T_ERR(renameat2(AT_FDCWD, "e", AT_FDCWD, "c", RENAME_WHITEOUT | RENAME_EXCHANGE), EINVAL);
+	T_ERR(renameat2(AT_FDCWD, "missing", AT_FDCWD, "f", RENAME_WHITEOUT), ENOENT);
+	T_OK(renameat2(AT_FDCWD, "e", AT_FDCWD, "f", RENAME_WHITEOUT | RENAME_NOREPLACE));
+	T_ASSERT(S_ISCHR(t_lstat("e").st_mode), "e whiteout");
+}
+
 static void t_unlink_open(void)
 {
 	char buf[64];
@@ -826,6 +884,7 @@ static const struct t_case cases[] = {
     {"mknod", t_mknod, 0},
     {"rename", t_rename, 0},
     {"rename_flags", t_rename_flags, 0},
+    {"rename_whiteout", t_rename_whiteout, 0},
     {"unlink_open", t_unlink_open, 0},
     {"tmpfile", t_tmpfile, 0},
     {"many_unlinked_open", t_many_unlinked_open, 0},
