@@ -1,9 +1,11 @@
-/* Fuzz target (libFuzzer, for tests/fuzz/meson.build: an entry
- *   ['inode_decode', files('../fs/test_inode_fuzz.c') + fs_inode_format_sources, [common_dep,
- * thread_dep]] ) for the inode part's decoders (fs/inode_format.c): the inode block, the xattr
- * block and the symlink block. Input byte 0 is a mode: bit 0 reseals the block as a valid header of
- * inode 1234 (so the payload checks are reached), bits 1-2 choose the decoder. Never a crash or
- * leak; an inode that decodes re-encodes to a block that decodes to the same encoding. */
+/* Fuzz target (libFuzzer; tests/fuzz/meson.build "inode_decode", seeds in
+ * tests/fuzz/corpus/inode_decode) for the inode part's decoders
+ * (fs/inode_format.c): the inode block, the xattr run's blocks and entries,
+ * the symlink block. Input byte 0 is a mode: bit 0 reseals the block as a
+ * valid header of inode 1234 (so the payload checks are reached), bits 1-2
+ * choose the decoder, bits 3.. give the xattr block's index in its run or
+ * the symlink tail's length. Never a crash or leak; an inode that decodes
+ * re-encodes to a block that decodes to the same encoding. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

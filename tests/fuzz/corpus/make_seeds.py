@@ -77,3 +77,41 @@ write('fault_parse', 'all-kinds', None,
       b'eio,off=1M,len=64K,ops=w;torn,n=3,dev=loop5;delay,us=500;eio_after,n=2,ops=rw')
 write('fault_parse', 'bad', None, b'eio,off=1X')
 write('fault_parse', 'filtered', None, b'torn,n=1,dev=sdz;eio,off=0,len=4K,ops=r')
+# inode_decode (tests/fs/test_inode_fuzz.c): mode byte (bit 0: seal the
+# header as inode 1234's; bits 1-2: 0 inode, 1 xattr block, 2 symlink
+# block), then the block; only the payload after the 48-byte header counts
+# when the target seals it. Layouts: fs/FORMAT-inode.md (version 2).
+
+
+def xent(ns, name, value):
+    return struct.pack('<BBI', ns, len(name), len(value)) + name + value
+
+
+def inode(mode, size, blocks, niext=0, exts=(), xattrs=b'', symlen=0, sym=b''):
+    b = bytearray(4096)
+    struct.pack_into('<IIII', b, 48, mode, 1000, 100, 1)
+    struct.pack_into('<QQ', b, 64, size, blocks)
+    for i, off in enumerate((80, 92, 104, 116)):
+        struct.pack_into('<qI', b, off, 1700000000 + i, 5 * i)
+    struct.pack_into('<Q', b, 136, 0x1122334455667788)
+    struct.pack_into('<HHHH', b, 176, 0, niext, symlen, len(xattrs))
+    for i, (lblk, pblk, n, fl) in enumerate(exts):
+        struct.pack_into('<QQII', b, 256 + 24 * i, lblk, pblk, n, fl)
+    b[256:256 + len(sym)] = sym
+    b[1280:1280 + len(xattrs)] = xattrs
+    return bytes(b)
+
+
+write('inode_decode', 'file', 1,
+      inode(0o100644, 40960, 200, 2, ((0, 5000, 10, 0), (10, 9000, 5, 1)),
+            xent(1, b'abc', b'XY') + xent(4, b'', b'\x02\x00\x00\x00')))
+write('inode_decode', 'symlink', 1, inode(0o120777, 6, 0, symlen=6, sym=b'target'))
+xb = bytearray(4096)
+ents = xent(1, b'big', b'v' * 300) + xent(3, b'selinux', b'ctx')
+struct.pack_into('<HHI', xb, 48, 0, 0, len(ents))
+xb[64:64 + len(ents)] = ents
+write('inode_decode', 'xattr-block', 2, bytes(xb))
+sb = bytearray(4096)
+struct.pack_into('<H', sb, 48, 4)
+sb[64:68] = b'tail'
+write('inode_decode', 'symlink-block', 4 + (4 << 3), bytes(sb))
