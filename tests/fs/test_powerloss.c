@@ -261,6 +261,19 @@ static struct pfile *pick_live(struct worker *w, int skip)
 	return NULL;
 }
 
+/* p's inode locked EX and referenced (*ip); on failure neither. */
+static int lock_get(const struct pfile *p, struct locks *l, struct sfs_inode **ip)
+{
+	*l = (struct locks){.n = 1, .ino = {p->ino}};
+	int r = lock_all(l);
+	if (r)
+		return r;
+	r = inode_get(fs, p->ino, ip);
+	if (r)
+		unlock_all(l);
+	return r;
+}
+
 static int op_write(struct worker *w, struct pfile *p, bool append)
 {
 	uint64_t off, len = 1 + (uint64_t)rand_r(&w->seed) % WMAX;
@@ -279,26 +292,22 @@ static int op_write(struct worker *w, struct pfile *p, bool append)
 	}
 	for (uint64_t i = 0; i < len; i++)
 		w->buf[i] = pat(p->fid, off + i);
-	struct locks l = {.n = 1, .ino = {p->ino}};
-	int r = lock_all(&l);
+	struct locks l;
+	struct sfs_inode *ip;
+	int r = lock_get(p, &l, &ip);
 	if (r)
 		return r;
-	struct sfs_inode *ip = NULL;
-	r = inode_get(fs, p->ino, &ip);
-	if (!r) {
-		/* Whatever happens, the size may now be up to off + len. */
-		if (off + len > p->max_size)
-			p->max_size = off + len;
-		size_t done = 0;
-		r = file_write(fs, ip, w->buf, len, off, &done);
-		if (!r && done != len)
-			r = -ENOSPC;
-		if (off + done > p->size)
-			p->size = off + done;
-	}
+	/* Whatever happens, the size may now be up to off + len. */
+	if (off + len > p->max_size)
+		p->max_size = off + len;
+	size_t done = 0;
+	r = file_write(fs, ip, w->buf, len, off, &done);
+	if (!r && done != len)
+		r = -ENOSPC;
+	if (off + done > p->size)
+		p->size = off + done;
 	unlock_all(&l);
-	if (ip)
-		inode_put(fs, ip);
+	inode_put(fs, ip);
 	return r;
 }
 
@@ -333,17 +342,14 @@ static int op_xattr(struct worker *w, struct pfile *p)
 		w->buf[i] = xpat(p->fid, ver, i);
 	memcpy(w->buf, &ver, 4);
 	memcpy(w->buf + 4, &p->fid, 4);
-	struct locks l = {.n = 1, .ino = {p->ino}};
-	int r = lock_all(&l);
+	struct locks l;
+	struct sfs_inode *ip;
+	int r = lock_get(p, &l, &ip);
 	if (r)
 		return r;
-	struct sfs_inode *ip = NULL;
-	r = inode_get(fs, p->ino, &ip);
-	if (!r)
-		r = xattr_set(fs, ip, "user.v", w->buf, len, 0);
+	r = xattr_set(fs, ip, "user.v", w->buf, len, 0);
 	unlock_all(&l);
-	if (ip)
-		inode_put(fs, ip);
+	inode_put(fs, ip);
 	return r == -ENOSPC ? 1 : r; /* full: nothing done */
 }
 
