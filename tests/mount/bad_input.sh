@@ -72,19 +72,21 @@ done
 "$SANCTL" umount "$mp" || fail "umount"
 
 # On-disk reasons from sfs_open: bad superblock checksum, unknown
-# incompatible feature, newer version (sb_patch knows the layout).
+# incompatible feature, newer version, the older development version
+# (sb_patch knows the layout).
 SB_PATCH=${SB_PATCH:-$BUILD/tests/mount/sb_patch}
 [ -x "$SB_PATCH" ] || fail "missing $SB_PATCH"
 new_image 4K
 sbsave=$IMG
 dd if="$dev" of="$sbsave" bs=4096 skip=1 count=1 iflag=direct status=none
-for what in crc feature version; do
+for what in crc feature version oldversion; do
 	"$SB_PATCH" "$dev" "$what" || fail "sb_patch $what"
 	sum=$(sha256sum <"$dev")
 	case $what in
 	crc) pat="checksum" ;;
 	feature) pat="incompatible feature" ;;
-	version) pat="version" ;;
+	version) pat="newer" ;;
+	oldversion) pat="older" ;;
 	esac
 	expect_fail_one_line "superblock $what" "$pat" "$SANCTL" mount --local "$dev" "$mp"
 	[ "$(sha256sum <"$dev")" = "$sum" ] || fail "refused mount ($what) changed the device"

@@ -3,6 +3,7 @@
  *   sb_patch DEVICE crc       flip a payload byte, keep the old CRC
  *   sb_patch DEVICE feature   set an unknown incompatible feature, reseal
  *   sb_patch DEVICE version   set a newer format version, reseal
+ *   sb_patch DEVICE oldversion  set the older format version, reseal
  * Layout (fs/FORMAT.md): the superblock is block 1; the CRC32C at header
  * offset 40 covers the whole block with that field zero; version is the u32
  * at 48, incompat the u64 at 64. */
@@ -29,7 +30,7 @@ static void reseal(uint8_t *b)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: sb_patch DEVICE crc|feature|version\n");
+		fprintf(stderr, "usage: sb_patch DEVICE crc|feature|version|oldversion\n");
 		return 2;
 	}
 	int fd = open(argv[1], O_RDWR);
@@ -49,6 +50,9 @@ int main(int argc, char **argv)
 		reseal(b);
 	} else if (!strcmp(argv[2], "version")) {
 		le32_put(b + OFF_VERSION, le32_get(b + OFF_VERSION) + 1);
+		reseal(b);
+	} else if (!strcmp(argv[2], "oldversion")) {
+		le32_put(b + OFF_VERSION, le32_get(b + OFF_VERSION) - 1);
 		reseal(b);
 	} else {
 		fprintf(stderr, "sb_patch: unknown damage '%s'\n", argv[2]);
