@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Integration test of corrupt metadata met at run time (issue 2, bad input):
-# a mounted filesystem whose inode blocks were damaged behind its back fails
-# the operations on them with EIO and a log line naming the block, and keeps
-# serving everything else (a listing of their directory included); fsck
-# reports the damage and --repair fixes it without touching the rest.
+# a mounted filesystem whose inode blocks (and an xattr run) were damaged
+# behind its back fails the operations on them with EIO and a log line
+# naming the block, and keeps serving everything else (a listing of their
+# directory included); fsck reports the damage and --repair fixes it without
+# touching the rest.
 . "$(dirname "$0")/lib.sh"
 need_env
 
@@ -21,6 +22,11 @@ mkdir "$mp/d" "$mp/d/sub" "$mp/good"
 for i in 1 2 3; do echo "keep $i" >"$mp/d/f$i"; done
 echo "sub file" >"$mp/d/sub/x"
 head -c 3000000 /dev/urandom >"$mp/good/data"
+# A file whose attributes spill to an xattr run of several blocks (one of
+# them damaged below), and one inline attribute that must stay readable.
+echo "xattrs" >"$mp/good/xf"
+setfattr -n user.small -v kept "$mp/good/xf"
+setfattr -n user.big -v "0x$(head -c 20000 /dev/zero | od -An -v -tx1 | tr -d ' \n' | tr 0 a)" "$mp/good/xf"
 # A directory listed first thing after the next mount: its inodes are read
 # ahead together (fs/INTERNALS.md, "Listing read-ahead") and must show what
 # each file holds.
@@ -30,7 +36,16 @@ sum=$(sha256sum <"$mp/good/data")
 bad_file=$(stat -c %i "$mp/d/f2")
 bad_dir=$(stat -c %i "$mp/d/sub")
 orphan=$(stat -c %i "$mp/d/sub/x")
+xf=$(stat -c %i "$mp/good/xf")
 "$SANCTL" umount "$mp" || fail "umount"
+# The run's second block: its first block number and length are in the
+# inode block (fs/FORMAT-inode.md: u64 at 184, u16 at 200).
+bad_run=$(python3 -c 'import os, struct, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+b = os.pread(fd, 4096, int(sys.argv[2]) * 4096)
+blk, n = struct.unpack_from("<Q", b, 184)[0], struct.unpack_from("<H", b, 200)[0]
+print(blk + 1 if n >= 2 else 0)' "$dev" "$xf")
+[ "$bad_run" != 0 ] || fail "user.big did not make a run of several blocks"
 
 # One byte flipped inside each inode block (inode number = block number).
 flip() { # block
@@ -42,6 +57,7 @@ os.fsync(fd)' "$dev" "$1"
 }
 flip "$bad_file"
 flip "$bad_dir"
+flip "$bad_run"
 
 "$SANFSD" --local "$dev" "$mp" --log "$logs/2.log" || fail "mount with damaged inodes"
 pid=$(daemon_pid "$mp")
@@ -69,6 +85,15 @@ echo "ok: damaged inodes fail with EIO"
 grep -q "$bad_file" "$logs/2.log" || fail "no log line names block $bad_file: $(tail -5 "$logs/2.log")"
 grep -q "$bad_dir" "$logs/2.log" || fail "no log line names block $bad_dir"
 echo "ok: logged: $(grep -m1 "$bad_file" "$logs/2.log" | cut -c1-160)"
+# The damaged xattr run: EIO for what lives there and a line naming its
+# block; the inline attribute and the file's data are served.
+err=$(getfattr -n user.big "$mp/good/xf" 2>&1) && fail "getfattr from the damaged run succeeded"
+grep -q "Input/output error" <<<"$err" || fail "getfattr of the damaged run: $err"
+grep -q "$bad_run" "$logs/2.log" || fail "no log line names xattr block $bad_run"
+[ "$(getfattr --only-values -n user.small "$mp/good/xf")" = kept ] ||
+	fail "the inline attribute next to the damaged run"
+[ "$(cat "$mp/good/xf")" = xattrs ] || fail "data of the file with the damaged run"
+echo "ok: damaged xattr run: EIO, logged, the rest of the file served"
 
 # The rest is served: the neighbours, a listing of their directory (names;
 # ls -l shows the damaged entries as unreadable and the others in full), the
@@ -89,6 +114,7 @@ rc=0
 [ $rc = 4 ] || fail "fsck of the damaged filesystem: exit $rc: $(tail -5 "$logs/fsck1")"
 grep -q "$bad_file" "$logs/fsck1" && grep -q "$bad_dir" "$logs/fsck1" ||
 	fail "fsck does not name the damaged blocks: $(head -20 "$logs/fsck1")"
+grep -q "xattr run" "$logs/fsck1" || fail "fsck does not report the xattr run: $(head -20 "$logs/fsck1")"
 rc=0
 "$SANCTL" fsck "$dev" --repair >"$logs/fsck2" 2>&1 || rc=$?
 [ $rc = 1 ] || fail "fsck --repair: exit $rc: $(tail -5 "$logs/fsck2")"
@@ -101,6 +127,11 @@ sed "s/^/  /" "$logs/fsck2"
 	fail "neighbours after repair"
 [ "$(sha256sum <"$mp/good/data")" = "$sum" ] || fail "other data after repair"
 [ "$(cat "$mp/good/new")" = new ] || fail "new file after repair"
+# The run was dropped: its attribute is gone, the inline one and the data stay.
+[ "$(getfattr --only-values -n user.small "$mp/good/xf")" = kept ] ||
+	fail "inline attribute after repair"
+getfattr -n user.big "$mp/good/xf" >/dev/null 2>&1 && fail "user.big survived the dropped run"
+[ "$(cat "$mp/good/xf")" = xattrs ] || fail "data of the file after repair"
 # The damaged entries are gone; the file under the damaged directory is
 # reconnected in lost+found.
 names=$(LC_ALL=C ls "$mp/d" | tr '\n' ' ')
