@@ -261,7 +261,9 @@ static int rn_apply(struct sfs_fuse *f, struct rn *x, const struct fcred *c, con
 		if (!r)
 			r = inode_write(f->fs, t, wh);
 	}
-	if (flags & RENAME_EXCHANGE) {
+	if (r) {
+		/* no whiteout: nothing else changes */
+	} else if (flags & RENAME_EXCHANGE) {
 		r = dir_set(f->fs, t, x->od, name, nl, x->dst, x->dtype);
 		if (!r)
 			r = dir_set(f->fs, t, x->nd, newname, nnl, x->src, x->stype);

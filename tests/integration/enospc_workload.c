@@ -7,7 +7,8 @@
  *                 write acknowledged (short writes counted exactly) has its
  *                 value, every other byte reads zero;
  *   namer (1)     creates, mkdirs, long symlinks, hard links, renames (also
- *                 across directories) and xattrs in directories that grow,
+ *                 across directories, and with RENAME_WHITEOUT: a whiteout
+ *                 left, or nothing changed) and xattrs in directories that grow,
  *                 and removes some, on the full filesystem;
  *   allocator (1) fallocate and punch-hole on a file, truncates it.
  * Every call may fail with ENOSPC (or, for names, EEXIST/ENOENT/ENOTEMPTY
@@ -24,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,7 +145,7 @@ static void namer(void)
 		expect(mkdir(a, 0755), "mkdir", exist);
 	}
 	while (time(NULL) < deadline) {
-		int d = rand_r(&seed) % 4, k = rand_r(&seed) % 3000, op = rand_r(&seed) % 10;
+		int d = rand_r(&seed) % 4, k = rand_r(&seed) % 3000, op = rand_r(&seed) % 11;
 		snprintf(a, sizeof(a), "d%d/n%d", d, k);
 		snprintf(b, sizeof(b), "d%d/n%d", rand_r(&seed) % 4, rand_r(&seed) % 3000);
 		long r = 0;
@@ -199,6 +201,26 @@ static void namer(void)
 		case 8:
 			r = rmdir(a);
 			break;
+		case 9: {
+			/* RENAME_WHITEOUT: a whiteout is left under the old name,
+			 * or (ENOSPC) nothing changed: no name lost. */
+			struct stat sa0, sb0, sa1;
+			bool had = lstat(a, &sa0) == 0;
+			/* Two names of one inode: a rename does nothing. */
+			bool same = had && lstat(b, &sb0) == 0 && sb0.st_ino == sa0.st_ino;
+			r = renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_WHITEOUT);
+			int e = errno;
+			bool has = lstat(a, &sa1) == 0;
+			if (r == 0 && !same && (!has || !S_ISCHR(sa1.st_mode) || sa1.st_rdev != 0))
+				die("rename with a whiteout left no whiteout", EINVAL);
+			if (r < 0 && e == ENOSPC &&
+			    (had != has || (had && sa1.st_ino != sa0.st_ino)))
+				die("rename with a whiteout failed with ENOSPC but changed the "
+				    "name",
+				    EINVAL);
+			errno = e;
+			break;
+		}
 		default:
 			r = renameat2(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE);
 			break;
