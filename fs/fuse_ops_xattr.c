@@ -8,6 +8,7 @@
  *              ACL is kept in step with the mode bits; a default ACL only on
  *              directories; new inodes inherit (perm_acl_create_masq). */
 #include <errno.h>
+#include <linux/limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/xattr.h>
@@ -16,9 +17,6 @@
 #include "fs/fuse_ops.h"
 #include "fs/sfs.h"
 #include "fs/xattr.h"
-
-#define XATTR_NAME_MAX_LEN 255
-#define XATTR_VALUE_MAX	   65536
 
 enum xns { NS_USER, NS_TRUSTED, NS_SECURITY, NS_ACL_ACCESS, NS_ACL_DEFAULT, NS_BAD, NS_EMPTY };
 
@@ -136,9 +134,9 @@ void fops_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char 
 	enum xns ns = name_ns(name);
 	int r = ns_err(ns);
 	if (!r) {
-		if (strlen(name) > XATTR_NAME_MAX_LEN)
+		if (strlen(name) > XATTR_NAME_MAX)
 			r = -ERANGE;
-		else if (size > XATTR_VALUE_MAX)
+		else if (size > XATTR_SIZE_MAX)
 			r = -E2BIG;
 		else if (flags & ~(XATTR_CREATE | XATTR_REPLACE))
 			r = -EINVAL;
@@ -177,7 +175,7 @@ void fops_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size
 		fuse_reply_err(req, -ns_err(ns));
 		return;
 	}
-	if (strlen(name) > XATTR_NAME_MAX_LEN) {
+	if (strlen(name) > XATTR_NAME_MAX) {
 		fuse_reply_err(req, ERANGE);
 		return;
 	}

@@ -2,6 +2,7 @@
 #include "fs/xattr.h"
 
 #include <errno.h>
+#include <linux/limits.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -17,9 +18,6 @@
 #include "fs/inode_priv.h"
 #include "fs/jnl.h"
 #include "fs/sfs.h"
-
-#define NAME_MAX_	255   /* XATTR_NAME_MAX */
-#define XATTR_LIST_MAX_ 65536 /* XATTR_LIST_MAX: the most listxattr(2) returns */
 
 static const struct {
 	const char *prefix;
@@ -40,7 +38,7 @@ int xattr_parse_name(const char *name, unsigned *ns, const char **suffix, size_t
 	size_t len = strlen(name);
 	if (len == 0)
 		return -EINVAL;
-	if (len > NAME_MAX_)
+	if (len > XATTR_NAME_MAX)
 		return -ERANGE;
 	for (unsigned i = 1; i < NS_COUNT; i++) {
 		if (nspace[i].exact) {
@@ -396,7 +394,7 @@ static int xattr_change(struct sfs *fs, struct sfs_inode *ip, const char *name, 
 	else if (r == 0 && value && !exists && (flags & XATTR_REPLACE))
 		r = -ENODATA;
 	else if (r == 0 && value && !exists &&
-		 list_len(&in) + list_len(&rk) + name_list_len(ns, sl) > XATTR_LIST_MAX_)
+		 list_len(&in) + list_len(&rk) + name_list_len(ns, sl) > XATTR_LIST_MAX)
 		r = -EOVERFLOW; /* listxattr could no longer list them: see xattr_set */
 	else if (r == 0 && value && !area_add(&in, ns, s, sl, value, size)) {
 		if (!rk.p)
