@@ -1,17 +1,22 @@
 /* POSIX file data operations on a mounted directory (issue 2 point 4): read,
  * write, append, truncate with zero fill, sparse files and SEEK_DATA/SEEK_HOLE,
  * fallocate (mode 0, KEEP_SIZE, PUNCH_HOLE), copy_file_range, fsync, fdatasync,
- * O_SYNC, mmap, and a large file (offsets near 16 TiB).
+ * O_SYNC, mmap, buffered reads racing direct writes, and a large file
+ * (offsets near 16 TiB).
  * Usage: posix_data DIR [CASE...] (see tcheck.h). */
 #include "tcheck.h"
 
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <linux/falloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MiB (1024ll * 1024)
@@ -412,6 +417,84 @@ static void t_mmap(void)
 	free(got);
 }
 
+/* Buffered reads racing direct writes of the same file (xfstests
+ * generic/451): once a direct write has completed, synchronous or through
+ * io_submit, a buffered read sees its bytes, never the old ones a racing
+ * read left in the page cache. */
+#define DIO_CHUNK  (64 * 1024)
+#define DIO_CHUNKS 16
+
+struct dio_reader {
+	int fd;
+	atomic_bool stop;
+};
+
+static void *dio_read_loop(void *arg)
+{
+	struct dio_reader *rd = arg;
+	char *buf = xmalloc(DIO_CHUNK);
+	uint64_t state = (uint64_t)(uintptr_t)&buf | 1;
+	while (!atomic_load(&rd->stop)) {
+		off_t off = (off_t)(t_xorshift(&state) % DIO_CHUNKS) * DIO_CHUNK;
+		T_EQ(pread(rd->fd, buf, DIO_CHUNK, off), DIO_CHUNK);
+	}
+	free(buf);
+	return NULL;
+}
+
+static void t_dio_vs_buffered(void)
+{
+	int dfd = open("dio", O_RDWR | O_CREAT | O_DIRECT, 0644);
+	if (dfd < 0 && errno == EINVAL)
+		t_skip("%s has no O_DIRECT", t_fs_name());
+	T_ASSERT(dfd >= 0, "open O_DIRECT: %s", strerror(errno));
+	char *w;
+	T_EQ(posix_memalign((void **)&w, 4096, DIO_CHUNK), 0);
+	char *got = xmalloc(DIO_CHUNK);
+	memset(w, 0, DIO_CHUNK);
+	for (int i = 0; i < DIO_CHUNKS; i++)
+		T_EQ(pwrite(dfd, w, DIO_CHUNK, (off_t)i * DIO_CHUNK), DIO_CHUNK);
+	aio_context_t ctx = 0;
+	T_OK(syscall(SYS_io_setup, 4, &ctx));
+	struct dio_reader rd = {.fd = T_OK(open("dio", O_RDONLY))};
+	pthread_t th[2];
+	for (int i = 0; i < 2; i++)
+		T_EQ(pthread_create(&th[i], NULL, dio_read_loop, &rd), 0);
+	const int rounds = 2000;
+	for (int r = 1; r <= rounds; r++) {
+		off_t off = (off_t)(r % DIO_CHUNKS) * DIO_CHUNK;
+		t_fill(w, DIO_CHUNK, (uint64_t)r);
+		if (r % 4 == 0) {
+			T_EQ(pwrite(dfd, w, DIO_CHUNK, off), DIO_CHUNK);
+		} else {
+			struct iocb cb = {.aio_fildes = (uint32_t)dfd,
+					  .aio_lio_opcode = IOCB_CMD_PWRITE,
+					  .aio_buf = (uint64_t)(uintptr_t)w,
+					  .aio_nbytes = DIO_CHUNK,
+					  .aio_offset = off};
+			struct iocb *cbs[1] = {&cb};
+			T_EQ(syscall(SYS_io_submit, ctx, 1, cbs), 1);
+			struct io_event ev;
+			T_EQ(syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL), 1);
+			T_EQ(ev.res, DIO_CHUNK);
+		}
+		T_EQ(pread(rd.fd, got, DIO_CHUNK, off), DIO_CHUNK);
+		size_t i = t_memdiff(got, w, DIO_CHUNK);
+		T_ASSERT(i == DIO_CHUNK,
+			 "round %d (%s write): byte %lld read 0x%02x, written 0x%02x", r,
+			 r % 4 == 0 ? "synchronous" : "io_submit", (long long)(off + (off_t)i),
+			 (unsigned char)got[i], (unsigned char)w[i]);
+	}
+	atomic_store(&rd.stop, true);
+	for (int i = 0; i < 2; i++)
+		T_EQ(pthread_join(th[i], NULL), 0);
+	T_OK(syscall(SYS_io_destroy, ctx));
+	T_OK(close(rd.fd));
+	T_OK(close(dfd));
+	free(w);
+	free(got);
+}
+
 static void t_large_file(void)
 {
 	/* sanfs: files up to at least 16 TiB (DESIGN §3): the last 4 KiB block
@@ -518,6 +601,7 @@ static const struct t_case cases[] = {
     {"copy_range", t_copy_range, 0},
     {"sync", t_sync, 0},
     {"mmap", t_mmap, 0},
+    {"dio_vs_buffered", t_dio_vs_buffered, 0},
     {"large_file", t_large_file, 0},
     {"enospc", t_enospc, 0},
     {NULL, NULL, 0},
