@@ -652,6 +652,24 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 		bool root = ino == ck->sb.root_ino;
 		if (root && in->parent != ino)
 			fsck_say(ck, FSCK_ERROR, "root directory's '..' is %" PRIu64, in->parent);
+		if (in->refs == 0 && !root && in->nlink == 0 && !on_orphan_list(ck, ino)) {
+			/* Unlinked while open, its last close never came, and
+			 * it was listed in memory only (the slot's orphan
+			 * blocks were full): the user removed it, so it is
+			 * freed as its orphan list would have had it freed,
+			 * not brought back in lost+found. */
+			if (fx &&
+			    fsck_fixes_push(&fx->unlinked, &fx->nunlinked, &fx->capunlinked, ino)) {
+				free_info(ck, info);
+				sfs_close(fs);
+				return -ENOMEM;
+			}
+			fsck_say(ck, FSCK_ERROR,
+				 "inode %" PRIu64 ": unlinked (link count 0), named by nothing and "
+				 "on no orphan list",
+				 ino);
+			continue;
+		}
 		if (in->refs == 0 && !root && !(in->nlink == 0 && on_orphan_list(ck, ino))) {
 			/* Allocated, valid, named by nothing: lost+found. */
 			if (fx && fsck_fixes_push(&fx->lost, &fx->nlost, &fx->caplost, ino)) {
@@ -771,7 +789,7 @@ int fsck_inodes(struct fsck *ck)
 		ck->mute = false;
 		unsigned fixed = ck->r->fixed;
 		bool names = fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop ||
-			     fx.nunmap || fx.root_bad;
+			     fx.nunmap || fx.nunlinked || fx.root_bad;
 		if (rc == 0 && names)
 			rc = fsck_repair_names(ck, &fx);
 		/* Blocks referenced twice once the names stand (a repair of
@@ -781,6 +799,7 @@ int fsck_inodes(struct fsck *ck)
 		free(fx.drop);
 		free(fx.dents);
 		free(fx.lost);
+		free(fx.unlinked);
 		free(fx.reset);
 		free(fx.xdrop);
 		free(fx.unmap);

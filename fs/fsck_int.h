@@ -76,6 +76,8 @@ struct fsck_fixes {
 	uint64_t ndents, capdents;
 	uint64_t *lost; /* valid inodes named by no directory, to reconnect */
 	uint64_t nlost, caplost;
+	uint64_t *unlinked; /* link count 0, named by nothing, on no orphan list: to free */
+	uint64_t nunlinked, capunlinked;
 	uint64_t *reset; /* directories whose tree is corrupt, to empty */
 	uint64_t nreset, capreset;
 	uint64_t *xdrop; /* inodes whose xattr block number is invalid */
@@ -92,8 +94,8 @@ int fsck_fixes_unmap(struct fsck_fixes *fx, uint64_t ino, uint64_t lblk, uint64_
 int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uint64_t key_lo);
 /* Make the repairs of fx, reporting each (FIXED) or why not (INFO): entries
  * removed, corrupt inodes dropped from the bitmaps, corrupt directory trees
- * emptied, a corrupt root made anew, lost inodes named /lost+found/#INO
- * (fs/INTERNALS.md "fsck and lost+found"). Updates ck->inodes. 0, or
+ * emptied, a corrupt root made anew, lost inodes named /lost+found/#INO,
+ * unlinked inodes freed (fs/INTERNALS.md "fsck and lost+found"). Updates ck->inodes. 0, or
  * -ENOMEM. */
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
 

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fs/alloc.h"
 #include "fs/dir.h"
 #include "fs/extent.h"
 #include "fs/fsck_int.h"
@@ -243,6 +244,37 @@ static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint
 	return r;
 }
 
+/* An unlinked inode on no orphan list: listed (inode_write lists an inode
+ * of link count 0 it finds unlisted), then its last reference frees it and
+ * takes it off the list, as at the last close. */
+static int free_unlinked(struct fsck *ck, struct sfs *fs, uint64_t ino)
+{
+	struct sfs_inode *ip;
+	int r = inode_get(fs, ino, &ip);
+	if (r)
+		return r;
+	if (ip->nlink != 0) {
+		inode_put(fs, ip);
+		return -ESTALE; /* the walk saw link count 0: never */
+	}
+	struct txn *t;
+	r = txn_begin(fs, inode_write_max_blocks(), &t);
+	if (!r) {
+		ip->lflags &= (uint16_t)~INODE_LF_ORPHAN;
+		r = fsck_txn_finish(t, inode_write(fs, t, ip));
+	}
+	if (r)
+		ip->nlink = 1; /* in core only: inode_put must not free it unlisted */
+	inode_put(fs, ip);
+	if (r)
+		return r;
+	if (alloc_is_inode(fs, ino) != 0)
+		return -EAGAIN; /* freeing failed (logged): listed for the next mount */
+	fsck_say(ck, FSCK_FIXED,
+		 "inode %" PRIu64 ": unlinked (link count 0) and on no orphan list; freed", ino);
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -324,6 +356,8 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 {
 	struct lcl *lcl;
 	struct sfs *fs;
+	uint64_t unlinked = fx->nunlinked;
+	fx->nunlinked = 0;
 	if (fsck_repair_mount(ck, "names", &lcl, &fs))
 		return;
 	int r = 0;
@@ -384,6 +418,17 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 		inode_put(fs, lf);
 	if (root)
 		inode_put(fs, root);
+	/* fx->unlinked keeps the inodes freed. */
+	uint64_t freed = 0;
+	for (uint64_t i = 0; i < unlinked && r != -EIO; i++) {
+		r = free_unlinked(ck, fs, fx->unlinked[i]);
+		if (r)
+			fsck_say(ck, FSCK_INFO, "unlinked inode %" PRIu64 " not freed: %s",
+				 fx->unlinked[i], strerror(-r));
+		else
+			fx->unlinked[freed++] = fx->unlinked[i];
+	}
+	fx->nunlinked = freed;
 	fsck_repair_unmount(ck, "names", lcl, fs);
 }
 
@@ -432,7 +477,7 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 				 fx->xdrop[i]);
 	}
 	uint64_t lf_new = 0;
-	if (fx->ndents || fx->nlost || fx->root_bad || fx->nunmap)
+	if (fx->ndents || fx->nlost || fx->root_bad || fx->nunmap || fx->nunlinked)
 		engine_repairs(ck, fx, &lf_new);
 	/* The corrupt inode blocks, once nothing names them. */
 	uint64_t kept = 0;
@@ -450,11 +495,19 @@ int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx)
 			 ino);
 		fx->drop[kept++] = ino;
 	}
-	/* ck->inodes without the inodes cleared, with the new lost+found. */
+	/* ck->inodes without the inodes cleared or freed, with the new
+	 * lost+found. */
+	if (fx->nunlinked)
+		qsort(fx->unlinked, fx->nunlinked, sizeof(uint64_t), cmp_u64);
 	uint64_t n = 0;
-	for (uint64_t i = 0; i < ck->ninodes; i++)
-		if (!(kept && bsearch(&ck->inodes[i], fx->drop, kept, sizeof(uint64_t), cmp_u64)))
-			ck->inodes[n++] = ck->inodes[i];
+	for (uint64_t i = 0; i < ck->ninodes; i++) {
+		const uint64_t *ino = &ck->inodes[i];
+		if ((kept && bsearch(ino, fx->drop, kept, sizeof(uint64_t), cmp_u64)) ||
+		    (fx->nunlinked &&
+		     bsearch(ino, fx->unlinked, fx->nunlinked, sizeof(uint64_t), cmp_u64)))
+			continue;
+		ck->inodes[n++] = *ino;
+	}
 	ck->ninodes = n;
 	if (lf_new && fsck_fixes_push(&ck->inodes, &ck->ninodes, &ck->capinodes, lf_new))
 		return -ENOMEM;

@@ -47,7 +47,7 @@ static int over_add(struct sfs *fs, struct sfs_orphan *o, uint64_t ino)
 		log_warn("fs",
 			 "orphan list of slot %u is full (%u inodes): further files unlinked "
 			 "while open are freed at their last close as usual, but after a crash "
-			 "only `sanctl fsck --repair` finds them (in /lost+found)",
+			 "only `sanctl fsck --repair` finds and frees them",
 			 fs->slot, fs->sb.orphan_blocks * (unsigned)SFS_ORPHAN_PER_BLOCK);
 	}
 	return 0;

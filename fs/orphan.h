@@ -11,7 +11,8 @@
  *
  * When every orphan block is full, orphan_add keeps the inode in memory only
  * (logged once): the inode is freed at its last close as any other, but a
- * crash before that leaves it to fsck, which reconnects it to /lost+found.
+ * crash before that leaves it to fsck --repair, which frees it (an inode of
+ * link count 0 that nothing names).
  * Failing instead would fail an unlink half-way through its handle.
  *
  * Errors: -EEXIST / -ENOENT for an inode that is / is not listed, -ENOMEM,

@@ -624,20 +624,42 @@ END_TEST
 
 START_TEST(lost_file_with_nlink_0_not_orphan)
 {
-	/* Unlinked, on no orphan list, named by nothing: reconnected too. */
+	/* Unlinked, on no orphan list, named by nothing (a node kept it listed
+	 * in memory only, its orphan blocks full, and crashed before the last
+	 * close): freed, as its orphan list would have had it freed; a
+	 * directory too. Not brought back in lost+found: it was removed. */
+	struct fsck_result r;
+	ck_assert_int_eq(run(false, &r), FSCK_EXIT_CLEAN);
+	uint64_t free0 = r.free_blocks;
 	struct tfs x;
 	tfs_open(&x);
-	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 4096, 5);
+	uint64_t f = tfs_make(&x, x.root, NULL, S_IFREG | 0644, 5 * 4096, 5);
+	uint64_t d = tfs_make(&x, x.root, NULL, S_IFDIR | 0755, 0, 0);
 	tfs_close(&x);
 	patch_inode(f, 0, UINT64_MAX);
-	struct fsck_result r;
+	patch_inode(d, 0, UINT64_MAX);
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_ERRORS);
+	ck_assert_uint_eq(r.errors, 2);
+	char want[160];
+	snprintf(want, sizeof(want),
+		 "inode %llu: unlinked (link count 0), named by nothing and on no orphan list",
+		 (unsigned long long)f);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
 	ck_assert_int_eq(run_keep(true, &r), FSCK_EXIT_REPAIRED);
+	snprintf(want, sizeof(want),
+		 "inode %llu: unlinked (link count 0) and on no orphan list; freed",
+		 (unsigned long long)f);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	snprintf(want, sizeof(want),
+		 "inode %llu: unlinked (link count 0) and on no orphan list; freed",
+		 (unsigned long long)d);
+	ck_assert_ptr_nonnull(strstr(msgs, want));
+	ck_assert_ptr_null(strstr(msgs, "lost+found"));
 	ck_assert_int_eq(run_keep(false, &r), FSCK_EXIT_CLEAN);
-	ck_assert_uint_eq(read_inode(f).nlink, 1);
-	tfs_open(&x);
-	tfs_check_data(&x, f, 4096, 5);
+	ck_assert_uint_eq(r.free_blocks, free0);
+	ck_assert_uint_eq(r.inodes, 1);
 	/* Link count 0 but named (on no orphan list): raised to its names. */
+	tfs_open(&x);
 	uint64_t g = tfs_make(&x, x.root, "named0", S_IFREG | 0644, 100, 6);
 	tfs_close(&x);
 	patch_inode(g, 0, UINT64_MAX);
