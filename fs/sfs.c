@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,15 +374,16 @@ static int slot_confirm(struct sfs *fs, const struct sfs_mount_opts *o)
  * journal is replayed. Left there, a journal would be replayed by that
  * slot's next mount over the changes this one makes. Their orphan lists
  * wait for that slot's next mount, as in cluster recovery. */
-static int others_recover(struct sfs *fs, const struct sfs_mount_opts *o)
+/* Read the heartbeat of every slot but skip into first[] (slot_count of
+ * them) and watch the LIVE ones for the watch time: one that advances is a
+ * mount alive somewhere, refused (-EBUSY, said). */
+static int watch_slots(struct sfs *fs, const struct sfs_mount_opts *o, unsigned skip,
+		       struct bdev_hb *first)
 {
 	unsigned n = fs->sb.slot_count, live = 0;
-	struct bdev_hb *first = calloc(n, sizeof(*first));
-	if (!first)
-		return fail(-ENOMEM, "out of memory");
 	int rc = 0;
 	for (unsigned s = 0; s < n && !rc; s++) {
-		if (s == fs->slot)
+		if (s == skip)
 			continue;
 		rc = hb_read(fs, slot_hb_off(fs, s), &first[s]);
 		if (rc)
@@ -394,7 +396,7 @@ static int others_recover(struct sfs *fs, const struct sfs_mount_opts *o)
 	while (!rc && live && clock_ns(CLOCK_MONOTONIC) < deadline) {
 		usleep(100000);
 		for (unsigned s = 0; s < n && !rc; s++) {
-			if (s == fs->slot || first[s].state != BDEV_HB_LIVE)
+			if (s == skip || first[s].state != BDEV_HB_LIVE)
 				continue;
 			struct bdev_hb now;
 			rc = hb_read(fs, slot_hb_off(fs, s), &now);
@@ -406,6 +408,16 @@ static int others_recover(struct sfs *fs, const struct sfs_mount_opts *o)
 					  now.hostname[0] ? now.hostname : "?", now.pid, s);
 		}
 	}
+	return rc;
+}
+
+static int others_recover(struct sfs *fs, const struct sfs_mount_opts *o)
+{
+	unsigned n = fs->sb.slot_count;
+	struct bdev_hb *first = calloc(n, sizeof(*first));
+	if (!first)
+		return fail(-ENOMEM, "out of memory");
+	int rc = watch_slots(fs, o, fs->slot, first);
 	for (unsigned s = 0; s < n && !rc; s++) {
 		if (s == fs->slot || first[s].state != BDEV_HB_LIVE)
 			continue;
@@ -605,6 +617,18 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 		    .flush = co_flush, .invalidate = co_invalidate, .arg = fs};
 		for (int t = LCL_T_SUPER; t < LCL_T_MAX; t++)
 			lcl_set_callouts(lcl, (enum lcl_type)t, &co);
+	}
+	if (fs->readonly && fs->local && o->own_device) {
+		/* Nor can it share the device with a live mount: it would read
+		 * a filesystem changing under it, with no lock to tell it. It
+		 * claims no slot (it writes nothing, the device may be
+		 * read-only), so a read-write mount that starts after it is
+		 * not kept out (fs/FORMAT.md, "Heartbeat block"). */
+		struct bdev_hb *hbs = calloc(fs->sb.slot_count, sizeof(*hbs));
+		rc = hbs ? watch_slots(fs, o, UINT_MAX, hbs) : fail(-ENOMEM, "out of memory");
+		free(hbs);
+		if (rc)
+			goto err;
 	}
 	if (fs->readonly && fs->local) {
 		/* A read-only mount writes nothing, so it cannot replay: what a

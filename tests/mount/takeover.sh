@@ -62,6 +62,15 @@ grep -q "was taken over" "$logs/a.log" && fail "A fenced itself after a stall no
 # (Whether some request met the expired lease before the renewal is a race.)
 echo "ok: A resumed after a 3 s stall ($(grep -c "lease expired" "$logs/a.log") request(s) waited for the lease)"
 
+# A read-only mount elsewhere is refused while A lives: it would read a
+# filesystem changing under it with nothing to tell it so.
+if out=$("$SANCTL" mount --local "$dev2" "$mpb" -o ro 2>&1); then
+	fail "a read-only mount of a device mounted elsewhere succeeded"
+fi
+grep -q "device is mounted on .* pid $pida" <<<"$out" || fail "read-only mount of a live device: $out"
+is_sanfs_mount "$mpb" && fail "the refused read-only mount is mounted"
+echo "ok: read-only mount refused while A lives: $out"
+
 # A stalls again. B mounts the device: A's heartbeat stopped, so B takes it over
 # (replaying A's journal) once it has watched the slot for 2 s.
 kill -STOP "$pida"
@@ -111,4 +120,29 @@ for i in 1 100 101 200; do [ "$(cat "$mpb/dir/$i")" = "$i" ] || fail "dir/$i"; d
 [ ! -e "$mpb/late" ] || fail "A's write after the takeover reached the device"
 [ "$(cat "$mpb/resumed")" = resumed ] || fail "A's write after its first stall is lost"
 "$SANCTL" umount "$mpb" || fail "umount after the check"
+
+# A mount that crashed with its journal not yet written home: a read-only
+# mount cannot replay it (it writes nothing), so it refuses and says how to
+# go on; a read-write mount replays it, and then read-only mounts see it all.
+"$SANFSD" --local "$dev" "$mpa" --log "$logs/c.log" || fail "mount C"
+pidc=$(daemon_pid "$mpa")
+for i in $(seq 201 250); do echo "$i" >"$mpa/dir/$i"; done
+# fsync of each file and of the directory (syncfs(2) does not reach a FUSE
+# daemon: the kernel sends FUSE_SYNCFS to virtiofs only).
+sync "$mpa/dir" "$mpa"/dir/2[0-5]? || fail "fsync of dir/201..250"
+kill -9 "$pidc"
+wait_gone "$pidc" 10 || fail "C survived kill -9"
+fusermount3 -u -z "$mpa" 2>/dev/null || umount -l "$mpa"
+if out=$("$SANCTL" mount --local "$dev2" "$mpb" -o ro 2>&1); then
+	fail "a read-only mount of a crashed device with a journal to replay succeeded"
+fi
+grep -q "journal of slot 0 holds .* not yet written home" <<<"$out" ||
+	fail "read-only mount of a crashed device: $out"
+echo "ok: read-only mount of a crashed device refused: $out"
+"$SANCTL" mount --local "$dev" "$mpa" || fail "read-write mount after the crash (replay)"
+"$SANCTL" umount "$mpa" || fail "umount after the replay"
+"$SANCTL" mount --local "$dev2" "$mpb" -o ro || fail "read-only mount after the replay"
+[ "$(ls "$mpb/dir" | wc -l)" = 250 ] || fail "read-only: dir holds $(ls "$mpb/dir" | wc -l) files, not 250"
+[ "$(cat "$mpb/dir/250")" = 250 ] || fail "read-only: dir/250 reads \"$(cat "$mpb/dir/250")\""
+"$SANCTL" umount "$mpb" || fail "umount of the read-only mount"
 echo "takeover: all passed"
