@@ -282,7 +282,8 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 		 * waits for it). A read that took the lock before this write
 		 * set kpages first. */
 		inval =
-		    done && fmnt_req_direct_io() && __atomic_load_n(&ip->kpages, __ATOMIC_RELAXED);
+		    done && fmnt_req_direct_io() &&
+		    (__atomic_load_n(&ip->kpages, __ATOMIC_RELAXED) || atomic_load(&f->unpinned));
 		fops_unlock_one(f, &ls, ip);
 	}
 	if (inval)
