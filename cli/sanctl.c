@@ -78,6 +78,22 @@ int main(int argc, char **argv)
 	for (const struct sanctl_cmd *c = commands; c->name; c++)
 		if (!strcmp(c->name, argv[i]))
 			return c->fn(&g, argc - i, argv + i);
-	fprintf(stderr, "sanctl: unknown command '%s' (see sanctl --help)\n", argv[i]);
+	/* A plural or a prefix of one command ("devices", "nodes", "stat"). */
+	const char *near = NULL;
+	unsigned nnear = 0;
+	size_t len = strlen(argv[i]);
+	for (const struct sanctl_cmd *c = commands; c->name && len >= 3; c++) {
+		size_t n = strlen(c->name);
+		bool plural = len == n + 1 && argv[i][n] == 's' && !strncmp(c->name, argv[i], n);
+		if (plural || (len < n && !strncmp(c->name, argv[i], len))) {
+			near = c->name;
+			nnear++;
+		}
+	}
+	if (nnear == 1)
+		fprintf(stderr, "sanctl: unknown command '%s' (did you mean '%s'?)\n", argv[i],
+			near);
+	else
+		fprintf(stderr, "sanctl: unknown command '%s' (see sanctl --help)\n", argv[i]);
 	return 2;
 }

@@ -44,6 +44,11 @@ expect_fail_one_line "unknown -o option" "unknown mount option 'frobnicate'" \
 	"$SANCTL" mount --local "$dev" "$mp" -o rw,frobnicate
 expect_fail_one_line "unknown flag" "unknown option" "$SANCTL" mount --local --bogus "$dev" "$mp"
 expect_fail_one_line "missing device" "No such file" "$SANCTL" mount --local /dev/no-such-sanfs-dev "$mp"
+expect_fail_one_line "unknown command" "unknown command 'frob' \\(see sanctl --help\\)" "$SANCTL" frob
+expect_fail_one_line "a command's plural" "unknown command 'devices' \\(did you mean 'device'\\?\\)" \
+	"$SANCTL" devices
+expect_fail_one_line "a command's prefix" "unknown command 'stat' \\(did you mean 'status'\\?\\)" \
+	"$SANCTL" stat
 [ "$(sha256sum <"$dev")" = "$sum_before" ] || fail "a refused mount changed the device"
 
 # Device mounted elsewhere: refused, and the first mount keeps working.
