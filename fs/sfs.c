@@ -366,14 +366,6 @@ static int slot_confirm(struct sfs *fs, const struct sfs_mount_opts *o)
 	return 0;
 }
 
-/* A mount that owns the whole device (local mode) is alone on it. Another
- * slot whose heartbeat advances is a live mount: refused (-EBUSY). One left
- * LIVE without progress belongs to a crashed holder: it is marked FENCED
- * under this mount's name, so that a holder that was only stalled finds
- * its slot taken at its next renewal and stops, and then every other slot's
- * journal is replayed. Left there, a journal would be replayed by that
- * slot's next mount over the changes this one makes. Their orphan lists
- * wait for that slot's next mount, as in cluster recovery. */
 /* Read the heartbeat of every slot but skip into first[] (slot_count of
  * them) and watch the LIVE ones for the watch time: one that advances is a
  * mount alive somewhere, refused (-EBUSY, said). */
@@ -411,6 +403,14 @@ static int watch_slots(struct sfs *fs, const struct sfs_mount_opts *o, unsigned 
 	return rc;
 }
 
+/* A mount that owns the whole device (local mode) is alone on it. Another
+ * slot whose heartbeat advances is a live mount: refused (-EBUSY). One left
+ * LIVE without progress belongs to a crashed holder: it is marked FENCED
+ * under this mount's name, so that a holder that was only stalled finds
+ * its slot taken at its next renewal and stops, and then every other slot's
+ * journal is replayed. Left there, a journal would be replayed by that
+ * slot's next mount over the changes this one makes. Their orphan lists
+ * wait for that slot's next mount, as in cluster recovery. */
 static int others_recover(struct sfs *fs, const struct sfs_mount_opts *o)
 {
 	unsigned n = fs->sb.slot_count;
@@ -619,11 +619,11 @@ int sfs_open(const char *dev_path, const struct sfs_mount_opts *o, struct lcl *l
 			lcl_set_callouts(lcl, (enum lcl_type)t, &co);
 	}
 	if (fs->readonly && fs->local && o->own_device) {
-		/* Nor can it share the device with a live mount: it would read
-		 * a filesystem changing under it, with no lock to tell it. It
-		 * claims no slot (it writes nothing, the device may be
-		 * read-only), so a read-write mount that starts after it is
-		 * not kept out (fs/FORMAT.md, "Heartbeat block"). */
+		/* A read-only mount does not share the device with a live
+		 * mount: it would read a filesystem changing under it, with no
+		 * lock to tell it. It claims no slot (it writes nothing, the
+		 * device may be read-only), so a read-write mount that starts
+		 * after it is not kept out (fs/FORMAT.md, "Heartbeat block"). */
 		struct bdev_hb *hbs = calloc(fs->sb.slot_count, sizeof(*hbs));
 		rc = hbs ? watch_slots(fs, o, UINT_MAX, hbs) : fail(-ENOMEM, "out of memory");
 		free(hbs);
