@@ -78,17 +78,6 @@ static void note_tmpfile(struct fuse_in_header *h, size_t n)
 	req_tmpfile = true;
 }
 
-/* Whether it is a READ or WRITE from the kernel's direct I/O path:
- * fuse_direct_io names the caller's lock owner in every request it sends;
- * reads and writes of the page cache (read-ahead, buffered writes, mmap,
- * the buffered fallback of a direct write) name none. */
-static __thread bool req_direct_io;
-
-bool fmnt_req_direct_io(void)
-{
-	return req_direct_io;
-}
-
 bool fmnt_req_kill_suidgid(bool *known)
 {
 	*known = req_kill_known && atomic_load(&killpriv_v2);
@@ -103,15 +92,10 @@ static void note_kill(const struct fuse_in_header *h, size_t n)
 	const void *arg = h + 1;
 	size_t alen = n - sizeof(*h);
 	req_kill_known = true;
-	req_direct_io = false;
-	if (h->opcode == FUSE_READ && alen >= sizeof(struct fuse_read_in))
-		req_direct_io =
-		    ((const struct fuse_read_in *)arg)->read_flags & FUSE_READ_LOCKOWNER;
-	if (h->opcode == FUSE_WRITE && alen >= sizeof(struct fuse_write_in)) {
-		uint32_t wf = ((const struct fuse_write_in *)arg)->write_flags;
-		req_kill = wf & FUSE_WRITE_KILL_SUIDGID;
-		req_direct_io = wf & FUSE_WRITE_LOCKOWNER;
-	} else if (h->opcode == FUSE_OPEN && alen >= sizeof(struct fuse_open_in))
+	if (h->opcode == FUSE_WRITE && alen >= sizeof(struct fuse_write_in))
+		req_kill =
+		    ((const struct fuse_write_in *)arg)->write_flags & FUSE_WRITE_KILL_SUIDGID;
+	else if (h->opcode == FUSE_OPEN && alen >= sizeof(struct fuse_open_in))
 		req_kill = ((const struct fuse_open_in *)arg)->open_flags & FUSE_OPEN_KILL_SUIDGID;
 	else if (h->opcode == FUSE_SETATTR && alen >= sizeof(struct fuse_setattr_in))
 		req_kill = ((const struct fuse_setattr_in *)arg)->valid & FATTR_KILL_SUIDGID;
@@ -437,6 +421,16 @@ void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl)
 	 * changed by other nodes; no automatic data invalidation on mtime
 	 * changes either, sanfs invalidates explicitly. */
 	conn->want &= ~(unsigned)(FUSE_CAP_WRITEBACK_CACHE | FUSE_CAP_AUTO_INVAL_DATA);
+	/* No asynchronous direct I/O: the kernel then completes an io_submit
+	 * direct write before it returns and drops the pages of its range
+	 * after it, as for any synchronous direct write. With it, it never
+	 * drops them, and a buffered read that raced the write keeps the old
+	 * bytes in the page cache (xfstests generic/451). The daemon cannot
+	 * drop them itself: a notification waits for page locks that readers
+	 * hold while their READs wait for a daemon thread or a background
+	 * slot that direct writes in the daemon hold, a deadlock even kill -9
+	 * does not end (found in review). */
+	conn->want &= ~(unsigned)FUSE_CAP_ASYNC_DIO;
 	/* A max_read other than the mount's makes libfuse refuse the INIT. */
 	if (getenv(FMNT_FAULT_INIT_ENV))
 		conn->max_read = 4096;
@@ -451,14 +445,6 @@ int fmnt_inval_inode(struct fmnt *m, uint64_t ino)
 int fmnt_inval_attr(struct fmnt *m, uint64_t ino)
 {
 	int r = fuse_lowlevel_notify_inval_inode(m->se, (fuse_ino_t)ino, -1, 0);
-	return r == -ENOENT ? 0 : r;
-}
-
-int fmnt_inval_range(struct fmnt *m, uint64_t ino, uint64_t off, uint64_t len)
-{
-	if (!len || off > INT64_MAX || len > (uint64_t)INT64_MAX - off)
-		return -EINVAL;
-	int r = fuse_lowlevel_notify_inval_inode(m->se, (fuse_ino_t)ino, (off_t)off, (off_t)len);
 	return r == -ENOENT ? 0 : r;
 }
 

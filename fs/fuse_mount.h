@@ -86,7 +86,8 @@ void fmnt_destroy(struct fmnt *m);
 struct fuse_session *fmnt_session(struct fmnt *m);
 
 /* Set the connection parameters of DESIGN §9 in an init callback: max_write,
- * readdirplus, no writeback cache, parallel dirops, POSIX ACLs, async reads;
+ * readdirplus, no writeback cache, no async direct I/O, parallel dirops,
+ * POSIX ACLs, async reads;
  * O_TRUNC is done by open (atomic_o_trunc). */
 void fmnt_conn_setup(struct fuse_conn_info *conn, bool posix_acl);
 
@@ -101,21 +102,11 @@ bool fmnt_req_kill_suidgid(bool *known);
 /* Whether the request this thread handles is an O_TMPFILE open, which
  * reaches fops_create (libfuse 3.14 has no tmpfile operation). */
 bool fmnt_req_tmpfile(void);
-/* Whether the request this thread handles is a READ or WRITE the kernel
- * sends from its direct I/O path (O_DIRECT, also io_submit): its bytes do
- * not pass through the page cache, and it holds no page of the file locked
- * while it waits, unlike a read or write of the page cache. */
-bool fmnt_req_direct_io(void);
 
 int fmnt_inval_inode(struct fmnt *m, uint64_t ino);
 int fmnt_inval_entry(struct fmnt *m, uint64_t parent, const char *name, size_t len);
 /* Only the cached attributes of ino (safe from inside a request on it). */
 int fmnt_inval_attr(struct fmnt *m, uint64_t ino);
-/* The cached attributes and the cached pages of [off, off+len) of ino. It
- * waits for a locked page in the range, so never from a request whose
- * caller holds one (only from a direct write: fmnt_req_direct_io) nor
- * with a lock a request on those pages needs. */
-int fmnt_inval_range(struct fmnt *m, uint64_t ino, uint64_t off, uint64_t len);
 
 /* ---- The sanfs filesystem served over FUSE (fs/fuse_ops*.c) ----
  *

@@ -255,8 +255,6 @@ void fops_entry(struct sfs_fuse *f, uint64_t parent, const char *name, struct sf
 			*pp = n;
 		}
 	}
-	if (!*pp)
-		atomic_store(&f->unpinned, true);
 	if (*pp) {
 		(*pp)->nlookup++;
 		if (name && strcmp(name, ".") && strcmp(name, ".."))

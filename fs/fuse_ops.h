@@ -68,10 +68,6 @@ struct sfs_fuse {
 	pthread_mutex_t rename_mu; /* cross-directory renames (fuse_ops_rename.c) */
 	pthread_mutex_t nodes_lock;
 	struct fnode *nodes[FOPS_NODE_BUCKETS];
-	/* An entry went to the kernel without its node (out of memory): the
-	 * inode's cache entry, and with it `kpages`, may be dropped while
-	 * the kernel caches pages of it (fuse_ops_file.c). */
-	_Atomic bool unpinned;
 
 	/* Kernel-cache invalidations after a lock loss are sent by their own
 	 * thread: the lock layer's callout only queues them, so it never

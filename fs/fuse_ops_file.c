@@ -129,17 +129,6 @@ static void *rbuf_get(size_t size, bool *own)
 	return b;
 }
 
-/* The bytes of a read or write not from the direct I/O path stay in the
- * kernel's page cache, so a later direct write must drop them (fops_write);
- * a file only ever read and written with O_DIRECT is spared the
- * notification. Set under the inode's lock (PR: other readers may set it at
- * the same time), before the data is read. */
-static void note_kpages(struct sfs_inode *ip)
-{
-	if (!fmnt_req_direct_io() && !__atomic_load_n(&ip->kpages, __ATOMIC_RELAXED))
-		__atomic_store_n(&ip->kpages, true, __ATOMIC_RELAXED);
-}
-
 void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)fi;
@@ -156,7 +145,6 @@ void fops_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fu
 	size_t done = 0;
 	bool atime = false;
 	if (!r) {
-		note_kpages(ip);
 		r = S_ISDIR(ip->mode) ? -EISDIR
 				      : file_read(f->fs, ip, buf, size, (uint64_t)off, &done);
 		atime = !r && fops_atime_due(f, ip);
@@ -258,7 +246,6 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 	struct sfs_inode *ip;
 	int r = fops_lock_one(f, fops_ino(f, ino), LCL_EX, &ls, &ip);
 	size_t done = 0;
-	bool inval = false;
 	if (!r) {
 		if ((uint64_t)off + size > SFS_MAX_FILE_SIZE)
 			r = (uint64_t)off >= SFS_MAX_FILE_SIZE ? -EFBIG : 0;
@@ -266,28 +253,14 @@ void fops_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, of
 			size_t n = size;
 			if ((uint64_t)off + n > SFS_MAX_FILE_SIZE)
 				n = (size_t)(SFS_MAX_FILE_SIZE - (uint64_t)off);
-			note_kpages(ip);
 			r = file_write(f->fs, ip, buf, n, (uint64_t)off, &done);
 			if (done)
 				r = 0; /* a short write reports what was written */
 			if (done)
 				modified(f, ip, req);
 		}
-		/* A buffered read racing a direct write can leave the old
-		 * bytes in the kernel's page cache. The kernel drops those
-		 * pages after a synchronous direct write, not after an
-		 * asynchronous one (io_submit, xfstests generic/451): sanfs
-		 * drops them before the write is acknowledged, with the
-		 * inode's lock given back (a read holding a page of the range
-		 * waits for it). A read that took the lock before this write
-		 * set kpages first. */
-		inval =
-		    done && fmnt_req_direct_io() &&
-		    (__atomic_load_n(&ip->kpages, __ATOMIC_RELAXED) || atomic_load(&f->unpinned));
 		fops_unlock_one(f, &ls, ip);
 	}
-	if (inval)
-		fmnt_inval_range(f->mnt, ino, (uint64_t)off, done);
 	if (r)
 		fuse_reply_err(req, -r);
 	else

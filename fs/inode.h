@@ -64,7 +64,6 @@ struct sfs_inode {
 	bool stale;		    /* must be re-read before use (inode_invalidate) */
 	bool dying;		    /* last reference gone with nlink 0: being freed */
 	bool linkable;		    /* O_TMPFILE not named yet: a link may name it */
-	bool kpages;		    /* the kernel may cache its pages (fuse_ops_file.c) */
 	uint64_t sync_tid;	    /* last transaction that changed the inode */
 	pthread_mutex_t rlock;	    /* serialises re-reads after an invalidation */
 	struct sfs_inode *hnext;    /* hash chain */

@@ -426,20 +426,65 @@ static void t_mmap(void)
 
 struct dio_reader {
 	int fd;
+	size_t chunk;	 /* bytes per read */
+	unsigned chunks; /* of the file */
+	bool seq;	 /* in order, dropping the cache every 4 chunks: read-ahead */
 	atomic_bool stop;
 };
 
 static void *dio_read_loop(void *arg)
 {
 	struct dio_reader *rd = arg;
-	char *buf = xmalloc(DIO_CHUNK);
+	char *buf = xmalloc(rd->chunk);
 	uint64_t state = (uint64_t)(uintptr_t)&buf | 1;
-	while (!atomic_load(&rd->stop)) {
-		off_t off = (off_t)(t_xorshift(&state) % DIO_CHUNKS) * DIO_CHUNK;
-		T_EQ(pread(rd->fd, buf, DIO_CHUNK, off), DIO_CHUNK);
+	for (unsigned i = 0; !atomic_load(&rd->stop); i++) {
+		unsigned k = rd->seq ? i % rd->chunks : (unsigned)(t_xorshift(&state) % rd->chunks);
+		if (rd->seq && k % 4 == 0)
+			T_EQ(posix_fadvise(rd->fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+		T_EQ(pread(rd->fd, buf, rd->chunk, (off_t)k * (off_t)rd->chunk), rd->chunk);
 	}
 	free(buf);
 	return NULL;
+}
+
+/* Direct writes of 12 MiB (twelve 1 MiB requests in flight at once when
+ * the kernel splits them asynchronously) beside twelve buffered readers of
+ * the same 16 MiB: nothing may wait for ever. (A daemon that dropped the
+ * written range from the page cache itself hung here: its threads waited
+ * for pages the readers held, the readers' READs for a thread or a
+ * background slot those writes held.) Then a buffered read sees the last
+ * write whole. */
+static void dio_big_writes(void)
+{
+	const size_t wlen = 12 * MiB;
+	int dfd = T_OK(open("big", O_RDWR | O_CREAT | O_DIRECT, 0644));
+	char *w;
+	T_EQ(posix_memalign((void **)&w, 4096, wlen), 0);
+	memset(w, 0, wlen);
+	for (int i = 0; i < 4; i++)
+		T_EQ(pwrite(dfd, w, 4 * MiB, (off_t)i * 4 * MiB), 4 * MiB);
+	struct dio_reader rd = {
+	    .fd = T_OK(open("big", O_RDONLY)), .chunk = MiB, .chunks = 16, .seq = true};
+	pthread_t th[12];
+	for (int i = 0; i < 12; i++)
+		T_EQ(pthread_create(&th[i], NULL, dio_read_loop, &rd), 0);
+	int rounds = 0;
+	for (double end = t_now() + 10; t_now() < end && rounds < 60; rounds++) {
+		t_fill(w, wlen, (uint64_t)rounds + 1000);
+		T_EQ(pwrite(dfd, w, wlen, (off_t)(rounds % 2) * 4 * MiB), wlen);
+	}
+	atomic_store(&rd.stop, true);
+	for (int i = 0; i < 12; i++)
+		T_EQ(pthread_join(th[i], NULL), 0);
+	char *got = xmalloc(wlen);
+	off_t last = (off_t)((rounds - 1) % 2) * 4 * MiB;
+	T_EQ(pread(rd.fd, got, wlen, last), wlen);
+	T_MEMEQ(got, w, wlen);
+	t_note("%d direct writes of 12 MiB beside 12 buffered readers", rounds);
+	T_OK(close(rd.fd));
+	T_OK(close(dfd));
+	free(w);
+	free(got);
 }
 
 static void t_dio_vs_buffered(void)
@@ -456,7 +501,8 @@ static void t_dio_vs_buffered(void)
 		T_EQ(pwrite(dfd, w, DIO_CHUNK, (off_t)i * DIO_CHUNK), DIO_CHUNK);
 	aio_context_t ctx = 0;
 	T_OK(syscall(SYS_io_setup, 4, &ctx));
-	struct dio_reader rd = {.fd = T_OK(open("dio", O_RDONLY))};
+	struct dio_reader rd = {
+	    .fd = T_OK(open("dio", O_RDONLY)), .chunk = DIO_CHUNK, .chunks = DIO_CHUNKS};
 	pthread_t th[2];
 	for (int i = 0; i < 2; i++)
 		T_EQ(pthread_create(&th[i], NULL, dio_read_loop, &rd), 0);
@@ -493,6 +539,7 @@ static void t_dio_vs_buffered(void)
 	T_OK(close(dfd));
 	free(w);
 	free(got);
+	dio_big_writes();
 }
 
 static void t_large_file(void)
