@@ -40,6 +40,7 @@ struct iinfo {
 	char *name;	   /* that entry's name (directories; owned) */
 	bool ok;	   /* decoded */
 	bool corrupt;	   /* its block failed its checks (repair drops it) */
+	bool listed;	   /* INODE_LF_ORPHAN: its mount listed it as an orphan */
 };
 
 struct iwalk {
@@ -502,6 +503,7 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 		info[i] = (struct iinfo){.mode = ip.mode,
 					 .nlink = ip.nlink,
 					 .ok = true,
+					 .listed = ip.lflags & INODE_LF_ORPHAN,
 					 .parent = S_ISDIR(ip.mode) ? ip.fork.aux : 0};
 		if (ino == ck->sb.root_ino && !S_ISDIR(ip.mode))
 			fsck_say(ck, FSCK_ERROR, "root inode %" PRIu64 " is not a directory", ino);
@@ -652,12 +654,16 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 		bool root = ino == ck->sb.root_ino;
 		if (root && in->parent != ino)
 			fsck_say(ck, FSCK_ERROR, "root directory's '..' is %" PRIu64, in->parent);
-		if (in->refs == 0 && !root && in->nlink == 0 && !on_orphan_list(ck, ino)) {
+		if (in->refs == 0 && !root && in->nlink == 0 && in->listed && !S_ISDIR(in->mode) &&
+		    !on_orphan_list(ck, ino)) {
 			/* Unlinked while open, its last close never came, and
 			 * it was listed in memory only (the slot's orphan
-			 * blocks were full): the user removed it, so it is
-			 * freed as its orphan list would have had it freed,
-			 * not brought back in lost+found. */
+			 * blocks were full) or in an orphan block fsck
+			 * emptied: the user removed it, so it is freed as its
+			 * orphan list would have had it freed, not brought
+			 * back in lost+found. Link count 0 without the orphan
+			 * flag is damage the engine never writes, and a
+			 * directory may name more: those are reconnected. */
 			if (fx &&
 			    fsck_fixes_push(&fx->unlinked, &fx->nunlinked, &fx->capunlinked, ino)) {
 				free_info(ck, info);
@@ -788,6 +794,11 @@ int fsck_inodes(struct fsck *ck)
 		rc = walk(ck, &fx);
 		ck->mute = false;
 		unsigned fixed = ck->r->fixed;
+		/* Unlinked inodes are freed in a round without blocks
+		 * claimed twice: the repair of those settles first which
+		 * claim keeps a block (freeing would take it from both). */
+		if (has_dup(ck))
+			fx.nunlinked = 0;
 		bool names = fx.ndrop || fx.ndents || fx.nlost || fx.nreset || fx.nxdrop ||
 			     fx.nunmap || fx.nunlinked || fx.root_bad;
 		if (rc == 0 && names)

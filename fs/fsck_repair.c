@@ -39,6 +39,7 @@
 #include "fs/inode_format.h"
 #include "fs/jnl.h"
 #include "fs/mkfs.h"
+#include "fs/orphan.h"
 #include "fs/sfs.h"
 #include "locks/lcl.h"
 
@@ -244,9 +245,9 @@ static int reconnect(struct fsck *ck, struct sfs *fs, struct sfs_inode *lf, uint
 	return r;
 }
 
-/* An unlinked inode on no orphan list: listed (inode_write lists an inode
- * of link count 0 it finds unlisted), then its last reference frees it and
- * takes it off the list, as at the last close. */
+/* An unlinked inode on no orphan list: listed on slot 0's, then its last
+ * reference frees it and takes it off the list, as at the last close. One
+ * already listed (a free that failed in an earlier round) stays so. */
 static int free_unlinked(struct fsck *ck, struct sfs *fs, uint64_t ino)
 {
 	struct sfs_inode *ip;
@@ -258,10 +259,10 @@ static int free_unlinked(struct fsck *ck, struct sfs *fs, uint64_t ino)
 		return -ESTALE; /* the walk saw link count 0: never */
 	}
 	struct txn *t;
-	r = txn_begin(fs, inode_write_max_blocks(), &t);
+	r = txn_begin(fs, ORPHAN_MAX_BLOCKS, &t);
 	if (!r) {
-		ip->lflags &= (uint16_t)~INODE_LF_ORPHAN;
-		r = fsck_txn_finish(t, inode_write(fs, t, ip));
+		r = orphan_add(fs, t, ino);
+		r = fsck_txn_finish(t, r == -EEXIST ? 0 : r);
 	}
 	if (r)
 		ip->nlink = 1; /* in core only: inode_put must not free it unlisted */
