@@ -189,6 +189,9 @@ int fsck_inode_set(struct fsck *ck, uint64_t ino, enum fsck_ifield f, uint64_t v
 		ip.fork.nnodes = 0;
 		ip.fork.depth = 0;
 		break;
+	case FSCK_IF_UNORPHAN:
+		ip.lflags &= (uint16_t)~INODE_LF_ORPHAN;
+		break;
 	}
 	inode_encode(&ip, ck->blk);
 	inode_decoded_release(&ip);
@@ -698,6 +701,17 @@ static int walk(struct fsck *ck, struct fsck_fixes *fx)
 			fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
 				 "inode %" PRIu64 ": link count %u, should be %u%s", ino, in->nlink,
 				 want, ok ? "; corrected" : "");
+		}
+		/* Named, flagged as an orphan, on no list (reconnected, its
+		 * count raised, or listed in memory only for a truncation):
+		 * left so, its next unlink would not list it and its free
+		 * would fail to take it off a list, stopping the journal. */
+		if (in->listed && !on_orphan_list(ck, ino)) {
+			bool ok = ck->rw && !ck->mute &&
+				  fsck_inode_set(ck, ino, FSCK_IF_UNORPHAN, 0) == 0;
+			fsck_say(ck, ok ? FSCK_FIXED : FSCK_ERROR,
+				 "inode %" PRIu64 ": marked as an orphan but on no orphan list%s",
+				 ino, ok ? "; mark cleared" : "");
 		}
 	}
 	free_info(ck, info);

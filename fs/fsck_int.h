@@ -138,6 +138,7 @@ enum fsck_ifield {
 	FSCK_IF_PARENT,	   /* a directory's '..' = v */
 	FSCK_IF_XATTR,	   /* overflow xattr block = v (0: none) */
 	FSCK_IF_EMPTY_DIR, /* a directory's tree made empty ('..' kept) */
+	FSCK_IF_UNORPHAN,  /* the orphan flag cleared */
 };
 /* Read inode ino's block, change field f, reseal and write it back in place
  * (ck->blk is the buffer). 0, -EIO when the block is not that inode, -ENOTDIR

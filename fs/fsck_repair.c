@@ -422,6 +422,14 @@ static void engine_repairs(struct fsck *ck, struct fsck_fixes *fx, uint64_t *lf_
 	/* fx->unlinked keeps the inodes freed. */
 	uint64_t freed = 0;
 	for (uint64_t i = 0; i < unlinked && r != -EIO; i++) {
+		/* Not with an extent on metadata to unmap this round: its
+		 * free would meet that run (and stop the journal) had the
+		 * unmap failed; the next round frees it. */
+		bool unmapping = false;
+		for (uint64_t k = 0; k < fx->nunmap && !unmapping; k++)
+			unmapping = fx->unmap[k].ino == fx->unlinked[i];
+		if (unmapping)
+			continue;
 		r = free_unlinked(ck, fs, fx->unlinked[i]);
 		if (r)
 			fsck_say(ck, FSCK_INFO, "unlinked inode %" PRIu64 " not freed: %s",
