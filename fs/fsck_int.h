@@ -95,8 +95,8 @@ int fsck_fixes_bad_rec(struct fsck_fixes *fx, uint64_t dir, uint64_t key_hi, uin
 /* Make the repairs of fx, reporting each (FIXED) or why not (INFO): entries
  * removed, corrupt inodes dropped from the bitmaps, corrupt directory trees
  * emptied, a corrupt root made anew, lost inodes named /lost+found/#INO,
- * unlinked inodes freed (fs/INTERNALS.md "fsck and lost+found"). Updates ck->inodes. 0, or
- * -ENOMEM. */
+ * unlinked inodes freed (fs/INTERNALS.md "fsck and lost+found"). Updates
+ * ck->inodes. 0, or -ENOMEM. */
 int fsck_repair_names(struct fsck *ck, struct fsck_fixes *fx);
 
 /* Blocks the walk found referenced twice (ck->dup, after a complete walk with

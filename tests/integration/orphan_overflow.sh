@@ -18,8 +18,11 @@ n=${ORPHAN_FILES:-2300}
 per_list=2016
 target_setup sanfs
 holder=
+# The holder writes its count here once every file is open and unlinked.
+ready=$(mktemp /var/tmp/sanfs-orphans.XXXXXX)
 cleanup_orphans() {
 	[ -n "$holder" ] && kill -9 "$holder" 2>/dev/null
+	rm -f "$ready"
 	target_teardown
 }
 trap cleanup_orphans EXIT
@@ -34,7 +37,6 @@ inodes() { "$SANCTL" fsck "$TARGET_DEV" 2>&1 | sed -n 's/.* \([0-9]*\) inodes,.*
 
 used0=$(used)
 # A holder process: create, write 8 KiB, unlink, keep open; then wait.
-ready=$(mktemp /var/tmp/sanfs-orphans.XXXXXX)
 ulimit -n $((n + 64)) || fail "cannot raise the open file limit to $((n + 64))"
 python3 - "$TARGET_MNT" "$n" "$ready" <<'EOF' &
 import os, sys, time
@@ -58,7 +60,6 @@ for _ in $(seq 1 600); do
 	sleep 0.2
 done
 [ -s "$ready" ] || fail "the holder did not open and unlink $n files in 120 s"
-rm -f "$ready"
 [ -z "$(ls -A "$TARGET_MNT")" ] || fail "names left in the mount"
 echo "orphan_overflow: $n files unlinked while open, $(($(used) - used0)) KiB held"
 

@@ -417,6 +417,21 @@ static void t_mmap(void)
 	free(got);
 }
 
+/* One write through io_submit, waited for: its result (bytes or -errno). */
+static long long aio_pwrite(aio_context_t ctx, int fd, const void *buf, size_t len, off_t off)
+{
+	struct iocb cb = {.aio_fildes = (uint32_t)fd,
+			  .aio_lio_opcode = IOCB_CMD_PWRITE,
+			  .aio_buf = (uint64_t)(uintptr_t)buf,
+			  .aio_nbytes = len,
+			  .aio_offset = off};
+	struct iocb *cbs[1] = {&cb};
+	T_EQ(syscall(SYS_io_submit, ctx, 1, cbs), 1);
+	struct io_event ev;
+	T_EQ(syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL), 1);
+	return ev.res;
+}
+
 /* Buffered reads racing direct writes of the same file (xfstests
  * generic/451): once a direct write has completed, synchronous or through
  * io_submit, a buffered read sees its bytes, never the old ones a racing
@@ -513,16 +528,7 @@ static void t_dio_vs_buffered(void)
 		if (r % 4 == 0) {
 			T_EQ(pwrite(dfd, w, DIO_CHUNK, off), DIO_CHUNK);
 		} else {
-			struct iocb cb = {.aio_fildes = (uint32_t)dfd,
-					  .aio_lio_opcode = IOCB_CMD_PWRITE,
-					  .aio_buf = (uint64_t)(uintptr_t)w,
-					  .aio_nbytes = DIO_CHUNK,
-					  .aio_offset = off};
-			struct iocb *cbs[1] = {&cb};
-			T_EQ(syscall(SYS_io_submit, ctx, 1, cbs), 1);
-			struct io_event ev;
-			T_EQ(syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL), 1);
-			T_EQ(ev.res, DIO_CHUNK);
+			T_EQ(aio_pwrite(ctx, dfd, w, DIO_CHUNK, off), DIO_CHUNK);
 		}
 		T_EQ(pread(rd.fd, got, DIO_CHUNK, off), DIO_CHUNK);
 		size_t i = t_memdiff(got, w, DIO_CHUNK);
@@ -634,16 +640,7 @@ static void t_enospc(void)
 				T_ASSERT(got >= 0 || errno == ENOSPC,
 					 "direct write into 256 KiB: %s", strerror(errno));
 			} else {
-				struct iocb cb = {.aio_fildes = (uint32_t)d,
-						  .aio_lio_opcode = IOCB_CMD_PWRITE,
-						  .aio_buf = (uint64_t)(uintptr_t)a,
-						  .aio_nbytes = MiB,
-						  .aio_offset = at};
-				struct iocb *cbs[1] = {&cb};
-				T_EQ(syscall(SYS_io_submit, ctx, 1, cbs), 1);
-				struct io_event ev;
-				T_EQ(syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL), 1);
-				got = ev.res;
+				got = aio_pwrite(ctx, d, a, MiB, at);
 				T_ASSERT(got >= 0 || got == -ENOSPC,
 					 "io_submit direct write into 256 KiB: %s",
 					 strerror((int)-got));
